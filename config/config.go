@@ -1,0 +1,124 @@
+// Package config holds the one typed configuration of rtcio-gateway: its
+// defaults (which run out of the box), and how a YAML file, environment
+// variables and command-line flags override them, in that order. Validation
+// errors name the offending key and value.
+package config
+
+import "time"
+
+// Config is the whole configuration. Every field has a yaml key; the key path
+// (for example "signaling.max_payload_bytes") is what errors, environment
+// variables and the --set flag use.
+type Config struct {
+	// Listen is the HTTP listen address for signaling, admin and probes.
+	Listen string `yaml:"listen"`
+
+	Log       Log       `yaml:"log"`
+	Signaling Signaling `yaml:"signaling"`
+	CORS      CORS      `yaml:"cors"`
+	Auth      Auth      `yaml:"auth"`
+	Admin     Admin     `yaml:"admin"`
+	Rooms     Rooms     `yaml:"rooms"`
+	Shutdown  Shutdown  `yaml:"shutdown"`
+}
+
+// Log selects the log level and format.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Signaling bounds what one socket may do on the socket.io signaling server.
+type Signaling struct {
+	// Path is the socket.io path, "/socket.io/" like every socket.io server.
+	Path string `yaml:"path"`
+	// MaxPayloadBytes bounds the JSON size of one event's payload.
+	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// MaxRoomNameLength bounds a room id, in bytes.
+	MaxRoomNameLength int `yaml:"max_room_name_length"`
+	// MaxRoomsPerSocket bounds how many rooms one socket may be in at once.
+	MaxRoomsPerSocket int `yaml:"max_rooms_per_socket"`
+	// MessagesPerSecond and MessageBurst form a token bucket per socket over
+	// every event it sends. Zero MessagesPerSecond disables the limit.
+	MessagesPerSecond float64 `yaml:"messages_per_second"`
+	MessageBurst      int     `yaml:"message_burst"`
+	// EnforceSource makes the server set `source` of #rtcio:message to the
+	// sender's id and refuse a message that claims another source.
+	EnforceSource bool `yaml:"enforce_source"`
+	// RequireSharedRoom relays #rtcio:message only to a target that shares a
+	// room with the sender.
+	RequireSharedRoom bool `yaml:"require_shared_room"`
+	// PingInterval and PingTimeout are the Engine.IO heartbeat.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	PingTimeout  time.Duration `yaml:"ping_timeout"`
+}
+
+// CORS lists the origins whose pages may connect. An entry is an exact origin
+// ("https://app.example.com"), "*" for any, or a pattern with one "*" for a
+// port or a leading subdomain ("http://localhost:*", "https://*.example.com").
+// A page served by the gateway itself (same origin) is always allowed.
+type CORS struct {
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// Auth configures the optional token check on connect.
+type Auth struct {
+	// JWTSecret, when set, makes every socket present `auth.token`: an HS256
+	// JWT signed with this secret. Its optional `rooms` claim (a list of room
+	// names, "*" allowed as a trailing wildcard) restricts which rooms it may
+	// join.
+	JWTSecret string `yaml:"jwt_secret"`
+}
+
+// Admin configures the admin HTTP API under /admin/v1.
+type Admin struct {
+	// Token is the bearer token. The API is disabled while it is empty.
+	Token string `yaml:"token"`
+}
+
+// Rooms chooses the topology of each room.
+type Rooms struct {
+	// DefaultTopology is "mesh" or "sfu".
+	DefaultTopology string `yaml:"default_topology"`
+	// Topologies overrides the default for rooms matching a pattern (a room
+	// name, or a prefix ending in "*").
+	Topologies []TopologyRule `yaml:"topologies"`
+}
+
+// TopologyRule gives the rooms matching Pattern the topology Topology.
+type TopologyRule struct {
+	Pattern  string `yaml:"pattern"`
+	Topology string `yaml:"topology"`
+}
+
+// Shutdown bounds a graceful stop.
+type Shutdown struct {
+	// Timeout is how long a stop may take before the process exits anyway.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Default returns the configuration used when nothing overrides it.
+func Default() Config {
+	return Config{
+		Listen: ":3001",
+		Log:    Log{Level: "info", Format: "text"},
+		Signaling: Signaling{
+			Path:              "/socket.io/",
+			MaxPayloadBytes:   64 << 10,
+			MaxRoomNameLength: 128,
+			MaxRoomsPerSocket: 8,
+			MessagesPerSecond: 100,
+			MessageBurst:      400,
+			EnforceSource:     true,
+			RequireSharedRoom: true,
+			PingInterval:      25 * time.Second,
+			PingTimeout:       20 * time.Second,
+		},
+		CORS: CORS{AllowedOrigins: []string{
+			"http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*",
+			"https://localhost:*", "https://127.0.0.1:*", "https://[::1]:*",
+		}},
+		Rooms:    Rooms{DefaultTopology: "mesh"},
+		Shutdown: Shutdown{Timeout: 10 * time.Second},
+	}
+}
