@@ -1,0 +1,71 @@
+package gateway
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strings"
+)
+
+// The admin API lives under /admin/v1, speaks JSON and takes a bearer token
+// from admin.token. While no token is configured it does not exist (404), so
+// an operator who never set one exposes nothing.
+
+func (s *Server) mountAdmin() {
+	if s.cfg.Admin.Token == "" {
+		return
+	}
+	s.mux.Handle("GET /admin/v1/rooms", s.adminOnly(s.adminRooms))
+	s.mux.Handle("GET /admin/v1/rooms/{room}", s.adminOnly(s.adminRoom))
+	s.mux.Handle("DELETE /admin/v1/sockets/{id}", s.adminOnly(s.adminKick))
+}
+
+func (s *Server) adminOnly(next http.HandlerFunc) http.Handler {
+	want := []byte("Bearer " + s.cfg.Admin.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(r.Header.Get("Authorization"))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			s.log.Warn("admin request refused", "reason", "unauthorized", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="rtcio-gateway admin"`)
+			writeJSON(w, http.StatusUnauthorized, apiError{Code: "unauthorized", Message: "a valid bearer token is required"})
+			return
+		}
+		next(w, r)
+	})
+}
+
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (s *Server) adminRooms(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": s.signaling.Rooms()})
+}
+
+func (s *Server) adminRoom(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("room")
+	for _, room := range s.signaling.Rooms() {
+		if room.ID == id {
+			writeJSON(w, http.StatusOK, room)
+			return
+		}
+	}
+	writeJSON(w, http.StatusNotFound, apiError{Code: "not-found", Message: "no room " + strings.TrimSpace(id)})
+}
+
+func (s *Server) adminKick(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !s.signaling.Kick(id) {
+		writeJSON(w, http.StatusNotFound, apiError{Code: "not-found", Message: "no socket " + id})
+		return
+	}
+	s.log.Info("admin kicked socket", "socket", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

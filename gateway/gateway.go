@@ -1,0 +1,192 @@
+// Package gateway is the rtcio-gateway server: it serves the rtc.io
+// signaling protocol over socket.io, the admin API and the health probes on
+// one HTTP listener, and wires rooms to their topology policy.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/config"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+)
+
+// Server is one gateway process's server.
+type Server struct {
+	cfg       config.Config
+	log       *slog.Logger
+	signaling *signaling.Server
+	mux       *http.ServeMux
+	ready     atomic.Bool
+}
+
+// New builds a server from a validated configuration.
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	topologies, err := newTopologyResolver(cfg.Rooms)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := signaling.New(signaling.Options{
+		Path:              cfg.Signaling.Path,
+		MaxPayloadBytes:   cfg.Signaling.MaxPayloadBytes,
+		MaxRoomNameLength: cfg.Signaling.MaxRoomNameLength,
+		MaxRoomsPerSocket: cfg.Signaling.MaxRoomsPerSocket,
+		MessagesPerSecond: cfg.Signaling.MessagesPerSecond,
+		MessageBurst:      cfg.Signaling.MessageBurst,
+		EnforceSource:     cfg.Signaling.EnforceSource,
+		RequireSharedRoom: cfg.Signaling.RequireSharedRoom,
+		PingInterval:      cfg.Signaling.PingInterval,
+		PingTimeout:       cfg.Signaling.PingTimeout,
+		AllowedOrigins:    cfg.CORS.AllowedOrigins,
+		JWTSecret:         cfg.Auth.JWTSecret,
+		Topology:          topologies.resolve,
+		Logger:            log.With("component", "signaling"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signaling server: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, signaling: sig, mux: http.NewServeMux()}
+	s.mux.Handle(cfg.Signaling.Path, sig.Handler())
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mountAdmin()
+	return s, nil
+}
+
+// Handler is the whole HTTP surface: signaling, admin API, probes.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Handle adds a route to the server's HTTP surface (for example a page
+// served from the gateway's own origin).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// Signaling is the socket.io signaling server.
+func (s *Server) Signaling() *signaling.Server { return s.signaling }
+
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !s.ready.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unready"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// Serve serves on ln until ctx is cancelled, then shuts down within the
+// configured timeout: readiness turns unready first, new connections and
+// joins are refused, every socket is told and closed, and in-flight HTTP
+// requests get the rest of the bound.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.ready.Store(true)
+	s.log.Info("serving", "addr", ln.Addr().String(), "signaling_path", s.cfg.Signaling.Path)
+
+	select {
+	case err := <-errc:
+		s.ready.Store(false)
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	return s.shutdown(hs, errc)
+}
+
+func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
+	start := time.Now()
+	s.ready.Store(false)
+	s.signaling.Drain()
+	s.log.Info("shutting down", "timeout", s.cfg.Shutdown.Timeout)
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
+	defer cancel()
+	closed := make(chan struct{})
+	go func() {
+		s.signaling.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		s.log.Warn("signaling did not close within the shutdown timeout")
+	}
+	err := hs.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = hs.Close()
+	}
+	if serveErr := <-errc; serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", serveErr)
+	}
+	s.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// topologyResolver picks a room's topology from the configured rules.
+type topologyResolver struct {
+	fallback signaling.Topology
+	rules    []topologyRule
+}
+
+type topologyRule struct {
+	pattern  string
+	topology signaling.Topology
+}
+
+func newTopologyResolver(cfg config.Rooms) (*topologyResolver, error) {
+	fallback, err := topologyByName(cfg.DefaultTopology)
+	if err != nil {
+		return nil, fmt.Errorf("rooms.default_topology: %w", err)
+	}
+	r := &topologyResolver{fallback: fallback}
+	for i, rule := range cfg.Topologies {
+		t, err := topologyByName(rule.Topology)
+		if err != nil {
+			return nil, fmt.Errorf("rooms.topologies[%d].topology: %w", i, err)
+		}
+		r.rules = append(r.rules, topologyRule{pattern: rule.Pattern, topology: t})
+	}
+	return r, nil
+}
+
+func (r *topologyResolver) resolve(roomID string) signaling.Topology {
+	for _, rule := range r.rules {
+		if prefix, ok := strings.CutSuffix(rule.pattern, "*"); ok {
+			if strings.HasPrefix(roomID, prefix) {
+				return rule.topology
+			}
+		} else if rule.pattern == roomID {
+			return rule.topology
+		}
+	}
+	return r.fallback
+}
+
+func topologyByName(name string) (signaling.Topology, error) {
+	switch name {
+	case "mesh", "":
+		return signaling.Mesh{}, nil
+	case "sfu":
+		// The SFU policy arrives with the media plane; until then a room
+		// asked to be "sfu" must not silently become a mesh.
+		return nil, fmt.Errorf("topology %q is not available yet", name)
+	}
+	return nil, fmt.Errorf("unknown topology %q", name)
+}

@@ -1,0 +1,57 @@
+package signaling
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Reason is the machine-readable code of a refused request, sent to the
+// client in the "code" field of a gateway-error event and used as the label
+// of the refusal counter.
+type Reason string
+
+// The reasons a request can be refused.
+const (
+	ReasonInvalidPayload   Reason = "invalid-payload"
+	ReasonMissingField     Reason = "missing-field"
+	ReasonPayloadTooLarge  Reason = "payload-too-large"
+	ReasonForgedSource     Reason = "forged-source"
+	ReasonNoSharedRoom     Reason = "no-shared-room"
+	ReasonNotInRoom        Reason = "not-in-room"
+	ReasonRateLimited      Reason = "rate-limited"
+	ReasonRoomNameTooLong  Reason = "room-name-too-long"
+	ReasonTooManyRooms     Reason = "too-many-rooms"
+	ReasonRoomNotAllowed   Reason = "room-not-allowed"
+	ReasonReservedEvent    Reason = "reserved-event"
+	ReasonUnauthorized     Reason = "unauthorized"
+	ReasonOriginNotAllowed Reason = "origin-not-allowed"
+	ReasonShuttingDown     Reason = "shutting-down"
+)
+
+// Refusal is the error returned for a request the server will not serve.
+type Refusal struct {
+	Reason  Reason
+	Message string
+}
+
+func (r *Refusal) Error() string { return fmt.Sprintf("%s: %s", r.Reason, r.Message) }
+
+func refuse(reason Reason, message string) error {
+	return &Refusal{Reason: reason, Message: message}
+}
+
+// reasonOf extracts the refusal reason from err, or "" when err is not one.
+func reasonOf(err error) Reason {
+	var r *Refusal
+	if errors.As(err, &r) {
+		return r.Reason
+	}
+	return ""
+}
+
+// errorEvent is the payload of a gateway-error event.
+type errorEvent struct {
+	Code    Reason `json:"code"`
+	Event   string `json:"event"`
+	Message string `json:"message"`
+}

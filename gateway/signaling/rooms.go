@@ -1,0 +1,331 @@
+package signaling
+
+import (
+	"slices"
+	"sync"
+	"time"
+)
+
+// Role says what kind of participant a socket is.
+type Role int
+
+const (
+	// RoleClient is a browser or any other rtc.io peer.
+	RoleClient Role = iota
+	// RoleGateway is the gateway's own peer in a room (SFU policy).
+	RoleGateway
+)
+
+func (r Role) String() string {
+	if r == RoleGateway {
+		return "gateway"
+	}
+	return "client"
+}
+
+// MediaState is the latest media-state a socket announced.
+type MediaState struct {
+	Mic bool `json:"mic"`
+	Cam bool `json:"cam"`
+}
+
+// Member is one socket in one room.
+type Member struct {
+	ID       string
+	Name     string
+	Role     Role
+	JoinedAt time.Time
+}
+
+// InitOffer tells To to open a peer connection to Source as the polite side.
+type InitOffer struct {
+	To     string
+	Source string
+}
+
+// Topology is a room's policy: who negotiates with whom, and who appears in
+// presence events. It sees only the room's membership, so it can be decided
+// per room and swapped without touching the signaling code.
+type Topology interface {
+	// Name is the policy's config name ("mesh", "sfu").
+	Name() string
+	// InitOffers returns the init-offers to send when newcomer joins a room
+	// whose members were existing (in join order).
+	InitOffers(existing []Member, newcomer Member) []InitOffer
+	// Visible reports whether m appears in presence events of the room.
+	Visible(m Member) bool
+	// MayRelay reports whether a #rtcio:message from one member may reach
+	// another (both are members of the room).
+	MayRelay(from, to Member) bool
+}
+
+// Mesh is rtc.io-server's topology: every existing member is told to offer
+// to the newcomer, so the room becomes a full mesh.
+type Mesh struct{}
+
+// Name implements Topology.
+func (Mesh) Name() string { return "mesh" }
+
+// InitOffers implements Topology.
+func (Mesh) InitOffers(existing []Member, newcomer Member) []InitOffer {
+	offers := make([]InitOffer, 0, len(existing))
+	for _, m := range existing {
+		offers = append(offers, InitOffer{To: m.ID, Source: newcomer.ID})
+	}
+	return offers
+}
+
+// Visible implements Topology.
+func (Mesh) Visible(Member) bool { return true }
+
+// MayRelay implements Topology.
+func (Mesh) MayRelay(Member, Member) bool { return true }
+
+// room is the registry's record of one room. Members are kept in join order
+// so backfill reaches a newcomer in the order people arrived.
+type room struct {
+	id       string
+	topology Topology
+	created  time.Time
+	members  []Member
+}
+
+func (r *room) indexOf(id string) int {
+	return slices.IndexFunc(r.members, func(m Member) bool { return m.ID == id })
+}
+
+// socketState is what the registry remembers about one connected socket.
+type socketState struct {
+	role       Role
+	rooms      []string
+	mediaState *MediaState
+}
+
+// registry is the authoritative membership of every room on this server.
+// Every change happens under one mutex and returns a snapshot, so that two
+// sockets joining one room at the same time always see each other exactly
+// once; the caller emits events from the snapshot outside the lock (emitting
+// can re-enter the registry through disconnect hooks).
+type registry struct {
+	mu       sync.Mutex
+	rooms    map[string]*room
+	sockets  map[string]*socketState
+	topology func(roomID string) Topology
+	now      func() time.Time
+}
+
+func newRegistry(topology func(roomID string) Topology) *registry {
+	return &registry{
+		rooms:    make(map[string]*room),
+		sockets:  make(map[string]*socketState),
+		topology: topology,
+		now:      time.Now,
+	}
+}
+
+func (g *registry) addSocket(id string, role Role) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sockets[id] = &socketState{role: role}
+}
+
+// joinResult is the snapshot a join hands back for emitting.
+type joinResult struct {
+	already  bool
+	topology Topology
+	newcomer Member
+	existing []Member
+	// states holds the last media-state of existing members that have one.
+	states map[string]MediaState
+}
+
+// join adds socket id to roomID unless it would exceed maxRooms.
+func (g *registry) join(id, roomID, name string, maxRooms int) (joinResult, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s, ok := g.sockets[id]
+	if !ok {
+		return joinResult{}, refuse(ReasonShuttingDown, "socket is gone")
+	}
+	r := g.rooms[roomID]
+	if r != nil && r.indexOf(id) >= 0 {
+		return joinResult{already: true, topology: r.topology}, nil
+	}
+	if maxRooms > 0 && len(s.rooms) >= maxRooms {
+		return joinResult{}, refuse(ReasonTooManyRooms, "socket is already in the maximum number of rooms")
+	}
+	if r == nil {
+		r = &room{id: roomID, topology: g.topology(roomID), created: g.now()}
+		g.rooms[roomID] = r
+	}
+	newcomer := Member{ID: id, Name: name, Role: s.role, JoinedAt: g.now()}
+	res := joinResult{
+		topology: r.topology,
+		newcomer: newcomer,
+		existing: slices.Clone(r.members),
+		states:   make(map[string]MediaState),
+	}
+	for _, m := range r.members {
+		if st := g.sockets[m.ID]; st != nil && st.mediaState != nil {
+			res.states[m.ID] = *st.mediaState
+		}
+	}
+	r.members = append(r.members, newcomer)
+	s.rooms = append(s.rooms, roomID)
+	return res, nil
+}
+
+// leaveResult is the snapshot a leave hands back: the member that left and
+// those still in the room.
+type leaveResult struct {
+	topology  Topology
+	left      Member
+	remaining []Member
+}
+
+func (g *registry) leave(id, roomID string) (leaveResult, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.leaveLocked(id, roomID)
+}
+
+func (g *registry) leaveLocked(id, roomID string) (leaveResult, bool) {
+	r := g.rooms[roomID]
+	if r == nil {
+		return leaveResult{}, false
+	}
+	i := r.indexOf(id)
+	if i < 0 {
+		return leaveResult{}, false
+	}
+	left := r.members[i]
+	r.members = slices.Delete(r.members, i, i+1)
+	if s := g.sockets[id]; s != nil {
+		s.rooms = slices.DeleteFunc(s.rooms, func(x string) bool { return x == roomID })
+	}
+	res := leaveResult{topology: r.topology, left: left, remaining: slices.Clone(r.members)}
+	if len(r.members) == 0 {
+		delete(g.rooms, roomID)
+	}
+	return res, true
+}
+
+// removeSocket takes a disconnecting socket out of every room and forgets
+// its media-state, returning one leave snapshot per room it was in.
+func (g *registry) removeSocket(id string) []leaveResult {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.sockets[id]
+	if s == nil {
+		return nil
+	}
+	var out []leaveResult
+	for _, roomID := range slices.Clone(s.rooms) {
+		if res, ok := g.leaveLocked(id, roomID); ok {
+			out = append(out, res)
+		}
+	}
+	delete(g.sockets, id)
+	return out
+}
+
+// setMediaState remembers a socket's latest state and returns the room's
+// members, or false when the socket is not in the room.
+func (g *registry) setMediaState(id, roomID string, st *MediaState) (Member, []Member, Topology, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	r := g.rooms[roomID]
+	if r == nil {
+		return Member{}, nil, nil, false
+	}
+	i := r.indexOf(id)
+	if i < 0 {
+		return Member{}, nil, nil, false
+	}
+	if st != nil {
+		if s := g.sockets[id]; s != nil {
+			copied := *st
+			s.mediaState = &copied
+		}
+	}
+	return r.members[i], slices.Clone(r.members), r.topology, true
+}
+
+// members returns roomID's members, or false when sender is not one of them.
+func (g *registry) membersFor(sender, roomID string) (Member, []Member, Topology, bool) {
+	return g.setMediaState(sender, roomID, nil)
+}
+
+// sharedRoom reports whether a and b are together in some room, and returns
+// the two members and that room's topology.
+func (g *registry) sharedRoom(a, b string) (Member, Member, Topology, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sa := g.sockets[a]
+	if sa == nil {
+		return Member{}, Member{}, nil, false
+	}
+	for _, roomID := range sa.rooms {
+		r := g.rooms[roomID]
+		if r == nil {
+			continue
+		}
+		i, j := r.indexOf(a), r.indexOf(b)
+		if i >= 0 && j >= 0 {
+			return r.members[i], r.members[j], r.topology, true
+		}
+	}
+	return Member{}, Member{}, nil, false
+}
+
+func (g *registry) hasSocket(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.sockets[id]
+	return ok
+}
+
+// RoomInfo is a snapshot of one room for the admin API.
+type RoomInfo struct {
+	ID       string       `json:"id"`
+	Topology string       `json:"topology"`
+	Created  time.Time    `json:"created"`
+	Members  []MemberInfo `json:"members"`
+}
+
+// MemberInfo is a snapshot of one member for the admin API.
+type MemberInfo struct {
+	ID         string      `json:"id"`
+	Name       string      `json:"name"`
+	Role       string      `json:"role"`
+	JoinedAt   time.Time   `json:"joinedAt"`
+	MediaState *MediaState `json:"mediaState,omitempty"`
+}
+
+func (g *registry) snapshot() []RoomInfo {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]RoomInfo, 0, len(g.rooms))
+	for _, r := range g.rooms {
+		info := RoomInfo{ID: r.id, Topology: r.topology.Name(), Created: r.created}
+		for _, m := range r.members {
+			mi := MemberInfo{ID: m.ID, Name: m.Name, Role: m.Role.String(), JoinedAt: m.JoinedAt}
+			if s := g.sockets[m.ID]; s != nil && s.mediaState != nil {
+				st := *s.mediaState
+				mi.MediaState = &st
+			}
+			info.Members = append(info.Members, mi)
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b RoomInfo) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}

@@ -1,0 +1,407 @@
+// Package signaling is the socket.io signaling server of rtcio-gateway: it
+// speaks rtc.io-server's protocol (PROTOCOL.md sections 1 and 2) and the
+// reference room convention, so a browser running the plain rtc.io client
+// cannot tell it from rtc.io-server, and hardens it: the server, not the
+// client, says who sent a message; messages reach only room mates; payload
+// size, room names, rooms per socket and message rate are bounded; origins
+// and tokens are checked. Every refusal goes back to the client as a
+// gateway-error event with a reason code, and is logged and counted.
+package signaling
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zishang520/socket.io/servers/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
+	"golang.org/x/time/rate"
+)
+
+// Options configure a Server. The zero value of a limit disables it.
+type Options struct {
+	Path              string
+	MaxPayloadBytes   int
+	MaxRoomNameLength int
+	MaxRoomsPerSocket int
+	MessagesPerSecond float64
+	MessageBurst      int
+	EnforceSource     bool
+	RequireSharedRoom bool
+	PingInterval      time.Duration
+	PingTimeout       time.Duration
+	AllowedOrigins    []string
+	// JWTSecret, when set, requires every client to present an HS256 token.
+	JWTSecret string
+	// Topology picks a room's policy when the room is created; nil means
+	// mesh for every room.
+	Topology func(roomID string) Topology
+	Logger   *slog.Logger
+}
+
+// EventHandler serves an application event that the signaling server does
+// not know itself. It runs on the sender's serialized event queue.
+type EventHandler func(c *Conn, args []any) error
+
+// Server is the signaling server. Create it with New, mount Handler under
+// Options.Path, and Close it when done.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	io       *socket.Server
+	handler  http.Handler
+	reg      *registry
+	tokens   *tokenVerifier
+	origins  originPolicy
+	draining atomic.Bool
+
+	mu       sync.Mutex
+	conns    map[string]*Conn
+	handlers map[string]EventHandler
+
+	refusals refusalCounter
+}
+
+// Conn is one connected socket as the signaling server sees it.
+type Conn struct {
+	srv     *Server
+	sock    *socket.Socket
+	id      string
+	grant   grant
+	role    Role
+	limiter *rate.Limiter
+	log     *slog.Logger
+	// lastRefusalLog throttles refusal log lines: a flooding client must
+	// not flood the log too. Only touched on the socket's event queue.
+	lastRefusalLog time.Time
+	suppressedLogs int
+}
+
+// ID is the socket id.
+func (c *Conn) ID() string { return c.id }
+
+// Emit sends an event to this socket.
+func (c *Conn) Emit(event string, args ...any) error { return c.sock.Emit(event, args...) }
+
+// New builds a signaling server.
+func New(opts Options) (*Server, error) {
+	if opts.Path == "" {
+		opts.Path = "/socket.io/"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Topology == nil {
+		opts.Topology = func(string) Topology { return Mesh{} }
+	}
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		reg:      newRegistry(opts.Topology),
+		origins:  newOriginPolicy(opts.AllowedOrigins),
+		conns:    make(map[string]*Conn),
+		handlers: make(map[string]EventHandler),
+	}
+	if opts.JWTSecret != "" {
+		s.tokens = newTokenVerifier(opts.JWTSecret)
+	}
+
+	so := socket.DefaultServerOptions()
+	so.SetServeClient(false)
+	so.SetPath(strings.TrimSuffix(opts.Path, "/"))
+	if opts.PingInterval > 0 {
+		so.SetPingInterval(opts.PingInterval)
+	}
+	if opts.PingTimeout > 0 {
+		so.SetPingTimeout(opts.PingTimeout)
+	}
+	// The transport bound sits well above the per-event bound so that an
+	// oversized event is refused with a reason instead of a dropped
+	// connection; a polling batch may hold several events.
+	transportLimit := int64(1 << 20)
+	if lim := int64(opts.MaxPayloadBytes) * 4; lim > transportLimit {
+		transportLimit = lim
+	}
+	so.SetMaxHttpBufferSize(transportLimit)
+	so.SetCors(&types.Cors{
+		Origin:      func(origin string) bool { return s.origins.allowed(origin, "") },
+		Credentials: true,
+	})
+	so.SetAllowRequest(func(ctx *types.HttpContext) error {
+		r := ctx.Request()
+		origin := r.Header.Get("Origin")
+		if !s.origins.allowed(origin, r.Host) {
+			s.refusals.add(ReasonOriginNotAllowed)
+			s.log.Warn("signaling connection refused", "reason", ReasonOriginNotAllowed, "origin", origin, "remote", r.RemoteAddr)
+			return fmt.Errorf("%s: origin %q is not allowed", ReasonOriginNotAllowed, origin)
+		}
+		return nil
+	})
+
+	s.io = socket.NewServer(nil, so)
+	s.io.Use(s.authenticate)
+	s.io.On("connection", func(args ...any) {
+		if sock, ok := args[0].(*socket.Socket); ok {
+			s.onConnection(sock)
+		}
+	})
+	s.handler = s.io.ServeHandler(so)
+	return s, nil
+}
+
+// Handler serves the socket.io transports; mount it under Options.Path.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Handle registers a handler for an application event (for example a
+// server-side command). It must be called before clients connect.
+func (s *Server) Handle(event string, h EventHandler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers[event] = h
+}
+
+// Rooms returns a snapshot of every room and its members.
+func (s *Server) Rooms() []RoomInfo { return s.reg.snapshot() }
+
+// Refusals returns how many requests were refused, by reason.
+func (s *Server) Refusals() map[Reason]uint64 { return s.refusals.snapshot() }
+
+// Kick disconnects a socket; its rooms see it leave exactly as on any other
+// disconnect. It reports false when no such socket is connected.
+func (s *Server) Kick(id string) bool {
+	s.mu.Lock()
+	c := s.conns[id]
+	s.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.log.Info("socket kicked")
+	c.sock.Disconnect(true)
+	return true
+}
+
+// Drain refuses new connections and joins from now on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Close tells every client the server is going away and closes every
+// connection. Clients see a transport close, so socket.io clients reconnect
+// by themselves (to this address, or to whatever now serves it).
+func (s *Server) Close() {
+	s.Drain()
+	s.io.Emit("server-shutdown", map[string]any{"reconnect": true})
+	done := make(chan struct{})
+	s.io.Close(func(error) { close(done) })
+	<-done
+}
+
+func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedError)) {
+	if s.draining.Load() {
+		s.refusals.add(ReasonShuttingDown)
+		next(socket.NewExtendedError("server is shutting down", map[string]any{"code": ReasonShuttingDown}))
+		return
+	}
+	if s.tokens == nil {
+		next(nil)
+		return
+	}
+	token, _ := sock.Handshake().Auth["token"].(string)
+	g, err := s.tokens.verify(token)
+	if err != nil {
+		s.refusals.add(ReasonUnauthorized)
+		s.log.Warn("signaling connection refused", "reason", ReasonUnauthorized, "error", err, "remote", sock.Handshake().Address)
+		next(socket.NewExtendedError("unauthorized", map[string]any{"code": ReasonUnauthorized, "message": err.Error()}))
+		return
+	}
+	sock.SetData(g)
+	next(nil)
+}
+
+func (s *Server) onConnection(sock *socket.Socket) {
+	id := string(sock.Id())
+	c := &Conn{
+		srv:  s,
+		sock: sock,
+		id:   id,
+		role: RoleClient,
+		log:  s.log.With("socket", id),
+	}
+	if g, ok := sock.Data().(grant); ok {
+		c.grant = g
+	}
+	if s.opts.MessagesPerSecond > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(s.opts.MessagesPerSecond), max(s.opts.MessageBurst, 1))
+	}
+	s.mu.Lock()
+	s.conns[id] = c
+	s.mu.Unlock()
+	s.reg.addSocket(id, c.role)
+	c.log.Debug("socket connected", "remote", sock.Handshake().Address)
+
+	sock.OnAny(func(args ...any) { c.onEvent(args) })
+	sock.On("disconnecting", func(args ...any) {
+		reason, _ := firstString(args)
+		s.onDisconnecting(c, reason)
+	})
+	sock.On("disconnect", func(...any) {
+		s.mu.Lock()
+		delete(s.conns, id)
+		s.mu.Unlock()
+	})
+}
+
+func firstString(args []any) (string, bool) {
+	if len(args) == 0 {
+		return "", false
+	}
+	v, ok := args[0].(string)
+	return v, ok
+}
+
+// onEvent is the single entry point of every event a client sends. It runs
+// on the socket's own event queue, so events of one socket are handled in
+// order.
+func (c *Conn) onEvent(args []any) {
+	event, ok := firstString(args)
+	if !ok {
+		return
+	}
+	payload := args[1:]
+	// An ack callback, when the client asked for one, comes last; the
+	// protocol has no acks, so drop it.
+	if n := len(payload); n > 0 {
+		if _, isAck := payload[n-1].(socket.Ack); isAck {
+			payload = payload[:n-1]
+		}
+	}
+	defer func() {
+		// A bug in one handler must not take every room down with it.
+		if r := recover(); r != nil {
+			c.log.Error("signaling handler panicked", "event", event, "panic", r)
+		}
+	}()
+	if err := c.srv.dispatch(c, event, payload); err != nil {
+		c.refused(event, err)
+	}
+}
+
+func (s *Server) dispatch(c *Conn, event string, payload []any) error {
+	if c.limiter != nil && !c.limiter.Allow() {
+		return refuse(ReasonRateLimited, fmt.Sprintf("more than %g messages per second", s.opts.MessagesPerSecond))
+	}
+	if s.opts.MaxPayloadBytes > 0 {
+		size, err := payloadSize(payload)
+		if err != nil {
+			return refuse(ReasonInvalidPayload, err.Error())
+		}
+		if size > s.opts.MaxPayloadBytes {
+			return refuse(ReasonPayloadTooLarge, fmt.Sprintf("payload is %d bytes, the limit is %d", size, s.opts.MaxPayloadBytes))
+		}
+	}
+	switch event {
+	case EventMessage:
+		return s.relayMessage(c, payload)
+	case EventJoinRoom:
+		return s.joinRoom(c, payload)
+	case EventLeaveRoom:
+		return s.leaveRoom(c, payload)
+	case EventMediaState:
+		return s.mediaState(c, payload)
+	case EventScreenStop:
+		return s.relayToRoom(c, EventScreenStop, payload)
+	}
+	s.mu.Lock()
+	h := s.handlers[event]
+	s.mu.Unlock()
+	if h != nil {
+		return h(c, payload)
+	}
+	if strings.HasPrefix(event, "#rtcio:") {
+		return refuse(ReasonReservedEvent, fmt.Sprintf("%q is sent only by the server", event))
+	}
+	// Like rtc.io-server, events nobody handles are ignored.
+	return nil
+}
+
+// payloadSize is the JSON size of an event's arguments, the measure clients
+// and operators reason about.
+func payloadSize(payload []any) (int, error) {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return 0, fmt.Errorf("payload is not JSON: %w", err)
+	}
+	return len(b), nil
+}
+
+// refused reports a refusal to the client, counts it and logs it.
+func (c *Conn) refused(event string, err error) {
+	reason := reasonOf(err)
+	message := err.Error()
+	var r *Refusal
+	if errors.As(err, &r) {
+		message = r.Message
+	} else {
+		reason = ReasonInvalidPayload
+	}
+	c.srv.refusals.add(reason)
+	_ = c.sock.Emit(EventError, errorEvent{Code: reason, Event: event, Message: message})
+	now := time.Now()
+	if now.Sub(c.lastRefusalLog) < time.Second {
+		c.suppressedLogs++
+		return
+	}
+	c.log.Warn("signaling request refused", "event", event, "reason", reason, "detail", message, "suppressed", c.suppressedLogs)
+	c.lastRefusalLog, c.suppressedLogs = now, 0
+}
+
+// to emits an event to a set of sockets by id.
+func (s *Server) to(ids []string, event string, args ...any) {
+	if len(ids) == 0 {
+		return
+	}
+	rooms := make([]socket.Room, len(ids))
+	for i, id := range ids {
+		rooms[i] = socket.Room(id)
+	}
+	if err := s.io.To(rooms...).Emit(event, args...); err != nil {
+		s.log.Warn("emit failed", "event", event, "error", err)
+	}
+}
+
+func ids(members []Member, keep func(Member) bool) []string {
+	out := make([]string, 0, len(members))
+	for _, m := range members {
+		if keep == nil || keep(m) {
+			out = append(out, m.ID)
+		}
+	}
+	return out
+}
+
+// refusalCounter counts refusals by reason without a lock on the hot path of
+// the common case (no refusals at all).
+type refusalCounter struct {
+	m sync.Map // Reason -> *atomic.Uint64
+}
+
+func (rc *refusalCounter) add(r Reason) {
+	v, ok := rc.m.Load(r)
+	if !ok {
+		v, _ = rc.m.LoadOrStore(r, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(1)
+}
+
+func (rc *refusalCounter) snapshot() map[Reason]uint64 {
+	out := make(map[Reason]uint64)
+	rc.m.Range(func(k, v any) bool {
+		out[k.(Reason)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
+}

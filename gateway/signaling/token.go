@@ -1,0 +1,72 @@
+package signaling
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// tokenClaims are the claims the gateway reads from a client's auth.token.
+type tokenClaims struct {
+	// Rooms, when present, is the list of rooms the socket may join. An
+	// entry ending in "*" matches every room with that prefix.
+	Rooms []string `json:"rooms,omitempty"`
+	// Name, when present, is the display name presence events use,
+	// whatever join-room says.
+	Name string `json:"name,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// grant is what a verified token allows a socket to do.
+type grant struct {
+	rooms []string // nil means any room
+	name  string
+}
+
+func (g grant) mayJoin(roomID string) bool {
+	if g.rooms == nil {
+		return true
+	}
+	for _, r := range g.rooms {
+		if prefix, ok := strings.CutSuffix(r, "*"); ok {
+			if strings.HasPrefix(roomID, prefix) {
+				return true
+			}
+		} else if r == roomID {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenVerifier checks HS256 JWTs signed with one shared secret.
+type tokenVerifier struct {
+	secret []byte
+	parser *jwt.Parser
+}
+
+func newTokenVerifier(secret string) *tokenVerifier {
+	return &tokenVerifier{
+		secret: []byte(secret),
+		parser: jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired()),
+	}
+}
+
+// verify checks token and returns what it grants.
+func (v *tokenVerifier) verify(token string) (grant, error) {
+	if token == "" {
+		return grant{}, errors.New("auth.token is missing")
+	}
+	var claims tokenClaims
+	_, err := v.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return v.secret, nil })
+	if err != nil {
+		return grant{}, fmt.Errorf("auth.token rejected: %w", err)
+	}
+	g := grant{rooms: claims.Rooms, name: claims.Name}
+	if claims.Rooms != nil && len(claims.Rooms) == 0 {
+		g.rooms = []string{} // an explicit empty list allows no room
+	}
+	return g, nil
+}
