@@ -1,0 +1,310 @@
+package forwarding
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// mediaPath locates a media fixture: the shared ones under internal/testdata,
+// or this package's own testdata.
+func mediaPath(t testing.TB, name string) string {
+	t.Helper()
+	for _, p := range []string{
+		filepath.Join("testdata", name),
+		filepath.Join("..", "internal", "testdata", "media", name),
+	} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatalf("media fixture %s not found", name)
+	return ""
+}
+
+// readIVF returns the frames of an IVF file (VP8, VP9, AV1).
+func readIVF(t testing.TB, name string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(mediaPath(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 32 || string(b[:4]) != "DKIF" {
+		t.Fatalf("%s: not an IVF file", name)
+	}
+	hl := int(binary.LittleEndian.Uint16(b[6:8]))
+	var frames [][]byte
+	for i := hl; i+12 <= len(b); {
+		size := int(binary.LittleEndian.Uint32(b[i : i+4]))
+		i += 12
+		if i+size > len(b) {
+			t.Fatalf("%s: truncated frame", name)
+		}
+		frames = append(frames, b[i:i+size])
+		i += size
+	}
+	return frames
+}
+
+// readH264 returns the access units of an Annex-B H.264 file, each still in
+// Annex-B form; a unit ends with its (single) slice NAL.
+func readH264(t testing.TB, name string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(mediaPath(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var units [][]byte
+	var cur []byte
+	for _, nal := range bytes.Split(b, []byte{0, 0, 1}) {
+		nal = bytes.TrimRight(nal, "\x00")
+		if len(nal) == 0 {
+			continue
+		}
+		cur = append(cur, 0, 0, 0, 1)
+		cur = append(cur, nal...)
+		if t := nal[0] & 0x1f; t == 1 || t == 5 {
+			units = append(units, cur)
+			cur = nil
+		}
+	}
+	return units
+}
+
+func h264UnitIsIDR(unit []byte) bool {
+	for _, nal := range bytes.Split(unit, []byte{0, 0, 1}) {
+		nal = bytes.TrimRight(nal, "\x00")
+		if len(nal) > 0 && nal[0]&0x1f == naluIDR {
+			return true
+		}
+	}
+	return false
+}
+
+// packetize turns frames into RTP packets, one slice of packets per frame.
+func packetize(payloader rtp.Payloader, frames [][]byte, ssrc uint32, pt uint8, samples uint32) [][]*rtp.Packet {
+	pz := rtp.NewPacketizer(1200, pt, ssrc, payloader, rtp.NewRandomSequencer(), 90000)
+	out := make([][]*rtp.Packet, len(frames))
+	for i, f := range frames {
+		out[i] = pz.Packetize(f, samples)
+	}
+	return out
+}
+
+func vp8Frames(t testing.TB, name string, ssrc uint32) [][]*rtp.Packet {
+	t.Helper()
+	return packetize(&codecs.VP8Payloader{EnablePictureID: true}, readIVF(t, name), ssrc, 96, 3000)
+}
+
+// fakeClock is a settable clock for rewriting tests.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// sent is one packet a captureWriter received, deep-copied.
+type sent struct {
+	hdr     rtp.Header
+	payload []byte
+}
+
+// captureWriter records what a down-track writes and lets tests wait for it.
+type captureWriter struct {
+	mu      sync.Mutex
+	pkts    []sent
+	changed chan struct{}
+	gate    chan struct{} // when non-nil, every write waits for it to close
+	fail    error
+}
+
+func newCaptureWriter() *captureWriter {
+	return &captureWriter{changed: make(chan struct{}, 1)}
+}
+
+func (w *captureWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	if w.gate != nil {
+		<-w.gate
+	}
+	if w.fail != nil {
+		return 0, w.fail
+	}
+	w.mu.Lock()
+	w.pkts = append(w.pkts, sent{hdr: h.Clone(), payload: bytes.Clone(payload)})
+	w.mu.Unlock()
+	wake(w.changed)
+	return len(payload), nil
+}
+
+func (w *captureWriter) packets() []sent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]sent(nil), w.pkts...)
+}
+
+func (w *captureWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pkts)
+}
+
+// waitCount waits until at least n packets were written.
+func (w *captureWriter) waitCount(t testing.TB, n int) []sent {
+	t.Helper()
+	waitFor(t, 5*time.Second, w.changed, func() bool { return w.count() >= n })
+	return w.packets()
+}
+
+// waitFor re-checks cond every time changed fires, until the deadline.
+func waitFor(t testing.TB, timeout time.Duration, changed <-chan struct{}, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-changed:
+		case <-deadline.C:
+			t.Fatalf("condition not met within %v", timeout)
+		}
+	}
+}
+
+// rtcpCapture records RTCP written to a subscriber.
+type rtcpCapture struct {
+	mu      sync.Mutex
+	srs     []rtcp.SenderReport
+	changed chan struct{}
+}
+
+func newRTCPCapture() *rtcpCapture { return &rtcpCapture{changed: make(chan struct{}, 1)} }
+
+func (c *rtcpCapture) WriteRTCP(pkts []rtcp.Packet) error {
+	c.mu.Lock()
+	for _, p := range pkts {
+		if sr, ok := p.(*rtcp.SenderReport); ok {
+			c.srs = append(c.srs, *sr)
+		}
+	}
+	c.mu.Unlock()
+	wake(c.changed)
+	return nil
+}
+
+func (c *rtcpCapture) reports() []rtcp.SenderReport {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]rtcp.SenderReport(nil), c.srs...)
+}
+
+// upstream records keyframe requests and NACKs sent to the publisher.
+type upstream struct {
+	mu       sync.Mutex
+	plis     []uint32
+	nacks    [][]uint16
+	changed  chan struct{}
+	failNack bool
+}
+
+func newUpstream() *upstream { return &upstream{changed: make(chan struct{}, 1)} }
+
+func (u *upstream) RequestKeyframe(ssrc uint32) error {
+	u.mu.Lock()
+	u.plis = append(u.plis, ssrc)
+	u.mu.Unlock()
+	wake(u.changed)
+	return nil
+}
+
+func (u *upstream) SendNack(ssrc uint32, seqs []uint16) error {
+	u.mu.Lock()
+	u.nacks = append(u.nacks, append([]uint16(nil), seqs...))
+	fail := u.failNack
+	u.mu.Unlock()
+	wake(u.changed)
+	if fail {
+		return errors.New("nack failed")
+	}
+	return nil
+}
+
+func (u *upstream) pliCount() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.plis)
+}
+
+func (u *upstream) nackedSeqs() []uint16 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var all []uint16
+	for _, n := range u.nacks {
+		all = append(all, n...)
+	}
+	return all
+}
+
+// newTestPublication creates a publication closed at the end of the test.
+func newTestPublication(t testing.TB, cfg PublicationConfig) *Publication {
+	t.Helper()
+	p, err := NewPublication(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func subscribe(t testing.TB, p *Publication, cfg DownTrackConfig) *DownTrack {
+	t.Helper()
+	d, err := p.Subscribe(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	return d
+}
+
+var vp8Codec = Codec{MimeType: MimeTypeVP8, ClockRate: 90000, PayloadType: 96}
+
+// simplePacket builds a small RTP packet with a recognisable payload.
+func simplePacket(ssrc uint32, seq uint16, ts uint32) *rtp.Packet {
+	return &rtp.Packet{
+		Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: seq, Timestamp: ts, SSRC: ssrc},
+		Payload: []byte{0x00, byte(seq >> 8), byte(seq), byte(ssrc)},
+	}
+}
+
+func mustWrite(t testing.TB, p *Publication, pkt *rtp.Packet) {
+	t.Helper()
+	if err := p.WriteRTP(pkt); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,582 @@
+package forwarding
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+)
+
+// PublicationConfig configures a publication. Zero values get defaults.
+type PublicationConfig struct {
+	Codec Codec // required: MimeType and ClockRate
+
+	// Keyframes receives aggregated, throttled keyframe requests (PLI).
+	// Nil disables them.
+	Keyframes KeyframeRequester
+	// Nacks receives NACKs for upstream losses. Nil disables upstream loss
+	// recovery.
+	Nacks NackSender
+
+	Logger *slog.Logger
+	// Clock returns the current time; nil means time.Now. Tests inject a
+	// fake clock to control the wall time seen by timestamp rewriting.
+	Clock func() time.Time
+
+	// HistorySize is the number of recent packets kept to answer
+	// subscriber NACKs (rounded up to a power of two). Default 1024.
+	HistorySize int
+
+	// KeyframeRequestInterval is the minimum time between two keyframe
+	// requests sent upstream. Default 500ms.
+	KeyframeRequestInterval time.Duration
+
+	// The keyframe cache (video only) is bounded by packets and bytes.
+	// Defaults 2048 packets, 2 MiB. DisableKeyframeCache turns it off.
+	KeyframeCacheMaxPackets int
+	KeyframeCacheMaxBytes   int
+	DisableKeyframeCache    bool
+
+	// Upstream NACK policy: NACKs are sent every NackInterval (default
+	// 30ms) for each missing packet, at most NackMaxRetries times (default
+	// 5) and while younger than NackMaxAge (default 1s); at most
+	// NackMaxMissing (default 256) packets are tracked.
+	NackInterval   time.Duration
+	NackMaxRetries int
+	NackMaxAge     time.Duration
+	NackMaxMissing int
+}
+
+func (c *PublicationConfig) setDefaults() error {
+	if c.Codec.MimeType == "" {
+		return errors.New("forwarding: publication codec has no mime type")
+	}
+	if c.Codec.ClockRate == 0 {
+		return fmt.Errorf("forwarding: publication codec %s has no clock rate", c.Codec.MimeType)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	setDefault(&c.HistorySize, 1024)
+	setDefault(&c.KeyframeRequestInterval, 500*time.Millisecond)
+	setDefault(&c.KeyframeCacheMaxPackets, 2048)
+	setDefault(&c.KeyframeCacheMaxBytes, 2<<20)
+	setDefault(&c.NackInterval, 30*time.Millisecond)
+	setDefault(&c.NackMaxRetries, 5)
+	setDefault(&c.NackMaxAge, time.Second)
+	setDefault(&c.NackMaxMissing, 256)
+	return nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// maxRetiredSources bounds how many previous SSRCs are remembered to drop
+// their late packets after a source switch.
+const maxRetiredSources = 4
+
+// Publication is one received upstream track, fanned out to down-tracks (one
+// per subscriber) and sinks. WriteRTP/WriteRaw and HandleSenderReport are fed
+// by the gateway's read loops; they are safe for concurrent use (two loops may
+// overlap while a publisher reconnects) and never block on a subscriber.
+//
+// The ingest path takes the publication's own lock, which subscribers never
+// take per packet: down-tracks are reached through a copy-on-write snapshot
+// and fed through single-producer rings, packets are pooled and
+// reference-counted, and NACKs read the history without locking.
+type Publication struct {
+	cfg        PublicationConfig
+	log        *slog.Logger
+	base       time.Time
+	isKeyframe keyframeFunc
+	video      bool
+	pool       *sync.Pool
+	hist       *history
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	// mu serialises ingest and guards everything below it up to the
+	// atomics; subscribe and unsubscribe take it to stay consistent with
+	// the keyframe cache.
+	mu            sync.Mutex
+	closed        bool
+	haveSSRC      bool
+	ssrc          uint32
+	retired       []uint32
+	switchPending bool
+	epoch         uint32
+	haveHighest   bool
+	highest       uint64
+	lastKeyTS     uint32
+	cache         *keyframeCache // nil for audio or when disabled
+	loss          *lossTracker   // nil without a NackSender
+
+	subs  atomic.Pointer[[]*DownTrack]
+	sinks atomic.Pointer[[]*sinkRunner]
+
+	curSSRC      atomic.Uint32
+	sr           atomic.Pointer[senderReportInfo]
+	lastKeyframe atomic.Int64 // clock of the last keyframe, 0 if none
+	kfWake       chan struct{}
+	nackWake     chan struct{}
+	nackBuf      []uint16 // owned by the run goroutine
+
+	stats publicationCounters
+}
+
+// senderReportInfo is the publisher's latest NTP/RTP pairing.
+type senderReportInfo struct {
+	epoch   uint32
+	ntp     uint64
+	rtp     uint32
+	arrival int64
+}
+
+// NewPublication creates a publication and starts its background work
+// (keyframe request throttling, upstream NACKs). It stops when ctx is done or
+// Close is called, closing all its down-tracks and sinks.
+func NewPublication(ctx context.Context, cfg PublicationConfig) (*Publication, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	p := &Publication{
+		cfg:        cfg,
+		log:        cfg.Logger.With("mime", cfg.Codec.MimeType),
+		base:       cfg.Clock(),
+		isKeyframe: keyframeDetector(cfg.Codec.MimeType),
+		video:      cfg.Codec.IsVideo(),
+		pool:       newPacketPool(),
+		hist:       newHistory(cfg.HistorySize),
+		done:       make(chan struct{}),
+		epoch:      1,
+		kfWake:     make(chan struct{}, 1),
+		nackWake:   make(chan struct{}, 1),
+	}
+	if p.video && p.isKeyframe != nil && !cfg.DisableKeyframeCache {
+		p.cache = newKeyframeCache(cfg.KeyframeCacheMaxPackets, cfg.KeyframeCacheMaxBytes)
+	}
+	if cfg.Nacks != nil {
+		p.loss = newLossTracker(cfg.NackMaxMissing, cfg.NackMaxRetries, cfg.NackMaxAge, cfg.NackInterval)
+		p.nackBuf = make([]uint16, 0, cfg.NackMaxMissing)
+	}
+	p.subs.Store(&[]*DownTrack{})
+	p.sinks.Store(&[]*sinkRunner{})
+	p.ctx, p.cancel = context.WithCancel(ctx)
+	go p.run()
+	return p, nil
+}
+
+// Codec returns the publication's codec.
+func (p *Publication) Codec() Codec { return p.cfg.Codec }
+
+// SSRC returns the current upstream SSRC (0 before the first packet).
+func (p *Publication) SSRC() uint32 { return p.curSSRC.Load() }
+
+// Done is closed once the publication has stopped.
+func (p *Publication) Done() <-chan struct{} { return p.done }
+
+// clock returns nanoseconds since the publication started, on a monotonic
+// clock when the configured clock provides one.
+func (p *Publication) clock() int64 { return int64(p.cfg.Clock().Sub(p.base)) }
+
+// WriteRaw forwards one marshalled RTP packet. buf is copied, so the caller
+// may reuse it as soon as WriteRaw returns.
+func (p *Publication) WriteRaw(buf []byte) error {
+	if len(buf) > maxPacketSize {
+		p.stats.dropsMalformed.Add(1)
+		return fmt.Errorf("%w: %d bytes", ErrPacketTooLarge, len(buf))
+	}
+	pk := getPacket(p.pool)
+	n := copy(pk.buf[:], buf)
+	if err := pk.parse(n); err != nil {
+		p.pool.Put(pk)
+		p.stats.dropsMalformed.Add(1)
+		return err
+	}
+	return p.ingest(pk)
+}
+
+// WriteRTP forwards one RTP packet. pkt is copied, so the caller keeps it.
+func (p *Publication) WriteRTP(pkt *rtp.Packet) error {
+	if pkt == nil {
+		return fmt.Errorf("%w: nil packet", ErrMalformed)
+	}
+	pk := getPacket(p.pool)
+	n, err := pkt.MarshalTo(pk.buf[:])
+	if err == nil {
+		err = pk.parse(n)
+	} else if errors.Is(err, io.ErrShortBuffer) {
+		err = fmt.Errorf("%w: %d bytes", ErrPacketTooLarge, pkt.MarshalSize())
+	} else {
+		err = fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if err != nil {
+		p.pool.Put(pk)
+		p.stats.dropsMalformed.Add(1)
+		return err
+	}
+	return p.ingest(pk)
+}
+
+// SwitchSource marks an upstream discontinuity: the next packet starts a new
+// source epoch even if its SSRC is unchanged (for example a replaced track
+// that kept its SSRC). A change of SSRC is detected without this call.
+func (p *Publication) SwitchSource() {
+	p.mu.Lock()
+	p.switchPending = true
+	p.mu.Unlock()
+}
+
+// ingest takes ownership of a parsed packet.
+func (p *Publication) ingest(pk *packet) error {
+	now := p.clock()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.pool.Put(pk)
+		return ErrClosed
+	}
+	ssrc := pk.hdr.SSRC
+	switch {
+	case !p.haveSSRC:
+		p.adoptSource(ssrc, false)
+	case p.switchPending || ssrc != p.ssrc:
+		if !p.switchPending && slices.Contains(p.retired, ssrc) {
+			p.mu.Unlock()
+			p.pool.Put(pk)
+			p.stats.dropsStaleSource.Add(1)
+			return nil
+		}
+		p.adoptSource(ssrc, true)
+	}
+
+	seq := pk.hdr.SequenceNumber
+	var ext uint64
+	if !p.haveHighest {
+		// Start high so packets reordered before the first stay positive.
+		ext = 1<<32 + uint64(seq)
+		p.highest, p.haveHighest = ext, true
+	} else {
+		ext = p.highest + uint64(int64(int16(seq-uint16(p.highest))))
+		if ext > p.highest {
+			if p.loss != nil && ext > p.highest+1 {
+				wasPending := p.loss.pending()
+				lost := p.loss.gap(p.highest+1, ext, now)
+				p.stats.upstreamLost.Add(uint64(lost))
+				if !wasPending {
+					wake(p.nackWake)
+				}
+			}
+			p.highest = ext
+		} else {
+			if old := p.hist.peek(ext); old != nil && old.epoch == p.epoch && old.ext == ext {
+				p.mu.Unlock()
+				p.pool.Put(pk)
+				p.stats.dropsDuplicate.Add(1)
+				return nil
+			}
+			if p.loss != nil && p.loss.arrived(ext) {
+				p.stats.upstreamRecovered.Add(1)
+			}
+		}
+	}
+
+	pk.ext = ext
+	pk.epoch = p.epoch
+	pk.arrival = now
+	pk.keyframe = p.isKeyframe != nil && p.isKeyframe(pk.payload)
+	pk.publish()
+
+	p.hist.put(pk)
+	if p.cache != nil {
+		p.cache.add(pk)
+	}
+	if pk.keyframe && pk.hdr.Timestamp != p.lastKeyTS {
+		p.lastKeyTS = pk.hdr.Timestamp
+		p.lastKeyframe.Store(now)
+		p.stats.keyframesIn.Add(1)
+	}
+
+	// Fan-out: one reference per consumer, taken at once, given back for
+	// the queues that are full.
+	subs := *p.subs.Load()
+	sinks := *p.sinks.Load()
+	pk.retain(int32(len(subs) + len(sinks)))
+	for _, d := range subs {
+		if !d.queue.push(pk) {
+			pk.release()
+			d.stats.dropsQueueFull.Add(1)
+		}
+	}
+	for _, s := range sinks {
+		if !s.queue.push(pk) {
+			pk.release()
+			s.drops.Add(1)
+			p.stats.sinkDrops.Add(1)
+		}
+	}
+	p.mu.Unlock()
+
+	p.stats.packetsIn.Add(1)
+	p.stats.bytesIn.Add(uint64(pk.size))
+	pk.release()
+	return nil
+}
+
+// adoptSource switches to a new upstream source. Called with mu held.
+func (p *Publication) adoptSource(ssrc uint32, switching bool) {
+	if switching {
+		if ssrc != p.ssrc && !slices.Contains(p.retired, p.ssrc) {
+			if len(p.retired) == maxRetiredSources {
+				p.retired = p.retired[1:]
+			}
+			p.retired = append(p.retired, p.ssrc)
+		}
+		p.epoch++
+		p.stats.sourceSwitches.Add(1)
+		p.log.Debug("forwarding: upstream source switched", "old_ssrc", p.ssrc, "ssrc", ssrc, "epoch", p.epoch)
+		if p.video {
+			p.RequestKeyframe()
+		}
+	}
+	p.retired = slices.DeleteFunc(p.retired, func(s uint32) bool { return s == ssrc })
+	p.ssrc, p.haveSSRC = ssrc, true
+	p.curSSRC.Store(ssrc)
+	p.switchPending = false
+	p.haveHighest = false
+	if p.cache != nil {
+		p.cache.reset()
+	}
+	if p.loss != nil {
+		p.loss.reset()
+	}
+}
+
+// HandleSenderReport records the publisher's NTP/RTP pairing so down-tracks
+// can send sender reports on the same timeline (lip sync between a stream's
+// audio and video). Reports for an SSRC other than the current one are
+// ignored.
+func (p *Publication) HandleSenderReport(sr *rtcp.SenderReport) {
+	if sr == nil {
+		return
+	}
+	now := p.clock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.haveSSRC || sr.SSRC != p.ssrc {
+		return
+	}
+	p.sr.Store(&senderReportInfo{epoch: p.epoch, ntp: sr.NTPTime, rtp: sr.RTPTime, arrival: now})
+}
+
+// RequestKeyframe asks the publisher for a keyframe. Requests are aggregated
+// and throttled to one per KeyframeRequestInterval; a request still pending
+// when a keyframe arrives is dropped.
+func (p *Publication) RequestKeyframe() {
+	p.stats.kfRequests.Add(1)
+	wake(p.kfWake)
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Subscribe creates a down-track for one subscriber and starts its writer.
+// A video down-track starts from the keyframe cache when it holds a keyframe,
+// and a keyframe is requested upstream. The down-track stops when ctx is done,
+// when it is closed, or when the publication closes.
+func (p *Publication) Subscribe(ctx context.Context, cfg DownTrackConfig) (*DownTrack, error) {
+	d, err := newDownTrack(p, cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.ctx, d.cancel = context.WithCancel(ctx)
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		d.cancel()
+		return nil, ErrClosed
+	}
+	if p.cache != nil {
+		d.replay = p.cache.snapshot()
+		if d.replay != nil {
+			p.stats.cacheHits.Add(1)
+		} else {
+			p.stats.cacheMisses.Add(1)
+		}
+	}
+	old := *p.subs.Load()
+	next := append(slices.Clip(old), d)
+	p.subs.Store(&next)
+	go d.run()
+	p.mu.Unlock()
+	if p.video {
+		p.RequestKeyframe()
+	}
+	return d, nil
+}
+
+// detach removes a down-track from the fan-out. Once it returns, the ingest
+// path no longer pushes to the down-track's queue.
+func (p *Publication) detach(d *DownTrack) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old := *p.subs.Load()
+	if i := slices.Index(old, d); i >= 0 {
+		next := slices.Delete(slices.Clone(old), i, i+1)
+		p.subs.Store(&next)
+	}
+}
+
+// Stats returns a snapshot of the publication's counters.
+func (p *Publication) Stats() PublicationStats {
+	s := p.stats.snapshot()
+	s.Subscribers = len(*p.subs.Load())
+	s.Sinks = len(*p.sinks.Load())
+	return s
+}
+
+// Close stops the publication, closes its down-tracks and sinks and waits
+// for all their goroutines.
+func (p *Publication) Close() error {
+	p.cancel()
+	<-p.done
+	return nil
+}
+
+// run owns the publication's timers: keyframe request throttling and the
+// upstream NACK schedule.
+func (p *Publication) run() {
+	defer close(p.done)
+	defer p.teardown()
+
+	kfTimer := time.NewTimer(time.Hour)
+	kfTimer.Stop()
+	defer kfTimer.Stop()
+	nackTimer := time.NewTimer(time.Hour)
+	nackTimer.Stop()
+	defer nackTimer.Stop()
+
+	var (
+		sentOnce     bool
+		lastSent     int64
+		pending      bool
+		pendingSince int64
+		nackArmed    bool
+	)
+	interval := p.cfg.KeyframeRequestInterval
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.kfWake:
+			if pending {
+				continue // aggregated into the scheduled request
+			}
+			now := p.clock()
+			if wait := time.Duration(lastSent-now) + interval; sentOnce && wait > 0 {
+				pending, pendingSince = true, now
+				kfTimer.Reset(wait)
+				continue
+			}
+			p.sendKeyframeRequest()
+			sentOnce, lastSent = true, now
+		case <-kfTimer.C:
+			pending = false
+			if last := p.lastKeyframe.Load(); last != 0 && last >= pendingSince {
+				p.stats.kfSatisfied.Add(1)
+				continue
+			}
+			p.sendKeyframeRequest()
+			lastSent = p.clock()
+		case <-p.nackWake:
+			if !nackArmed {
+				nackArmed = true
+				nackTimer.Reset(p.cfg.NackInterval)
+			}
+		case <-nackTimer.C:
+			nackArmed = p.sendNacks()
+			if nackArmed {
+				nackTimer.Reset(p.cfg.NackInterval)
+			}
+		}
+	}
+}
+
+func (p *Publication) sendKeyframeRequest() {
+	if p.cfg.Keyframes == nil {
+		return
+	}
+	ssrc := p.curSSRC.Load()
+	if ssrc == 0 {
+		return
+	}
+	p.stats.kfSent.Add(1)
+	if err := p.cfg.Keyframes.RequestKeyframe(ssrc); err != nil {
+		p.log.Debug("forwarding: keyframe request failed", "ssrc", ssrc, "err", err)
+	}
+}
+
+// sendNacks NACKs the upstream packets that are due and reports whether any
+// are still being tracked.
+func (p *Publication) sendNacks() bool {
+	p.mu.Lock()
+	if p.closed || p.loss == nil {
+		p.mu.Unlock()
+		return false
+	}
+	var gaveUp int
+	p.nackBuf, gaveUp = p.loss.due(p.nackBuf[:0], p.clock())
+	ssrc := p.ssrc
+	still := p.loss.pending()
+	p.mu.Unlock()
+
+	p.stats.giveUps.Add(uint64(gaveUp))
+	if len(p.nackBuf) > 0 {
+		p.stats.nacksSent.Add(uint64(len(p.nackBuf)))
+		if err := p.cfg.Nacks.SendNack(ssrc, p.nackBuf); err != nil {
+			p.log.Debug("forwarding: upstream NACK failed", "ssrc", ssrc, "err", err)
+		}
+	}
+	return still
+}
+
+// teardown closes every consumer and releases every buffered packet.
+func (p *Publication) teardown() {
+	p.mu.Lock()
+	p.closed = true
+	subs := *p.subs.Load()
+	sinks := *p.sinks.Load()
+	p.mu.Unlock()
+	for _, d := range subs {
+		_ = d.Close()
+	}
+	for _, s := range sinks {
+		_ = s.Close()
+	}
+	p.mu.Lock()
+	p.hist.clear()
+	if p.cache != nil {
+		p.cache.reset()
+	}
+	p.mu.Unlock()
+}
