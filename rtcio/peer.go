@@ -1,0 +1,441 @@
+package rtcio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// maxPendingCandidates bounds candidates parked before a remote description.
+const maxPendingCandidates = 512
+
+// peer is one remote participant and its peer connection. Everything that
+// touches the connection's negotiation runs on the peer's actor goroutine,
+// one task at a time, which gives the strict per-peer ordering of signaling
+// that PROTOCOL.md section 4 requires.
+type peer struct {
+	s      *Socket
+	id     string
+	polite bool
+	log    *slog.Logger
+	pc     *webrtc.PeerConnection
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	rtcpWG sync.WaitGroup
+
+	qmu   sync.Mutex
+	queue []func()
+	wake  chan struct{}
+
+	// Actor-only state.
+	ignoreOffer   bool
+	negPending    bool
+	restartICEReq bool
+	firstDesc     bool
+	pendingCands  []webrtc.ICECandidateInit
+	senders       map[*Stream][]*webrtc.RTPTransceiver
+	local         map[string]*Stream // by MediaStream id
+	recv          map[string]*recvInfo
+	wdTimer       *time.Timer
+	hintAt        time.Time
+
+	mu           sync.Mutex
+	closed       bool
+	ctrl         *webrtc.DataChannel
+	ctrlOpen     bool
+	ctrlClosed   bool
+	ctrlQueue    [][]byte
+	connectFired bool
+	channels     map[string]*Channel
+	channelIDs   map[uint16]string
+	remote       map[string]*RemoteStream // by MediaStream id
+}
+
+// recvInfo remembers a received track by transceiver mid.
+type recvInfo struct {
+	receiver *webrtc.RTPReceiver
+	track    *webrtc.TrackRemote
+	stream   *RemoteStream
+}
+
+// newPeer creates the connection and its ctrl channel and starts the actor.
+// s.mu must be held.
+func (s *Socket) newPeer(id string, polite bool) (*peer, error) {
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.opts.ICEServers})
+	if err != nil {
+		return nil, fmt.Errorf("rtcio: new peer connection for %s: %w", id, err)
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	p := &peer{
+		s: s, id: id, polite: polite, pc: pc, ctx: ctx, cancel: cancel,
+		log:        s.log.With("peer", id, "polite", polite),
+		done:       make(chan struct{}),
+		wake:       make(chan struct{}, 1),
+		senders:    make(map[*Stream][]*webrtc.RTPTransceiver),
+		local:      make(map[string]*Stream),
+		recv:       make(map[string]*recvInfo),
+		channels:   make(map[string]*Channel),
+		channelIDs: make(map[uint16]string),
+		remote:     make(map[string]*RemoteStream),
+	}
+	pc.OnNegotiationNeeded(func() { p.post(p.requestNegotiation) })
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return
+		}
+		init := c.ToJSON()
+		// Through the actor, so a candidate never overtakes the offer or
+		// answer whose SetLocalDescription produced it.
+		p.post(func() {
+			if err := s.sendMessage(p.id, map[string]any{"candidate": init}); err != nil {
+				p.log.Warn("rtcio: send candidate", "err", err)
+			}
+		})
+	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) { p.post(func() { p.handleTrack(t, r) }) })
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) { p.post(func() { p.handleState(st) }) })
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		// Every rtc.io channel is negotiated; anything announced in-band
+		// comes from a non-rtc.io peer.
+		p.log.Warn("rtcio: closing unexpected in-band data channel", "label", dc.Label())
+		_ = dc.Close()
+	})
+	if err := p.createCtrl(); err != nil {
+		_ = pc.Close()
+		cancel()
+		return nil, err
+	}
+	s.peers[id] = p
+	s.wg.Add(1)
+	go p.run()
+	p.log.Debug("rtcio: peer created")
+	return p, nil
+}
+
+// post queues a task for the actor; it never blocks, and tasks queued after
+// the peer closed are dropped.
+func (p *peer) post(fn func()) {
+	p.qmu.Lock()
+	if p.ctx.Err() != nil {
+		p.qmu.Unlock()
+		return
+	}
+	p.queue = append(p.queue, fn)
+	p.qmu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *peer) run() {
+	defer p.s.wg.Done()
+	defer close(p.done)
+	defer p.shutdown()
+	for {
+		var wd <-chan time.Time
+		if p.wdTimer != nil {
+			wd = p.wdTimer.C
+		}
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-wd:
+			p.wdTimer = nil
+			p.watchdogExpired()
+		case <-p.wake:
+			p.qmu.Lock()
+			q := p.queue
+			p.queue = nil
+			p.qmu.Unlock()
+			for _, fn := range q {
+				if p.ctx.Err() != nil {
+					return
+				}
+				fn()
+			}
+		}
+	}
+}
+
+// shutdown runs on the actor once the peer is cancelled.
+func (p *peer) shutdown() {
+	p.s.removePeer(p, "shutdown")
+	if p.wdTimer != nil {
+		p.wdTimer.Stop()
+	}
+	p.mu.Lock()
+	p.closed = true
+	p.ctrlQueue = nil
+	chans := make([]*Channel, 0, len(p.channels))
+	for _, c := range p.channels {
+		chans = append(chans, c)
+	}
+	fired := p.connectFired
+	remote := make([]*RemoteStream, 0, len(p.remote))
+	for _, r := range p.remote {
+		remote = append(remote, r)
+	}
+	p.mu.Unlock()
+	for st := range p.senders {
+		st.unwatch(p)
+	}
+	if err := p.pc.Close(); err != nil {
+		p.log.Debug("rtcio: close peer connection", "err", err)
+	}
+	p.rtcpWG.Wait()
+	for _, c := range chans {
+		c.detach()
+	}
+	p.s.forgetPeer(p.id)
+	hooks := p.s.getHooks()
+	for mid, ri := range p.recv {
+		delete(p.recv, mid)
+		ended := ri.stream.dropTrack(ri.track)
+		if hooks.RemoteTrackEnded != nil {
+			ri, ended := ri, ended
+			p.s.disp.post(func() { hooks.RemoteTrackEnded(p.id, ri.stream, ri.track, ended) })
+		}
+	}
+	for _, r := range remote {
+		r.mu.Lock()
+		r.ended = true
+		r.mu.Unlock()
+	}
+	if fired {
+		p.s.fire(&Event{Name: EventPeerDisconnect, PeerID: p.id, Args: []any{map[string]any{"id": p.id}}}, false)
+	}
+	p.log.Debug("rtcio: peer closed")
+}
+
+// forgetPeer drops per-peer state kept on the Socket.
+func (s *Socket) forgetPeer(id string) {
+	s.mu.Lock()
+	bchans := make([]*BroadcastChannel, 0, len(s.bchans))
+	for _, b := range s.bchans {
+		bchans = append(bchans, b)
+	}
+	if s.peers[id] == nil {
+		delete(s.peerListeners, id)
+	}
+	s.mu.Unlock()
+	for _, b := range bchans {
+		b.removePeer(id)
+	}
+}
+
+// requestNegotiation records that the connection needs an offer round and
+// starts one if the connection is stable.
+func (p *peer) requestNegotiation() {
+	p.negPending = true
+	p.maybeOffer()
+}
+
+// restartICE asks for an ICE-restart offer.
+func (p *peer) restartICE() {
+	p.restartICEReq = true
+	p.maybeOffer()
+}
+
+// maybeOffer sends one offer covering every pending change. Pending needs
+// that arrive while an offer is outstanding are coalesced into the next
+// round, which starts when the connection is stable again.
+func (p *peer) maybeOffer() {
+	if !p.negPending && !p.restartICEReq {
+		return
+	}
+	if p.pc.SignalingState() != webrtc.SignalingStateStable || p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+		return
+	}
+	restart := p.restartICEReq
+	p.negPending, p.restartICEReq = false, false
+	offer, err := p.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
+	if err != nil {
+		p.log.Error("rtcio: create offer", "err", err)
+		return
+	}
+	if err := p.pc.SetLocalDescription(offer); err != nil {
+		p.log.Error("rtcio: set local offer", "err", err)
+		return
+	}
+	p.sendDescription()
+	p.log.Debug("rtcio: sent offer", "iceRestart", restart)
+}
+
+func (p *peer) sendDescription() {
+	d := p.pc.LocalDescription()
+	if d == nil {
+		return
+	}
+	err := p.s.sendMessage(p.id, map[string]any{"description": sessionDescription{Type: d.Type.String(), SDP: d.SDP}})
+	if err != nil {
+		p.log.Warn("rtcio: send description", "err", err)
+	}
+}
+
+// handleMessage processes one #rtcio:message from this peer, in order.
+func (p *peer) handleMessage(m *message) {
+	switch m.Data.kind() {
+	case kindDescription:
+		p.handleDescription(m.Data.Description.toPion())
+	case kindCandidate:
+		p.handleCandidate(*m.Data.Candidate)
+	case kindMetaAnswer:
+		p.handleMetaAnswer(*m.Data.Mid, m.Data.Events)
+	case kindMetaRequest:
+		p.handleMetaRequest(*m.Data.Mid)
+	}
+}
+
+// handleDescription is the W3C perfect-negotiation receive path. Offers are
+// never being made while it runs (the actor is serial), so a collision is
+// simply an offer arriving outside stable.
+func (p *peer) handleDescription(desc webrtc.SessionDescription) {
+	state := p.pc.SignalingState()
+	collision := desc.Type == webrtc.SDPTypeOffer && state != webrtc.SignalingStateStable
+	p.ignoreOffer = !p.polite && collision
+	if p.ignoreOffer {
+		p.log.Debug("rtcio: ignoring colliding offer (impolite)")
+		return
+	}
+	if collision {
+		// Polite: roll our offer back and take theirs; our changes go out
+		// in the next round.
+		if err := p.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+			p.log.Warn("rtcio: rollback", "err", err)
+			return
+		}
+		p.negPending = true
+	}
+	if err := p.pc.SetRemoteDescription(desc); err != nil {
+		if desc.Type == webrtc.SDPTypeAnswer && p.pc.SignalingState() == webrtc.SignalingStateStable {
+			p.log.Debug("rtcio: dropping stale answer")
+			return
+		}
+		p.log.Warn("rtcio: set remote description", "type", desc.Type.String(), "state", p.pc.SignalingState().String(), "err", err)
+		return
+	}
+	p.drainCandidates()
+	p.checkRemovedTracks()
+	if desc.Type == webrtc.SDPTypeOffer {
+		answer, err := p.pc.CreateAnswer(nil)
+		if err != nil {
+			p.log.Error("rtcio: create answer", "err", err)
+			return
+		}
+		if err := p.pc.SetLocalDescription(answer); err != nil {
+			p.log.Error("rtcio: set local answer", "err", err)
+			return
+		}
+		p.sendDescription()
+		p.log.Debug("rtcio: sent answer")
+	}
+	if !p.firstDesc {
+		p.firstDesc = true
+		if !p.polite {
+			// Impolite side: replay only after the first exchange, so our
+			// own offer does not race the remote's first offer.
+			p.replayStreams()
+			p.replayChannels()
+		}
+	}
+	p.maybeOffer()
+}
+
+func (p *peer) handleCandidate(c webrtc.ICECandidateInit) {
+	if p.pc.RemoteDescription() == nil {
+		if len(p.pendingCands) >= maxPendingCandidates {
+			p.log.Warn("rtcio: too many early candidates, dropping one")
+			return
+		}
+		p.pendingCands = append(p.pendingCands, c)
+		return
+	}
+	p.addCandidate(c)
+}
+
+func (p *peer) addCandidate(c webrtc.ICECandidateInit) {
+	if err := p.pc.AddICECandidate(c); err != nil {
+		if p.ignoreOffer {
+			p.log.Debug("rtcio: candidate for an ignored offer", "err", err)
+			return
+		}
+		p.log.Warn("rtcio: add candidate", "err", err)
+	}
+}
+
+func (p *peer) drainCandidates() {
+	q := p.pendingCands
+	p.pendingCands = nil
+	for _, c := range q {
+		p.addCandidate(c)
+	}
+}
+
+// handleState drives the liveness watchdog (PROTOCOL.md section 7).
+func (p *peer) handleState(st webrtc.PeerConnectionState) {
+	p.log.Debug("rtcio: connection state", "state", st.String())
+	switch st {
+	case webrtc.PeerConnectionStateConnected:
+		p.disarmWatchdog()
+	case webrtc.PeerConnectionStateDisconnected:
+		p.armWatchdog("ICE consent lost")
+	case webrtc.PeerConnectionStateFailed:
+		p.restartICE()
+		p.armWatchdog("ICE restart did not recover")
+	case webrtc.PeerConnectionStateClosed:
+		p.s.removePeer(p, "connection closed")
+	}
+}
+
+func (p *peer) armWatchdog(reason string) {
+	d := p.s.opts.Watchdog.Timeout
+	if p.s.hintFresh(p.hintAt) {
+		d = p.s.opts.Watchdog.HintTimeout
+	}
+	if p.wdTimer != nil {
+		p.wdTimer.Stop()
+	}
+	p.wdTimer = time.NewTimer(d)
+	p.log.Debug("rtcio: watchdog armed", "reason", reason, "after", d)
+}
+
+func (p *peer) disarmWatchdog() {
+	if p.wdTimer != nil {
+		p.wdTimer.Stop()
+		p.wdTimer = nil
+	}
+}
+
+func (p *peer) watchdogExpired() {
+	switch p.pc.ConnectionState() {
+	case webrtc.PeerConnectionStateConnected, webrtc.PeerConnectionStateClosed:
+		return
+	}
+	p.log.Warn("rtcio: liveness watchdog closing peer", "state", p.pc.ConnectionState().String())
+	p.s.removePeer(p, "watchdog")
+}
+
+// peerLeftHint records the server's hint; with an unhealthy connection it
+// closes the peer at once, otherwise it only shortens a later watchdog.
+func (p *peer) peerLeftHint() {
+	p.hintAt = time.Now()
+	switch p.pc.ConnectionState() {
+	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+		p.s.removePeer(p, "peer-left hint on an unhealthy connection")
+	case webrtc.PeerConnectionStateClosed:
+	default:
+		if p.wdTimer != nil {
+			// Already counting down: switch to the shortened window.
+			p.armWatchdog("peer-left hint")
+		}
+	}
+}
+
+var errNoPeer = errors.New("rtcio: no such peer")

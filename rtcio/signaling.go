@@ -1,0 +1,157 @@
+package rtcio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	sio "github.com/zishang520/socket.io/clients/socket/v3"
+)
+
+// Signaling is the socket.io hop a Socket needs: its own id, emitting an
+// event to the server, and receiving every server event. Subscribe must also
+// deliver the pseudo-event "connect" on every successful (re)connect, which is
+// how the Socket learns about reconnects. Dial provides one over socket.io;
+// the gateway can attach a Socket to its own server without a network hop.
+type Signaling interface {
+	ID() string
+	Emit(event string, args ...any) error
+	Subscribe(handler func(event string, args []any)) (unsubscribe func())
+}
+
+// subscribers is a small fan-out list shared by Signaling implementations.
+type subscribers struct {
+	mu   sync.Mutex
+	next int
+	m    map[int]func(string, []any)
+}
+
+func (s *subscribers) add(h func(string, []any)) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[int]func(string, []any))
+	}
+	id := s.next
+	s.next++
+	s.m[id] = h
+	return func() {
+		s.mu.Lock()
+		delete(s.m, id)
+		s.mu.Unlock()
+	}
+}
+
+func (s *subscribers) emit(ev string, args []any) {
+	s.mu.Lock()
+	hs := make([]func(string, []any), 0, len(s.m))
+	for _, h := range s.m {
+		hs = append(hs, h)
+	}
+	s.mu.Unlock()
+	for _, h := range hs {
+		h(ev, args)
+	}
+}
+
+// sioSignaling implements Signaling over the zishang520 socket.io client.
+type sioSignaling struct {
+	c    *sio.Socket
+	subs subscribers
+}
+
+func (s *sioSignaling) ID() string { return s.c.Id() }
+
+func (s *sioSignaling) Emit(event string, args ...any) error {
+	if err := s.c.Emit(event, args...); err != nil {
+		return fmt.Errorf("rtcio: socket.io emit %q: %w", event, err)
+	}
+	return nil
+}
+
+func (s *sioSignaling) Subscribe(h func(string, []any)) func() { return s.subs.add(h) }
+
+func (s *sioSignaling) close() { s.c.Disconnect() }
+
+// DialSignaling connects a socket.io client to url (http:// or https://, the
+// default namespace and path) and waits for the first connect. The client
+// reconnects by itself afterwards; close it with the returned function.
+func DialSignaling(ctx context.Context, url string, auth map[string]any) (Signaling, func(), error) {
+	o := sio.DefaultOptions()
+	o.SetForceNew(true)
+	o.SetMultiplex(false)
+	o.SetReconnection(true)
+	o.SetReconnectionDelay(200)
+	o.SetReconnectionDelayMax(2000)
+	o.SetTimeout(10 * time.Second)
+	o.SetAutoConnect(false)
+	if auth != nil {
+		o.SetAuth(auth)
+	}
+	c, err := sio.Connect(url, o)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rtcio: socket.io client for %s: %w", url, err)
+	}
+	s := &sioSignaling{c: c}
+	first := make(chan error, 1)
+	report := func(err error) {
+		select {
+		case first <- err:
+		default:
+		}
+	}
+	_ = c.On("connect", func(...any) {
+		report(nil)
+		s.subs.emit("connect", nil)
+	})
+	_ = c.On("disconnect", func(args ...any) { s.subs.emit("disconnect", args) })
+	_ = c.On("connect_error", func(args ...any) {
+		if !c.Active() {
+			// The server refused the handshake (middleware error): no
+			// reconnection will follow, so the dial has failed.
+			report(fmt.Errorf("rtcio: connect to %s refused: %v", url, args))
+		}
+	})
+	c.OnAny(func(args ...any) {
+		if len(args) == 0 {
+			return
+		}
+		name, ok := args[0].(string)
+		if !ok {
+			return
+		}
+		s.subs.emit(name, args[1:])
+	})
+	c.Connect()
+	select {
+	case err := <-first:
+		if err != nil {
+			c.Disconnect()
+			return nil, nil, err
+		}
+	case <-ctx.Done():
+		c.Disconnect()
+		return nil, nil, fmt.Errorf("rtcio: connect to %s: %w", url, ctx.Err())
+	}
+	return s, s.close, nil
+}
+
+// Dial connects to an rtc.io signaling server and returns a Socket on it.
+// Close the Socket to disconnect.
+func Dial(ctx context.Context, url string, opts Options) (*Socket, error) {
+	sig, closeSig, err := DialSignaling(ctx, url, opts.Auth)
+	if err != nil {
+		return nil, err
+	}
+	s, err := New(sig, opts)
+	if err != nil {
+		closeSig()
+		return nil, err
+	}
+	s.closeSig = closeSig
+	return s, nil
+}
+
+var errClosed = errors.New("rtcio: socket closed")
