@@ -2,6 +2,31 @@
 // defaults (which run out of the box), and how a YAML file, environment
 // variables and command-line flags override them, in that order. Validation
 // errors name the offending key and value.
+//
+// Every value has a key path made of its yaml keys, such as
+// "signaling.max_payload_bytes". The same path names it everywhere:
+//
+//   - in the YAML file, nested: signaling: {max_payload_bytes: 65536}.
+//     Unknown keys are errors naming the key and line.
+//   - in the environment, as RTCIO_ plus the path in upper case with dots
+//     and dashes turned into "_": RTCIO_SIGNALING_MAX_PAYLOAD_BYTES=65536.
+//     RTCIO_CONFIG names the YAML file. Variables with an empty value are
+//     ignored; RTCIO_* variables matching no key are reported by
+//     Loader.Warnings.
+//   - on the command line: --set signaling.max_payload_bytes=65536, or a
+//     shortcut flag (--listen, --log-level, --log-format, --admin-token,
+//     --topology); --config FILE names the YAML file.
+//
+// Durations are Go duration strings ("10s", "1m30s"). In the environment and
+// --set, lists are comma-separated, and a topology rule is written
+// pattern=topology: RTCIO_ROOMS_TOPOLOGIES="lobby-*=sfu,standup=mesh".
+// Keys lists every key with its variable and syntax.
+//
+// A program uses a Loader (see its example): NewLoader, RegisterFlags on its
+// flag.FlagSet, parse the arguments, then Load(os.Environ()), which returns a
+// validated Config or every problem found, each naming the key, the value and
+// where it was set. Log the result with slog or %v: Config's LogValue and
+// String redact secrets.
 package config
 
 import "time"
