@@ -342,7 +342,6 @@
         s.mediaStream.getTracks().forEach((t) => t.stop());
         Object.values(s.removed || {}).forEach((t) => t.stop());
       }
-      instances.delete(this.handle);
     },
   });
 
