@@ -184,7 +184,7 @@ func (w *captureWriter) waitCount(t testing.TB, n int) []sent {
 }
 
 // waitFor re-checks cond every time changed fires, until the deadline.
-func waitFor(t testing.TB, timeout time.Duration, changed <-chan struct{}, cond func() bool) {
+func waitFor[T any](t testing.TB, timeout time.Duration, changed <-chan T, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -195,6 +195,15 @@ func waitFor(t testing.TB, timeout time.Duration, changed <-chan struct{}, cond 
 			t.Fatalf("condition not met within %v", timeout)
 		}
 	}
+}
+
+// eventually polls cond until it holds or the deadline passes, for state
+// that has no change notification (counters updated by another goroutine).
+func eventually(t testing.TB, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	waitFor(t, timeout, tick.C, cond)
 }
 
 // rtcpCapture records RTCP written to a subscriber.

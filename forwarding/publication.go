@@ -122,7 +122,9 @@ type Publication struct {
 	switchPending bool
 	epoch         uint32
 	haveHighest   bool
-	highest       uint64
+	epochStart    bool   // the next packet is the first of a new epoch
+	highest       uint64 // highest unwrapped sequence number of the source
+	epochOffset   uint64 // ext = unwrapped + epochOffset
 	lastKeyTS     uint32
 	cache         *keyframeCache // nil for audio or when disabled
 	loss          *lossTracker   // nil without a NackSender
@@ -130,12 +132,13 @@ type Publication struct {
 	subs  atomic.Pointer[[]*DownTrack]
 	sinks atomic.Pointer[[]*sinkRunner]
 
-	curSSRC      atomic.Uint32
-	sr           atomic.Pointer[senderReportInfo]
-	lastKeyframe atomic.Int64 // clock of the last keyframe, 0 if none
-	kfWake       chan struct{}
-	nackWake     chan struct{}
-	nackBuf      []uint16 // owned by the run goroutine
+	curSSRC       atomic.Uint32
+	sr            atomic.Pointer[senderReportInfo]
+	lastKeyframe  atomic.Int64 // clock of the last keyframe, 0 if none
+	kfRequestedAt atomic.Int64 // clock of the latest keyframe request
+	kfWake        chan struct{}
+	nackWake      chan struct{}
+	nackBuf       []uint16 // owned by the run goroutine
 
 	stats publicationCounters
 }
@@ -215,6 +218,7 @@ func (p *Publication) WriteRaw(buf []byte) error {
 // WriteRTP forwards one RTP packet. pkt is copied, so the caller keeps it.
 func (p *Publication) WriteRTP(pkt *rtp.Packet) error {
 	if pkt == nil {
+		p.stats.dropsMalformed.Add(1)
 		return fmt.Errorf("%w: nil packet", ErrMalformed)
 	}
 	pk := getPacket(p.pool)
@@ -266,38 +270,48 @@ func (p *Publication) ingest(pk *packet) error {
 		p.adoptSource(ssrc, true)
 	}
 
+	// Sequence numbers are unwrapped per source (low 16 bits stay the
+	// upstream number, for NACKs), then shifted by the epoch offset so the
+	// publication-wide ext numbers keep counting up across sources: the
+	// history then evicts in arrival order and still answers NACKs for the
+	// previous source's recent packets.
 	seq := pk.hdr.SequenceNumber
-	var ext uint64
-	if !p.haveHighest {
+	var unwrapped uint64
+	switch {
+	case !p.haveHighest || p.epochStart:
 		// Start high so packets reordered before the first stay positive.
-		ext = 1<<32 + uint64(seq)
-		p.highest, p.haveHighest = ext, true
-	} else {
-		ext = p.highest + uint64(int64(int16(seq-uint16(p.highest))))
-		if ext > p.highest {
-			if p.loss != nil && ext > p.highest+1 {
+		unwrapped = 1<<32 + uint64(seq)
+		if p.haveHighest {
+			p.epochOffset = p.highest + p.epochOffset + 1 - unwrapped
+		}
+		p.highest, p.haveHighest, p.epochStart = unwrapped, true, false
+	default:
+		unwrapped = p.highest + uint64(int64(int16(seq-uint16(p.highest))))
+		if unwrapped > p.highest {
+			if p.loss != nil && unwrapped > p.highest+1 {
 				wasPending := p.loss.pending()
-				lost := p.loss.gap(p.highest+1, ext, now)
+				lost := p.loss.gap(p.highest+1, unwrapped, now)
 				p.stats.upstreamLost.Add(uint64(lost))
 				if !wasPending {
 					wake(p.nackWake)
 				}
 			}
-			p.highest = ext
+			p.highest = unwrapped
 		} else {
+			ext := unwrapped + p.epochOffset
 			if old := p.hist.peek(ext); old != nil && old.epoch == p.epoch && old.ext == ext {
 				p.mu.Unlock()
 				p.pool.Put(pk)
 				p.stats.dropsDuplicate.Add(1)
 				return nil
 			}
-			if p.loss != nil && p.loss.arrived(ext) {
+			if p.loss != nil && p.loss.arrived(unwrapped) {
 				p.stats.upstreamRecovered.Add(1)
 			}
 		}
 	}
 
-	pk.ext = ext
+	pk.ext = unwrapped + p.epochOffset
 	pk.epoch = p.epoch
 	pk.arrival = now
 	pk.keyframe = p.isKeyframe != nil && p.isKeyframe(pk.payload)
@@ -359,7 +373,7 @@ func (p *Publication) adoptSource(ssrc uint32, switching bool) {
 	p.ssrc, p.haveSSRC = ssrc, true
 	p.curSSRC.Store(ssrc)
 	p.switchPending = false
-	p.haveHighest = false
+	p.epochStart = switching
 	if p.cache != nil {
 		p.cache.reset()
 	}
@@ -390,6 +404,7 @@ func (p *Publication) HandleSenderReport(sr *rtcp.SenderReport) {
 // when a keyframe arrives is dropped.
 func (p *Publication) RequestKeyframe() {
 	p.stats.kfRequests.Add(1)
+	p.kfRequestedAt.Store(p.clock())
 	wake(p.kfWake)
 }
 
@@ -477,11 +492,10 @@ func (p *Publication) run() {
 	defer nackTimer.Stop()
 
 	var (
-		sentOnce     bool
-		lastSent     int64
-		pending      bool
-		pendingSince int64
-		nackArmed    bool
+		sentOnce  bool
+		lastSent  int64
+		pending   bool
+		nackArmed bool
 	)
 	interval := p.cfg.KeyframeRequestInterval
 	for {
@@ -494,20 +508,18 @@ func (p *Publication) run() {
 			}
 			now := p.clock()
 			if wait := time.Duration(lastSent-now) + interval; sentOnce && wait > 0 {
-				pending, pendingSince = true, now
+				pending = true
 				kfTimer.Reset(wait)
 				continue
 			}
-			p.sendKeyframeRequest()
-			sentOnce, lastSent = true, now
+			if p.sendKeyframeRequest() {
+				sentOnce, lastSent = true, now
+			}
 		case <-kfTimer.C:
 			pending = false
-			if last := p.lastKeyframe.Load(); last != 0 && last >= pendingSince {
-				p.stats.kfSatisfied.Add(1)
-				continue
+			if p.sendKeyframeRequest() {
+				lastSent = p.clock()
 			}
-			p.sendKeyframeRequest()
-			lastSent = p.clock()
 		case <-p.nackWake:
 			if !nackArmed {
 				nackArmed = true
@@ -522,18 +534,22 @@ func (p *Publication) run() {
 	}
 }
 
-func (p *Publication) sendKeyframeRequest() {
-	if p.cfg.Keyframes == nil {
-		return
+// sendKeyframeRequest asks the publisher for a keyframe unless one arrived
+// after the latest request, and reports whether it asked.
+func (p *Publication) sendKeyframeRequest() bool {
+	if p.lastKeyframe.Load() > p.kfRequestedAt.Load() {
+		p.stats.kfSatisfied.Add(1)
+		return false
 	}
 	ssrc := p.curSSRC.Load()
-	if ssrc == 0 {
-		return
+	if p.cfg.Keyframes == nil || ssrc == 0 {
+		return false
 	}
 	p.stats.kfSent.Add(1)
 	if err := p.cfg.Keyframes.RequestKeyframe(ssrc); err != nil {
 		p.log.Debug("forwarding: keyframe request failed", "ssrc", ssrc, "err", err)
 	}
+	return true
 }
 
 // sendNacks NACKs the upstream packets that are due and reports whether any
