@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
@@ -39,8 +41,8 @@ func (w *tlog) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func testOptions(t testing.TB) Options {
-	api, err := LoopbackAPI()
+func testOptions(t testing.TB, tune ...func(*webrtc.SettingEngine)) Options {
+	api, err := LoopbackAPI(tune...)
 	if err != nil {
 		t.Fatal(err)
 	}

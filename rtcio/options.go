@@ -69,8 +69,9 @@ type Options struct {
 // LoopbackAPI returns a pion API restricted to IPv4 UDP on 127.0.0.1 with
 // mDNS off, default codecs and interceptors, and a receive buffer large
 // enough that an oversized data channel frame is dropped by the size check
-// rather than stalling SCTP. It is meant for tests and local tools.
-func LoopbackAPI() (*webrtc.API, error) {
+// rather than stalling SCTP. It is meant for tests and local tools; tune
+// adjusts the SettingEngine further (ICE timeouts, a UDP mux, ...).
+func LoopbackAPI(tune ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	var se webrtc.SettingEngine
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -78,6 +79,9 @@ func LoopbackAPI() (*webrtc.API, error) {
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" || name == "lo0" })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetSCTPMaxReceiveBufferSize(8 << 20)
+	for _, f := range tune {
+		f(&se)
+	}
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("rtcio: register codecs: %w", err)

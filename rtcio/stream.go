@@ -143,7 +143,10 @@ func (s *Stream) RemoveTrack(t webrtc.TrackLocal) {
 }
 
 // ReplaceTrack swaps old for a new track of the same kind on the existing
-// senders, without renegotiation.
+// senders, without renegotiation. The sender keeps its SSRC, but a pion
+// sample track starts its own RTP sequence numbers, which a receiver's SRTP
+// replay protection may reject when they fall behind the old track's;
+// tracks that write RTP themselves should continue the old numbering.
 func (s *Stream) ReplaceTrack(old, repl webrtc.TrackLocal) error {
 	if repl.Kind() != old.Kind() {
 		return fmt.Errorf("rtcio: ReplaceTrack: kind %s != %s", repl.Kind(), old.Kind())
