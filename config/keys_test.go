@@ -28,6 +28,9 @@ func TestKeysEnvNames(t *testing.T) {
 			t.Errorf("%s and %s share the variable %s", other, k.Path, k.Env)
 		}
 		envs[k.Env] = k.Path
+		if k.Env == EnvConfigFile {
+			t.Errorf("%s takes %s, which names the config file", k.Path, EnvConfigFile)
+		}
 		byPath[k.Path] = k
 		if want := "RTCIO_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(k.Path)); k.Env != want {
 			t.Errorf("%s: env %s, want %s", k.Path, k.Env, want)
