@@ -173,6 +173,25 @@ func (c *ConformancePeer) ServerEmit(ctx context.Context, ev string, args ...any
 	return c.call(ctx, "serverEmit", nil, append([]any{ev}, args...)...)
 }
 
+// HoldSignals holds this peer's outgoing #rtcio:message traffic until
+// ReleaseSignals; two peers holding while both renegotiate collide for sure.
+func (c *ConformancePeer) HoldSignals(ctx context.Context) error {
+	return c.call(ctx, "holdSignals", nil)
+}
+
+// ReleaseSignals sends the held messages in order and returns how many.
+func (c *ConformancePeer) ReleaseSignals(ctx context.Context) (int, error) {
+	var n int
+	err := c.call(ctx, "releaseSignals", &n)
+	return n, err
+}
+
+// RequestStreamEvents sends {mid: mediaStreamID} to peerID again; the owner
+// answers with its current events or, once untracked, stays silent.
+func (c *ConformancePeer) RequestStreamEvents(ctx context.Context, peerID, mediaStreamID string) error {
+	return c.call(ctx, "requestStreamEvents", nil, peerID, mediaStreamID)
+}
+
 // DropSignaling closes the socket.io transport so the client reconnects.
 func (c *ConformancePeer) DropSignaling(ctx context.Context) error {
 	return c.call(ctx, "dropSignaling", nil)

@@ -115,6 +115,23 @@
     serverEmit(ev, ...args) {
       this.socket.emit(ev, ...args);
     },
+    // Holds outgoing #rtcio:message until releaseSignals(), in order. Two
+    // peers holding while both renegotiate make offers collide for sure.
+    holdSignals() {
+      if (!this.heldSignals) this.heldSignals = [];
+    },
+    releaseSignals() {
+      const held = this.heldSignals || [];
+      this.heldSignals = null;
+      for (const [target, data] of held) this.sendSignal(target, data);
+      return held.length;
+    },
+    // Sends {mid: mediaStreamId} again: the owner answers with its current
+    // events, or stays silent once the stream is untracked.
+    requestStreamEvents(peerId, mediaStreamId) {
+      mustRemote(this, peerId);
+      this.sendSignal(peerId, { mid: mediaStreamId });
+    },
     // Drops the Engine.IO transport so socket.io reconnects (reconnect tests).
     dropSignaling() {
       this.socket.io.engine.close();

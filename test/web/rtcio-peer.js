@@ -61,6 +61,7 @@
       this.localStreams = new Map(); // RTCIOStream id -> RTCIOStream, kept after untrack
       this.channelDefs = new Map(); // broadcast channel name -> options
       this.rooms = new Set();
+      this.heldSignals = null; // outgoing #rtcio:message held by holdSignals()
       this.connectedOnce = false;
       this.closed = false;
       const wd = opts.watchdog || {};
@@ -162,6 +163,10 @@
     }
 
     sendSignal(target, data) {
+      if (this.heldSignals) {
+        this.heldSignals.push([target, data]);
+        return;
+      }
       this.log({ type: 'signal-out', kind: signalKind(data), peerId: target, mid: data.mid });
       this.socket.emit(wire.MESSAGE, { source: this.socket.id, target, data });
     }
