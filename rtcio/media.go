@@ -146,6 +146,7 @@ func (p *peer) addSender(st *Stream, track webrtc.TrackLocal) *webrtc.RTPTransce
 		} else {
 			// SetSender changes direction without pion's negotiation-needed
 			// bookkeeping, so ask for the round ourselves.
+			p.forceNeg = true
 			p.requestNegotiation()
 		}
 	}

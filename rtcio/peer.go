@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -36,6 +37,7 @@ type peer struct {
 	// Actor-only state.
 	ignoreOffer   bool
 	negPending    bool
+	forceNeg      bool
 	restartICEReq bool
 	firstDesc     bool
 	pendingCands  []webrtc.ICECandidateInit
@@ -250,11 +252,23 @@ func (p *peer) maybeOffer() {
 	if !p.negPending && !p.restartICEReq {
 		return
 	}
+	if !p.polite && !p.firstDesc {
+		// The impolite side answers first: an offer of its own now (pion
+		// asks for one as soon as the ctrl channel exists) would only
+		// collide with the polite side's first offer.
+		return
+	}
 	if p.pc.SignalingState() != webrtc.SignalingStateStable || p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
 		return
 	}
 	restart := p.restartICEReq
-	p.negPending, p.restartICEReq = false, false
+	if !restart && !p.forceNeg && !p.needsNegotiation() {
+		// A need recorded earlier was satisfied by an exchange the remote
+		// started (its offer already covered our change).
+		p.negPending = false
+		return
+	}
+	p.negPending, p.restartICEReq, p.forceNeg = false, false, false
 	offer, err := p.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err != nil {
 		p.log.Error("rtcio: create offer", "err", err)
@@ -307,11 +321,16 @@ func (p *peer) handleDescription(desc webrtc.SessionDescription) {
 	if collision {
 		// Polite: roll our offer back and take theirs; our changes go out
 		// in the next round.
-		if err := p.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+		// pion wants some SDP with a rollback; the pending offer will do.
+		rb := webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}
+		if pl := p.pc.PendingLocalDescription(); pl != nil {
+			rb.SDP = pl.SDP
+		}
+		if err := p.pc.SetLocalDescription(rb); err != nil {
 			p.log.Warn("rtcio: rollback", "err", err)
 			return
 		}
-		p.negPending = true
+		p.negPending, p.forceNeg = true, true
 	}
 	if err := p.pc.SetRemoteDescription(desc); err != nil {
 		if desc.Type == webrtc.SDPTypeAnswer && p.pc.SignalingState() == webrtc.SignalingStateStable {
@@ -439,3 +458,48 @@ func (p *peer) peerLeftHint() {
 }
 
 var errNoPeer = errors.New("rtcio: no such peer")
+
+// needsNegotiation approximates the W3C "check if negotiation is needed"
+// against the current local description: a data channel without an
+// application m-line, a transceiver without a negotiated mid, or one whose
+// desired direction differs from the negotiated one.
+func (p *peer) needsNegotiation() bool {
+	ld := p.pc.CurrentLocalDescription()
+	if ld == nil {
+		return true
+	}
+	parsed, err := ld.Unmarshal()
+	if err != nil {
+		return true
+	}
+	dirs := make(map[string]string)
+	hasApp := false
+	for _, m := range parsed.MediaDescriptions {
+		mid, _ := m.Attribute(sdp.AttrKeyMID)
+		if m.MediaName.Media == "application" {
+			hasApp = true
+			continue
+		}
+		dir := "sendrecv"
+		for _, a := range m.Attributes {
+			switch a.Key {
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				dir = a.Key
+			}
+		}
+		dirs[mid] = dir
+	}
+	if !hasApp {
+		return true
+	}
+	for _, t := range p.pc.GetTransceivers() {
+		d, ok := dirs[t.Mid()]
+		if t.Mid() == "" || !ok {
+			return true
+		}
+		if d != t.Direction().String() {
+			return true
+		}
+	}
+	return false
+}
