@@ -1,0 +1,198 @@
+package rtcio
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
+)
+
+// TestBrowserInterop meets a Go Socket and the browser conformance peer
+// (Chromium's own RTCPeerConnection speaking PROTOCOL.md) through our
+// signaling server, with Go as the polite and as the impolite side.
+func TestBrowserInterop(t *testing.T) {
+	for _, goPolite := range []bool{true, false} {
+		name := "go-impolite"
+		if goPolite {
+			name = "go-polite"
+		}
+		t.Run(name, func(t *testing.T) { browserInterop(t, goPolite) })
+	}
+}
+
+func browserInterop(t *testing.T, goPolite bool) {
+	testenv.SkipIfNoBrowser(t)
+	url := startGateway(t)
+	web := testenv.ServeWeb(t)
+	br := testenv.StartBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	g := dial(t, url, testOptions(t))
+	gRTP := newRTPCounter(g)
+	gCam := collect(g, "camera")
+	gConn := collect(g, EventPeerConnect)
+	gChat := collect(g, "chat")
+	gSentinel := collect(g, "sentinel")
+	gFiles, err := g.CreateChannel("files", ChannelOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gFileMsg := collect(gFiles, "note")
+	gFileData := collect(gFiles, ChannelEventData)
+
+	st, _, _ := fixtureStream(t, "go-cam")
+	if err := g.Emit("camera", map[string]any{"who": "go"}, st); err != nil {
+		t.Fatal(err)
+	}
+
+	page, err := testenv.OpenConformancePage(ctx, t, br, url, testenv.ConformanceOptions{WebURL: web, Name: "browser"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := page.CreateChannel(ctx, "files", testenv.ChannelOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The member already in the room gets #rtcio:init-offer and is polite.
+	first, second := func() error { join(t, g, "interop"); return nil }, func() error { return page.JoinRoom(ctx, "interop", "") }
+	if !goPolite {
+		first, second = second, first
+	}
+	if err := first(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second(); err != nil {
+		t.Fatal(err)
+	}
+	if e := gConn.next(t, "peer-connect with the browser"); e.PeerID != page.ID {
+		t.Fatalf("go connected to %s, want %s", e.PeerID, page.ID)
+	}
+	if st, ok := g.Peer(page.ID).State(); !ok || st.Polite != goPolite {
+		t.Fatalf("go polite=%v, want %v", st.Polite, goPolite)
+	}
+
+	// Browser camera -> Go: metadata, ids and RTP of the negotiated codec.
+	cam, err := page.PublishCamera(ctx, "camera", []any{map[string]any{"who": "browser"}, "$stream"}, testenv.MediaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := gCam.next(t, "browser camera on go")
+	var meta struct{ Who string }
+	if err := ev.Decode(0, &meta); err != nil || meta.Who != "browser" {
+		t.Fatalf("camera meta %+v (%v)", meta, err)
+	}
+	if ev.Stream == nil || ev.Args[1] != ev.Stream || ev.Stream.ID() != cam.RTCIOStreamID || ev.Stream.MediaStreamID() != cam.MediaStreamID {
+		t.Fatalf("camera stream %+v, want ids of %+v", ev.Stream, cam)
+	}
+	var video *webrtc.TrackRemote
+	deadline := time.After(waitFor)
+	for video == nil {
+		for _, tr := range ev.Stream.Tracks() {
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				video = tr
+			}
+		}
+		if video == nil {
+			select {
+			case <-gRTP.cond:
+			case <-deadline:
+				t.Fatal("no video track from the browser")
+			}
+		}
+	}
+	if mt := video.Codec().MimeType; !strings.HasPrefix(mt, "video/") || video.PayloadType() == 0 {
+		t.Fatalf("video codec %q pt %d", mt, video.PayloadType())
+	}
+	gRTP.waitPackets(t, video, 30)
+
+	// Go camera -> browser: metadata with our ids, and decoded frames.
+	bev, err := page.WaitFor(ctx, `e.type === 'stream-event' && e.name === 'camera'`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := bev.StreamArg(); !ok || got.RTCIOStreamID != st.ID() || got.MediaStreamID != st.MediaStreamID() || bev.PeerID != g.ID() {
+		t.Fatalf("browser camera event %s", bev.Raw)
+	}
+	pred := fmt.Sprintf(`(s[%q] || {inbound: []}).inbound.some((i) => i.kind === 'video' && i.framesDecoded > 0)`, g.ID())
+	if _, err := page.WaitForStats(ctx, pred); err != nil {
+		t.Fatalf("browser decoded no video from go: %v", err)
+	}
+
+	// Ctrl events both ways.
+	if err := g.Emit("chat", "from-go", 7); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := page.WaitFor(ctx, `e.type === 'event' && e.name === 'chat'`, 0); err != nil || e.PeerID != g.ID() {
+		t.Fatalf("browser chat %+v (%v)", e, err)
+	}
+	if err := page.Emit(ctx, "chat", "from-browser"); err != nil {
+		t.Fatal(err)
+	}
+	if e := gChat.next(t, "chat from browser"); e.Args[0] != "from-browser" || e.PeerID != page.ID {
+		t.Fatalf("go chat %+v", e.Args)
+	}
+
+	// Custom channel both ways, text and binary.
+	if _, err := page.WaitFor(ctx, `e.type === 'channel-open' && e.channel === 'files'`, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := gFiles.Emit("note", "go-note"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := page.WaitFor(ctx, `e.type === 'channel-event' && e.channel === 'files' && e.name === 'note'`, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gFiles.Send([]byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := page.WaitFor(ctx, `e.type === 'channel-data' && e.channel === 'files'`, 0); err != nil || e.ByteLength != 3 {
+		t.Fatalf("browser binary %+v (%v)", e, err)
+	}
+	if n, err := page.ChannelEmit(ctx, "files", "note", "browser-note"); err != nil || n != 1 {
+		t.Fatalf("browser channel emit: %d %v", n, err)
+	}
+	if e := gFileMsg.next(t, "note from browser"); e.Args[0] != "browser-note" {
+		t.Fatalf("note %v", e.Args)
+	}
+	payload := bytes.Repeat([]byte{9}, 4096)
+	if n, err := page.ChannelSendBinary(ctx, "files", payload, g.ID()); err != nil || n != 1 {
+		t.Fatalf("browser binary send: %d %v", n, err)
+	}
+	if e := gFileData.next(t, "binary from browser"); !bytes.Equal(e.Args[0].([]byte), payload) {
+		t.Fatal("binary payload mismatch")
+	}
+
+	// Hostile frames from the browser are dropped without harm.
+	gAny := collect(g, "peer-connect")
+	for _, f := range []testenv.RawFrame{
+		testenv.RawText(`{"e":"peer-connect","d":[{"id":"forged"}]}`),
+		testenv.RawText(`{"e":"#rtcio:message","d":[]}`),
+		testenv.RawText(`not json`),
+		testenv.RawText(`{"e":42}`),
+		testenv.RawBinary([]byte{0, 1}),
+	} {
+		if r, err := page.SendRaw(ctx, g.ID(), "rtcio:ctrl", f); err != nil || !r.OK {
+			t.Fatalf("send raw: %+v %v", r, err)
+		}
+	}
+	big, err := page.SendRaw(ctx, g.ID(), "rtcio:ctrl", testenv.RawLongText("x", 2<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("2 MiB text frame: sent=%v (%s)", big.OK, big.Error)
+	if err := page.Emit(ctx, "sentinel"); err != nil {
+		t.Fatal(err)
+	}
+	gSentinel.next(t, "sentinel after hostile frames")
+	gAny.none(t, "forged peer-connect", 100*time.Millisecond)
+	if st, ok := g.Peer(page.ID).State(); !ok || st.Connection != webrtc.PeerConnectionStateConnected {
+		t.Fatalf("go peer after hostile frames: %+v", st)
+	}
+	gRTP.waitPackets(t, video, 10)
+}
