@@ -60,7 +60,16 @@ func browserInterop(t *testing.T, goPolite bool) {
 		t.Fatal(err)
 	}
 	// The member already in the room gets #rtcio:init-offer and is polite.
-	first, second := func() error { join(t, g, "interop"); return nil }, func() error { return page.JoinRoom(ctx, "interop", "") }
+	// Each join waits for the server's join-ok, so the order is certain.
+	gJoined := collect(g.Server(), "join-ok")
+	first := func() error { join(t, g, "interop"); gJoined.next(t, "go join-ok"); return nil }
+	second := func() error {
+		if err := page.JoinRoom(ctx, "interop", ""); err != nil {
+			return err
+		}
+		_, err := page.WaitFor(ctx, `e.type === 'server' && e.name === 'join-ok'`, 0)
+		return err
+	}
 	if !goPolite {
 		first, second = second, first
 	}
