@@ -79,6 +79,10 @@ func LoopbackAPI(tune ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" || name == "lo0" })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetSCTPMaxReceiveBufferSize(8 << 20)
+	// Advertise a max-message-size above MaxEnvelopeBytes, so an oversized
+	// frame reaches the envelope size check instead of being refused by
+	// the sender.
+	se.SetSCTPMaxMessageSize(4 << 20)
 	for _, f := range tune {
 		f(&se)
 	}
