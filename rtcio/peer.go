@@ -327,7 +327,11 @@ func (p *peer) handleDescription(desc webrtc.SessionDescription) {
 			rb.SDP = pl.SDP
 		}
 		if err := p.pc.SetLocalDescription(rb); err != nil {
-			p.log.Warn("rtcio: rollback", "err", err)
+			// pion v4.2 cannot roll back a local offer (no
+			// have-local-offer -> stable transition); the collision
+			// then resolves only if the remote is the side that rolls
+			// back. Known limitation, see the package documentation.
+			p.log.Error("rtcio: polite rollback unsupported by pion; offer collision unresolved", "err", err)
 			return
 		}
 		p.negPending, p.forceNeg = true, true

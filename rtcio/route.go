@@ -40,7 +40,9 @@ func (s *Socket) onSignal(name string, args []any) {
 		}
 		p.post(func() { p.handleMessage(m) })
 		return
-	case EventPeerLeft:
+	case EventPeerLeft, "user-disconnected":
+		// The rtc.io 1.5 client also takes the room convention's
+		// user-disconnected {id} as a peer-left hint.
 		if id := sourceOf(args, "id"); id != "" {
 			s.mu.Lock()
 			p := s.peers[id]
