@@ -48,6 +48,11 @@ type DownTrackConfig struct {
 // maxPendingNacks bounds the NACKed sequence numbers waiting to be served.
 const maxPendingNacks = 512
 
+// maxRetransmitsPerPacket bounds how often one packet is resent, so a
+// receiver that keeps NACKing (pion's generator does not see packets
+// recovered through RTX) cannot multiply its bandwidth.
+const maxRetransmitsPerPacket = 4
+
 // DownTrack is one subscriber's view of a publication: its own SSRC,
 // sequence numbers and timestamps, a bounded queue and a writer goroutine, so
 // a slow subscriber only ever loses its own packets.
@@ -133,8 +138,9 @@ func (d *DownTrack) Close() error {
 }
 
 // HandleRTCP processes RTCP received from the subscriber for this track:
-// PLI and FIR become (aggregated) keyframe requests upstream, NACKs are
-// answered from the publication's history by the writer goroutine.
+// PLI and FIR become (aggregated) keyframe requests upstream, NACKs for the
+// down-track's SSRC are answered from the publication's history by the
+// writer goroutine. Other packets are ignored.
 func (d *DownTrack) HandleRTCP(pkts []rtcp.Packet) {
 	for _, pkt := range pkts {
 		switch r := pkt.(type) {
@@ -149,7 +155,11 @@ func (d *DownTrack) HandleRTCP(pkts []rtcp.Packet) {
 				d.pub.RequestKeyframe()
 			}
 		case *rtcp.TransportLayerNack:
-			d.queueNacks(r.Nacks)
+			// A receiver may also NACK gaps in our RTX stream; those
+			// numbers are not ours to translate.
+			if r.MediaSSRC == d.cfg.SSRC {
+				d.queueNacks(r.Nacks)
+			}
 		}
 	}
 }
@@ -301,7 +311,8 @@ func (d *DownTrack) retransmit(seq uint16) {
 		return
 	}
 	now := d.pub.clock()
-	if e.lastRtx != 0 && time.Duration(now-e.lastRtx) < d.cfg.RetransmitMinInterval {
+	if e.rtxCount >= maxRetransmitsPerPacket ||
+		(e.lastRtx != 0 && time.Duration(now-e.lastRtx) < d.cfg.RetransmitMinInterval) {
 		d.stats.rtxSuppressed.Add(1)
 		return
 	}
@@ -312,6 +323,7 @@ func (d *DownTrack) retransmit(seq uint16) {
 	}
 	defer pk.release()
 	e.lastRtx = max(now, 1)
+	e.rtxCount++
 
 	h := &d.rtxHdr
 	*h = pk.hdr

@@ -91,12 +91,13 @@ func durationToTicks(d time.Duration, clockRate uint32) uint32 {
 // NACK for an outgoing sequence number can be answered from the publication's
 // history.
 type sentEntry struct {
-	outExt  uint64
-	upExt   uint64
-	epoch   uint32
-	ts      uint32
-	lastRtx int64 // arrival clock of the last retransmission, 0 if none
-	valid   bool
+	outExt   uint64
+	upExt    uint64
+	epoch    uint32
+	ts       uint32
+	lastRtx  int64 // publication clock of the last retransmission, 0 if none
+	rtxCount uint8
+	valid    bool
 }
 
 // sequencer maps recent outgoing sequence numbers back to upstream ones. It is

@@ -55,7 +55,7 @@ type DownTrackStats struct {
 	NacksDropped          uint64 // NACKed numbers dropped because too many were pending
 	Retransmissions       uint64 // packets resent (RTX or plain)
 	RetransmitMisses      uint64 // NACKed packets no longer in the history
-	RetransmitsSuppressed uint64 // repeated NACKs for a packet just resent
+	RetransmitsSuppressed uint64 // NACKs for a packet just resent or resent too often
 
 	PLIsReceived    uint64
 	FIRsReceived    uint64
