@@ -15,76 +15,6 @@ import (
 	"github.com/pion/rtp"
 )
 
-// PublicationConfig configures a publication. Zero values get defaults.
-type PublicationConfig struct {
-	Codec Codec // required: MimeType and ClockRate
-
-	// Keyframes receives aggregated, throttled keyframe requests (PLI).
-	// Nil disables them.
-	Keyframes KeyframeRequester
-	// Nacks receives NACKs for upstream losses. Nil disables upstream loss
-	// recovery.
-	Nacks NackSender
-
-	Logger *slog.Logger
-	// Clock returns the current time; nil means time.Now. Tests inject a
-	// fake clock to control the wall time seen by timestamp rewriting.
-	Clock func() time.Time
-
-	// HistorySize is the number of recent packets kept to answer
-	// subscriber NACKs (rounded up to a power of two). Default 1024.
-	HistorySize int
-
-	// KeyframeRequestInterval is the minimum time between two keyframe
-	// requests sent upstream. Default 500ms.
-	KeyframeRequestInterval time.Duration
-
-	// The keyframe cache (video only) is bounded by packets and bytes.
-	// Defaults 2048 packets, 2 MiB. DisableKeyframeCache turns it off.
-	KeyframeCacheMaxPackets int
-	KeyframeCacheMaxBytes   int
-	DisableKeyframeCache    bool
-
-	// Upstream NACK policy: NACKs are sent every NackInterval (default
-	// 30ms) for each missing packet, at most NackMaxRetries times (default
-	// 5) and while younger than NackMaxAge (default 1s); at most
-	// NackMaxMissing (default 256) packets are tracked.
-	NackInterval   time.Duration
-	NackMaxRetries int
-	NackMaxAge     time.Duration
-	NackMaxMissing int
-}
-
-func (c *PublicationConfig) setDefaults() error {
-	if c.Codec.MimeType == "" {
-		return errors.New("forwarding: publication codec has no mime type")
-	}
-	if c.Codec.ClockRate == 0 {
-		return fmt.Errorf("forwarding: publication codec %s has no clock rate", c.Codec.MimeType)
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.Clock == nil {
-		c.Clock = time.Now
-	}
-	setDefault(&c.HistorySize, 1024)
-	setDefault(&c.KeyframeRequestInterval, 500*time.Millisecond)
-	setDefault(&c.KeyframeCacheMaxPackets, 2048)
-	setDefault(&c.KeyframeCacheMaxBytes, 2<<20)
-	setDefault(&c.NackInterval, 30*time.Millisecond)
-	setDefault(&c.NackMaxRetries, 5)
-	setDefault(&c.NackMaxAge, time.Second)
-	setDefault(&c.NackMaxMissing, 256)
-	return nil
-}
-
-func setDefault[T int | time.Duration](v *T, def T) {
-	if *v <= 0 {
-		*v = def
-	}
-}
-
 // maxRetiredSources bounds how many previous SSRCs are remembered to drop
 // their late packets after a source switch.
 const maxRetiredSources = 4
@@ -399,22 +329,6 @@ func (p *Publication) HandleSenderReport(sr *rtcp.SenderReport) {
 	p.sr.Store(&senderReportInfo{epoch: p.epoch, ntp: sr.NTPTime, rtp: sr.RTPTime, arrival: now})
 }
 
-// RequestKeyframe asks the publisher for a keyframe. Requests are aggregated
-// and throttled to one per KeyframeRequestInterval; a request still pending
-// when a keyframe arrives is dropped.
-func (p *Publication) RequestKeyframe() {
-	p.stats.kfRequests.Add(1)
-	p.kfRequestedAt.Store(p.clock())
-	wake(p.kfWake)
-}
-
-func wake(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
-}
-
 // Subscribe creates a down-track for one subscriber and starts its writer.
 // A video down-track starts from the keyframe cache when it holds a keyframe,
 // and a keyframe is requested upstream. The down-track stops when ctx is done,
@@ -476,104 +390,6 @@ func (p *Publication) Close() error {
 	p.cancel()
 	<-p.done
 	return nil
-}
-
-// run owns the publication's timers: keyframe request throttling and the
-// upstream NACK schedule.
-func (p *Publication) run() {
-	defer close(p.done)
-	defer p.teardown()
-
-	kfTimer := time.NewTimer(time.Hour)
-	kfTimer.Stop()
-	defer kfTimer.Stop()
-	nackTimer := time.NewTimer(time.Hour)
-	nackTimer.Stop()
-	defer nackTimer.Stop()
-
-	var (
-		sentOnce  bool
-		lastSent  int64
-		pending   bool
-		nackArmed bool
-	)
-	interval := p.cfg.KeyframeRequestInterval
-	for {
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-p.kfWake:
-			if pending {
-				continue // aggregated into the scheduled request
-			}
-			now := p.clock()
-			if wait := time.Duration(lastSent-now) + interval; sentOnce && wait > 0 {
-				pending = true
-				kfTimer.Reset(wait)
-				continue
-			}
-			if p.sendKeyframeRequest() {
-				sentOnce, lastSent = true, now
-			}
-		case <-kfTimer.C:
-			pending = false
-			if p.sendKeyframeRequest() {
-				lastSent = p.clock()
-			}
-		case <-p.nackWake:
-			if !nackArmed {
-				nackArmed = true
-				nackTimer.Reset(p.cfg.NackInterval)
-			}
-		case <-nackTimer.C:
-			nackArmed = p.sendNacks()
-			if nackArmed {
-				nackTimer.Reset(p.cfg.NackInterval)
-			}
-		}
-	}
-}
-
-// sendKeyframeRequest asks the publisher for a keyframe unless one arrived
-// after the latest request, and reports whether it asked.
-func (p *Publication) sendKeyframeRequest() bool {
-	if p.lastKeyframe.Load() > p.kfRequestedAt.Load() {
-		p.stats.kfSatisfied.Add(1)
-		return false
-	}
-	ssrc := p.curSSRC.Load()
-	if p.cfg.Keyframes == nil || ssrc == 0 {
-		return false
-	}
-	p.stats.kfSent.Add(1)
-	if err := p.cfg.Keyframes.RequestKeyframe(ssrc); err != nil {
-		p.log.Debug("forwarding: keyframe request failed", "ssrc", ssrc, "err", err)
-	}
-	return true
-}
-
-// sendNacks NACKs the upstream packets that are due and reports whether any
-// are still being tracked.
-func (p *Publication) sendNacks() bool {
-	p.mu.Lock()
-	if p.closed || p.loss == nil {
-		p.mu.Unlock()
-		return false
-	}
-	var gaveUp int
-	p.nackBuf, gaveUp = p.loss.due(p.nackBuf[:0], p.clock())
-	ssrc := p.ssrc
-	still := p.loss.pending()
-	p.mu.Unlock()
-
-	p.stats.giveUps.Add(uint64(gaveUp))
-	if len(p.nackBuf) > 0 {
-		p.stats.nacksSent.Add(uint64(len(p.nackBuf)))
-		if err := p.cfg.Nacks.SendNack(ssrc, p.nackBuf); err != nil {
-			p.log.Debug("forwarding: upstream NACK failed", "ssrc", ssrc, "err", err)
-		}
-	}
-	return still
 }
 
 // teardown closes every consumer and releases every buffered packet.

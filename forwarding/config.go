@@ -1,0 +1,78 @@
+package forwarding
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// PublicationConfig configures a publication. Zero values get defaults.
+type PublicationConfig struct {
+	Codec Codec // required: MimeType and ClockRate
+
+	// Keyframes receives aggregated, throttled keyframe requests (PLI).
+	// Nil disables them.
+	Keyframes KeyframeRequester
+	// Nacks receives NACKs for upstream losses. Nil disables upstream loss
+	// recovery.
+	Nacks NackSender
+
+	Logger *slog.Logger
+	// Clock returns the current time; nil means time.Now. Tests inject a
+	// fake clock to control the wall time seen by timestamp rewriting.
+	Clock func() time.Time
+
+	// HistorySize is the number of recent packets kept to answer
+	// subscriber NACKs (rounded up to a power of two). Default 1024.
+	HistorySize int
+
+	// KeyframeRequestInterval is the minimum time between two keyframe
+	// requests sent upstream. Default 500ms.
+	KeyframeRequestInterval time.Duration
+
+	// The keyframe cache (video only) is bounded by packets and bytes.
+	// Defaults 2048 packets, 2 MiB. DisableKeyframeCache turns it off.
+	KeyframeCacheMaxPackets int
+	KeyframeCacheMaxBytes   int
+	DisableKeyframeCache    bool
+
+	// Upstream NACK policy: NACKs are sent every NackInterval (default
+	// 30ms) for each missing packet, at most NackMaxRetries times (default
+	// 5) and while younger than NackMaxAge (default 1s); at most
+	// NackMaxMissing (default 256) packets are tracked.
+	NackInterval   time.Duration
+	NackMaxRetries int
+	NackMaxAge     time.Duration
+	NackMaxMissing int
+}
+
+func (c *PublicationConfig) setDefaults() error {
+	if c.Codec.MimeType == "" {
+		return errors.New("forwarding: publication codec has no mime type")
+	}
+	if c.Codec.ClockRate == 0 {
+		return fmt.Errorf("forwarding: publication codec %s has no clock rate", c.Codec.MimeType)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	setDefault(&c.HistorySize, 1024)
+	setDefault(&c.KeyframeRequestInterval, 500*time.Millisecond)
+	setDefault(&c.KeyframeCacheMaxPackets, 2048)
+	setDefault(&c.KeyframeCacheMaxBytes, 2<<20)
+	setDefault(&c.NackInterval, 30*time.Millisecond)
+	setDefault(&c.NackMaxRetries, 5)
+	setDefault(&c.NackMaxAge, time.Second)
+	setDefault(&c.NackMaxMissing, 256)
+	return nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
