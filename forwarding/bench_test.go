@@ -94,3 +94,46 @@ func benchForward(b *testing.B, n int) {
 		}
 	}
 }
+
+// The forwarding path must not allocate per packet, whatever the number of
+// down-tracks (issue acceptance 11, checked as a test as well as reported
+// by the benchmark).
+func TestForwardingDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under -race")
+	}
+	pub := newTestPublication(t, PublicationConfig{Codec: vp8Codec})
+	writers := make([]*countingWriter, 10)
+	for i := range writers {
+		writers[i] = &countingWriter{}
+		subscribe(t, pub, DownTrackConfig{SSRC: uint32(i + 1), Writer: writers[i]})
+	}
+	pkt := simplePacket(7, 0, 0)
+	pkt.Payload = make([]byte, 1000)
+	raw, err := pkt.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq uint16
+	var written int64
+	forwardOne := func() {
+		binary.BigEndian.PutUint16(raw[2:4], seq)
+		binary.BigEndian.PutUint32(raw[4:8], uint32(seq/8)*3000)
+		seq++
+		if err := pub.WriteRaw(raw); err != nil {
+			t.Fatal(err)
+		}
+		written++
+		for _, w := range writers {
+			for w.n.Load() < written {
+				runtime.Gosched()
+			}
+		}
+	}
+	for i := 0; i < 3000; i++ { // fill the pool, history and sequencers
+		forwardOne()
+	}
+	if allocs := testing.AllocsPerRun(2000, forwardOne); allocs > 0.05 {
+		t.Fatalf("%.3f allocations per forwarded packet", allocs)
+	}
+}

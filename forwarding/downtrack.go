@@ -25,7 +25,9 @@ type DownTrackConfig struct {
 	RTXSSRC        uint32
 	RTXPayloadType uint8
 
-	Writer    RTPWriter  // required
+	// Writer is required. It must not block indefinitely: Close waits for
+	// a write in progress (pion's TrackLocalWriter returns promptly).
+	Writer    RTPWriter
 	RTXWriter RTPWriter  // optional; RTX packets go to Writer when nil
 	RTCP      RTCPWriter // optional; no sender reports when nil
 
