@@ -17,6 +17,7 @@ import (
 // (Chromium's own RTCPeerConnection speaking PROTOCOL.md) through our
 // signaling server, with Go as the polite and as the impolite side.
 func TestBrowserInterop(t *testing.T) {
+	leakCheck(t)
 	for _, goPolite := range []bool{true, false} {
 		name := "go-impolite"
 		if goPolite {
@@ -27,6 +28,7 @@ func TestBrowserInterop(t *testing.T) {
 }
 
 func browserInterop(t *testing.T, goPolite bool) {
+	leakCheck(t)
 	testenv.SkipIfNoBrowser(t)
 	url := startGateway(t)
 	web := testenv.ServeWeb(t)

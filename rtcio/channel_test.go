@@ -12,6 +12,7 @@ import (
 // events, a broadcast channel and a per-peer channel (text and binary),
 // backpressure, and peer-connect/peer-disconnect pairing among three Sockets.
 func TestThreeSocketsChannelsAndLifecycle(t *testing.T) {
+	leakCheck(t)
 	url := startGateway(t)
 	a := dial(t, url, testOptions(t))
 	b := dial(t, url, testOptions(t))

@@ -10,10 +10,20 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"go.uber.org/goleak"
+
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
 func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
+
+// leakCheck fails t if a goroutine started during the test outlives it. It
+// is registered first, so it runs after every other cleanup (Socket.Close,
+// servers, browser).
+func leakCheck(t *testing.T) {
+	opts := testenv.LeakOptions()
+	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
+}
 
 const waitFor = 20 * time.Second
 

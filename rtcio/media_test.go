@@ -110,6 +110,7 @@ type cameraMeta struct {
 }
 
 func TestStreamPublishReplaceRemoveReplay(t *testing.T) {
+	leakCheck(t)
 	url := startGateway(t)
 	a := dial(t, url, testOptions(t))
 	// The replacement sample track restarts RTP sequence numbers (see
@@ -238,6 +239,7 @@ func TestStreamPublishReplaceRemoveReplay(t *testing.T) {
 }
 
 func TestRequestMetadataFreshAnswer(t *testing.T) {
+	leakCheck(t)
 	url := startGateway(t)
 	a := dial(t, url, testOptions(t))
 	b := dial(t, url, testOptions(t))

@@ -12,6 +12,7 @@ import (
 // reference rtc.io server: the Socket needs nothing special from our own
 // signaling server.
 func TestAgainstReferenceServer(t *testing.T) {
+	leakCheck(t)
 	url := testenv.StartRefServer(t)
 	a := dial(t, url, testOptions(t))
 	b := dial(t, url, testOptions(t))

@@ -7,7 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zishang520/socket.io/clients/engine/v3/transports"
 	sio "github.com/zishang520/socket.io/clients/socket/v3"
+	"github.com/zishang520/socket.io/v3/pkg/types"
 )
 
 // Signaling is the socket.io hop a Socket needs: its own id, emitting an
@@ -87,6 +89,10 @@ func DialSignaling(ctx context.Context, url string, auth map[string]any) (Signal
 	o.SetReconnectionDelayMax(2000)
 	o.SetTimeout(10 * time.Second)
 	o.SetAutoConnect(false)
+	// Browsers speak polling and WebSocket; the client's default also probes
+	// WebTransport (QUIC), which rtc.io servers do not offer and whose dial
+	// goroutines can outlive the socket.
+	o.SetTransports(types.NewSet[transports.TransportCtor](transports.Polling, transports.WebSocket))
 	if auth != nil {
 		o.SetAuth(auth)
 	}

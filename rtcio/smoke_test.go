@@ -7,6 +7,7 @@ import (
 )
 
 func TestTwoSocketsCtrl(t *testing.T) {
+	leakCheck(t)
 	url := startGateway(t)
 	a := dial(t, url, testOptions(t))
 	b := dial(t, url, testOptions(t))
@@ -35,6 +36,7 @@ func TestTwoSocketsCtrl(t *testing.T) {
 // TestHostileCtrlFramesGoToGo sends frames the ctrl filters must drop,
 // including a 2 MiB text frame (Chromium refuses to send one, pion does not).
 func TestHostileCtrlFramesGoToGo(t *testing.T) {
+	leakCheck(t)
 	url := startGateway(t)
 	a := dial(t, url, testOptions(t))
 	b := dial(t, url, testOptions(t))

@@ -52,6 +52,7 @@ func fastICE(se *webrtc.SettingEngine) {
 }
 
 func TestWatchdogClosesDeadPeer(t *testing.T) {
+	leakCheck(t)
 	url := startGateway(t)
 	opts := testOptions(t, fastICE)
 	opts.Watchdog = Watchdog{Timeout: 2 * time.Second, HintTimeout: 300 * time.Millisecond}
@@ -81,6 +82,7 @@ func TestWatchdogClosesDeadPeer(t *testing.T) {
 }
 
 func TestWatchdogHintShortensWindow(t *testing.T) {
+	leakCheck(t)
 	url := startGateway(t)
 	opts := testOptions(t, fastICE)
 	opts.Watchdog = Watchdog{Timeout: 8 * time.Second, HintTimeout: 300 * time.Millisecond}
@@ -111,6 +113,7 @@ func TestWatchdogHintShortensWindow(t *testing.T) {
 }
 
 func TestPeerLeftHintKeepsHealthyPeer(t *testing.T) {
+	leakCheck(t)
 	url := startGateway(t)
 	a := dial(t, url, testOptions(t))
 	b := dial(t, url, testOptions(t))
