@@ -3,8 +3,10 @@ package rtcio
 import (
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestChannelIDMatchesJavaScript(t *testing.T) {
@@ -138,7 +140,13 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Fuzz(checkEnvelope)
+}
+
+// checkEnvelope is the envelope fuzz property: decoding never panics, never
+// accepts a reserved name, and what it accepts round-trips.
+func checkEnvelope(t *testing.T, b []byte) {
+	{
 		name, args, err := decodeEnvelope(b)
 		if err != nil {
 			return
@@ -159,7 +167,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		if err != nil || name2 != name || len(args2) != len(args) {
 			t.Fatalf("round trip %q/%d -> %q/%d (%v)", name, len(args), name2, len(args2), err)
 		}
-	})
+	}
 }
 
 func FuzzDecodeMessage(f *testing.F) {
@@ -172,7 +180,14 @@ func FuzzDecodeMessage(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
+	f.Fuzz(checkMessage)
+}
+
+// checkMessage is the signaling-message fuzz property: decoding never
+// panics, accepted messages have a source and a variant, and metadata args
+// survive placeholder substitution and re-emission.
+func checkMessage(t *testing.T, b []byte) {
+	{
 		m, err := decodeMessageJSON(b)
 		if err != nil {
 			return
@@ -187,5 +202,38 @@ func FuzzDecodeMessage(f *testing.F) {
 				_ = ev.ArgsWithStream(NewEmptyStream("x"))
 			}
 		}
-	})
+	}
+}
+
+// TestDecodersMutationBounded runs both fuzz properties over a fixed,
+// bounded set of mutated seeds on every `go test`, so the decoders are
+// exercised beyond the seed corpus even without -fuzz.
+func TestDecodersMutationBounded(t *testing.T) {
+	seeds := [][]byte{
+		[]byte(`{"e":"chat","d":["hi",{"a":[1,2,{"b":null}]}]}`),
+		[]byte(`{"source":"a","target":"b","data":{"mid":"s","events":{"camera":["[RTCIOStream] x",{"k":[1.5e3,true]}]}}}`),
+		[]byte(`{"source":"a","data":{"candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host","sdpMid":"0"}}}`),
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	deadline := time.Now().Add(2 * time.Second)
+	n := 0
+	for time.Now().Before(deadline) && n < 200000 {
+		b := append([]byte(nil), seeds[rng.IntN(len(seeds))]...)
+		for range 1 + rng.IntN(4) {
+			switch i := rng.IntN(len(b) + 1); rng.IntN(3) {
+			case 0:
+				if i < len(b) {
+					b[i] = byte(rng.IntN(256))
+				}
+			case 1:
+				b = append(b[:i:i], append([]byte{`{}[]":,\\`[rng.IntN(7)]}, b[i:]...)...)
+			case 2:
+				b = b[:i]
+			}
+		}
+		checkEnvelope(t, b)
+		checkMessage(t, b)
+		n++
+	}
+	t.Logf("%d mutated inputs", n)
 }
