@@ -101,8 +101,10 @@ type goClient struct {
 	t    testing.TB
 	name string
 	sock *sioclient.Socket
-	id   string
 	log  *eventLog
+
+	mu sync.Mutex
+	id string
 }
 
 type dialOptions struct {
@@ -122,15 +124,18 @@ func dialGo(t testing.TB, url, name string, opt dialOptions) *goClient {
 func tryDialGo(t testing.TB, url, name string, opt dialOptions) (*goClient, error) {
 	opts := sioclient.DefaultOptions()
 	opts.SetForceNew(true)
-	opts.SetReconnection(false)
-	opts.SetTimeout(5 * time.Second)
+	opts.SetReconnection(true)
+	opts.SetReconnectionDelay(50)
+	opts.SetTimeout(3 * time.Second)
 	// Handlers must be in place before the connection starts, or a fast
 	// connect is missed.
 	opts.SetAutoConnect(false)
-	// The Go client's polling-then-upgrade start sometimes never completes
-	// its handshake (seen as connect_error "timeout" in about one of three
-	// connects); browsers' polling is covered by the Node and Chromium
-	// tests, so the Go client goes straight to WebSocket.
+	// The Go client (v3.0.6) starts its engine.io transport before it
+	// listens for the transport's "open", so now and then a connect is
+	// missed and times out. A short attempt timeout with reconnection
+	// retries it; over WebSocket that always recovered here, while the
+	// polling start could also stall for good (4 in 300 under -race).
+	// Browsers' polling is covered by the Node and Chromium tests.
 	opts.SetTransports(types.NewSet(sioclient.WebSocket))
 	if opt.auth != nil {
 		opts.SetAuth(opt.auth)
@@ -144,17 +149,27 @@ func tryDialGo(t testing.TB, url, name string, opt dialOptions) (*goClient, erro
 	}
 	c.sock = sock
 	sock.On("connect", func(...any) {
+		c.mu.Lock()
+		c.id = sock.Id()
+		c.mu.Unlock()
 		select {
 		case connected <- sock.Id():
 		default:
 		}
 	})
 	sock.On("connect_error", func(args ...any) {
+		// A refusal by the server is final. A timeout is the client's
+		// own open race (see dialGo): its reconnection retries.
+		if err, ok := firstArg(args).(error); ok && err.Error() == "timeout" {
+			t.Logf("%s: connect attempt timed out, retrying", name)
+			return
+		}
 		select {
 		case failed <- fmt.Errorf("connect_error: %v", args):
 		default:
 		}
 	})
+	sock.On("disconnect", func(args ...any) { t.Logf("%s: disconnected: %v", name, args) })
 	sock.OnAny(func(args ...any) {
 		if len(args) == 0 {
 			return
@@ -165,7 +180,10 @@ func tryDialGo(t testing.TB, url, name string, opt dialOptions) (*goClient, erro
 	t.Cleanup(func() { sock.Disconnect() })
 	sock.Connect()
 	select {
-	case c.id = <-connected:
+	case <-connected:
+		// Connected: from now on a lost connection stays lost, as the
+		// scenarios expect.
+		sock.Io().SetReconnection(false)
 		return c, nil
 	case err := <-failed:
 		return nil, err
@@ -174,7 +192,20 @@ func tryDialGo(t testing.TB, url, name string, opt dialOptions) (*goClient, erro
 	}
 }
 
-func (c *goClient) ID() string { return c.id }
+func firstArg(args []any) any {
+	if len(args) == 0 {
+		return nil
+	}
+	return args[0]
+}
+
+// ID is the id of the client's latest connection: after a retried
+// connect it may differ from the first one reported.
+func (c *goClient) ID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id
+}
 
 func (c *goClient) Emit(event string, args ...any) {
 	if err := c.sock.Emit(event, args...); err != nil {

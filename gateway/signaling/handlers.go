@@ -21,7 +21,7 @@ func (s *Server) relayMessage(c *Conn, payload []any) error {
 			return refuse(ReasonNoSharedRoom, fmt.Sprintf("target %q shares no room with the sender", msg.Target))
 		}
 		if !topo.MayRelay(from, to) {
-			return refuse(ReasonNoSharedRoom, fmt.Sprintf("the %s room does not relay to %q", topo.Name(), msg.Target))
+			return refuse(ReasonNotRelayed, fmt.Sprintf("a %s room does not relay signaling to %q", topo.Name(), msg.Target))
 		}
 	}
 	s.to([]string{msg.Target}, EventMessage, msg.raw)
@@ -43,7 +43,7 @@ func (s *Server) joinRoom(c *Conn, payload []any) (err error) {
 	defer func() {
 		if err != nil {
 			// Apps written against the rtc.io demo server listen for this.
-			_ = c.sock.Emit(EventJoinError, map[string]any{"reason": reasonOf(err), "roomId": roomID})
+			_ = c.Emit(EventJoinError, map[string]any{"reason": reasonOf(err), "roomId": roomID})
 		}
 	}()
 	join, err := decodeJoin(payload)
@@ -89,6 +89,9 @@ func (s *Server) joinRoom(c *Conn, payload []any) (err error) {
 		s.to([]string{offer.To}, EventInitOffer, map[string]any{"source": offer.Source})
 	}
 	c.log.Info("joined room", "room", join.RoomID, "name", name, "topology", topo.Name(), "members", len(res.existing)+1)
+	if s.opts.OnJoin != nil {
+		s.opts.OnJoin(RoomEvent{Room: join.RoomID, Topology: topo, Member: res.newcomer, Members: append(res.existing, res.newcomer)})
+	}
 	return nil
 }
 
@@ -105,6 +108,7 @@ func (s *Server) leaveRoom(c *Conn, payload []any) error {
 		s.to(ids(res.remaining, nil), EventUserDisconnected, map[string]any{"id": c.id})
 	}
 	c.log.Info("left room", "room", p.RoomID)
+	s.notifyLeave(p.RoomID, res)
 	return nil
 }
 
@@ -153,6 +157,13 @@ func (s *Server) onDisconnecting(c *Conn, reason string) {
 		if res.topology.Visible(res.left) {
 			s.to(remaining, EventUserDisconnected, map[string]any{"id": c.id})
 		}
+		s.notifyLeave(res.room, res)
 	}
 	c.log.Info("socket disconnected", "reason", reason)
+}
+
+func (s *Server) notifyLeave(roomID string, res leaveResult) {
+	if s.opts.OnLeave != nil {
+		s.opts.OnLeave(RoomEvent{Room: roomID, Topology: res.topology, Member: res.left, Members: res.remaining})
+	}
 }

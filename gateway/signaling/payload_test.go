@@ -53,7 +53,7 @@ func TestOriginPolicy(t *testing.T) {
 		{"https://app.test", "gw:3001", true},
 		{"https://app.test.evil", "gw:3001", false},
 		{"http://gw:3001", "gw:3001", true}, // same origin
-		{"", "gw:3001", true},                // not a browser
+		{"", "gw:3001", true},               // not a browser
 		{"null", "gw:3001", false},
 	} {
 		if got := p.allowed(tc.origin, tc.host); got != tc.want {

@@ -18,6 +18,7 @@ const (
 	ReasonForgedSource     Reason = "forged-source"
 	ReasonNoSharedRoom     Reason = "no-shared-room"
 	ReasonNotInRoom        Reason = "not-in-room"
+	ReasonNotRelayed       Reason = "not-relayed"
 	ReasonRateLimited      Reason = "rate-limited"
 	ReasonRoomNameTooLong  Reason = "room-name-too-long"
 	ReasonTooManyRooms     Reason = "too-many-rooms"

@@ -37,50 +37,6 @@ type Member struct {
 	JoinedAt time.Time
 }
 
-// InitOffer tells To to open a peer connection to Source as the polite side.
-type InitOffer struct {
-	To     string
-	Source string
-}
-
-// Topology is a room's policy: who negotiates with whom, and who appears in
-// presence events. It sees only the room's membership, so it can be decided
-// per room and swapped without touching the signaling code.
-type Topology interface {
-	// Name is the policy's config name ("mesh", "sfu").
-	Name() string
-	// InitOffers returns the init-offers to send when newcomer joins a room
-	// whose members were existing (in join order).
-	InitOffers(existing []Member, newcomer Member) []InitOffer
-	// Visible reports whether m appears in presence events of the room.
-	Visible(m Member) bool
-	// MayRelay reports whether a #rtcio:message from one member may reach
-	// another (both are members of the room).
-	MayRelay(from, to Member) bool
-}
-
-// Mesh is rtc.io-server's topology: every existing member is told to offer
-// to the newcomer, so the room becomes a full mesh.
-type Mesh struct{}
-
-// Name implements Topology.
-func (Mesh) Name() string { return "mesh" }
-
-// InitOffers implements Topology.
-func (Mesh) InitOffers(existing []Member, newcomer Member) []InitOffer {
-	offers := make([]InitOffer, 0, len(existing))
-	for _, m := range existing {
-		offers = append(offers, InitOffer{To: m.ID, Source: newcomer.ID})
-	}
-	return offers
-}
-
-// Visible implements Topology.
-func (Mesh) Visible(Member) bool { return true }
-
-// MayRelay implements Topology.
-func (Mesh) MayRelay(Member, Member) bool { return true }
-
 // room is the registry's record of one room. Members are kept in join order
 // so backfill reaches a newcomer in the order people arrived.
 type room struct {
@@ -178,6 +134,7 @@ func (g *registry) join(id, roomID, name string, maxRooms int) (joinResult, erro
 // leaveResult is the snapshot a leave hands back: the member that left and
 // those still in the room.
 type leaveResult struct {
+	room      string
 	topology  Topology
 	left      Member
 	remaining []Member
@@ -203,7 +160,7 @@ func (g *registry) leaveLocked(id, roomID string) (leaveResult, bool) {
 	if s := g.sockets[id]; s != nil {
 		s.rooms = slices.DeleteFunc(s.rooms, func(x string) bool { return x == roomID })
 	}
-	res := leaveResult{topology: r.topology, left: left, remaining: slices.Clone(r.members)}
+	res := leaveResult{room: roomID, topology: r.topology, left: left, remaining: slices.Clone(r.members)}
 	if len(r.members) == 0 {
 		delete(g.rooms, roomID)
 	}

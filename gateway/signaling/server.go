@@ -42,7 +42,22 @@ type Options struct {
 	// Topology picks a room's policy when the room is created; nil means
 	// mesh for every room.
 	Topology func(roomID string) Topology
-	Logger   *slog.Logger
+	// OnJoin and OnLeave, when set, hear of every membership change after
+	// the room was told. They run on the changing socket's event queue and
+	// must not block.
+	OnJoin  func(RoomEvent)
+	OnLeave func(RoomEvent)
+	Logger  *slog.Logger
+}
+
+// RoomEvent describes one membership change.
+type RoomEvent struct {
+	Room     string
+	Topology Topology
+	// Member is who joined or left.
+	Member Member
+	// Members is the room after the change, in join order.
+	Members []Member
 }
 
 // EventHandler serves an application event that the signaling server does
@@ -64,6 +79,9 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[string]*Conn
 	handlers map[string]EventHandler
+	// admitting holds, per socket being admitted, a channel closed once
+	// the server library has finished connecting it (see admit).
+	admitting map[string]chan struct{}
 
 	refusals refusalCounter
 }
@@ -71,7 +89,8 @@ type Server struct {
 // Conn is one connected socket as the signaling server sees it.
 type Conn struct {
 	srv     *Server
-	sock    *socket.Socket
+	sock    *socket.Socket // nil for a local participant
+	local   *LocalConn     // nil for a network client
 	id      string
 	grant   grant
 	role    Role
@@ -87,7 +106,13 @@ type Conn struct {
 func (c *Conn) ID() string { return c.id }
 
 // Emit sends an event to this socket.
-func (c *Conn) Emit(event string, args ...any) error { return c.sock.Emit(event, args...) }
+func (c *Conn) Emit(event string, args ...any) error {
+	if c.local != nil {
+		c.local.push(event, args)
+		return nil
+	}
+	return c.sock.Emit(event, args...)
+}
 
 // New builds a signaling server.
 func New(opts Options) (*Server, error) {
@@ -101,12 +126,13 @@ func New(opts Options) (*Server, error) {
 		opts.Topology = func(string) Topology { return Mesh{} }
 	}
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		reg:      newRegistry(opts.Topology),
-		origins:  newOriginPolicy(opts.AllowedOrigins),
-		conns:    make(map[string]*Conn),
-		handlers: make(map[string]EventHandler),
+		opts:      opts,
+		log:       opts.Logger,
+		reg:       newRegistry(opts.Topology),
+		origins:   newOriginPolicy(opts.AllowedOrigins),
+		conns:     make(map[string]*Conn),
+		handlers:  make(map[string]EventHandler),
+		admitting: make(map[string]chan struct{}),
 	}
 	if opts.JWTSecret != "" {
 		s.tokens = newTokenVerifier(opts.JWTSecret)
@@ -114,6 +140,7 @@ func New(opts Options) (*Server, error) {
 
 	so := socket.DefaultServerOptions()
 	so.SetServeClient(false)
+	so.SetParser(newDedupParser())
 	so.SetPath(strings.TrimSuffix(opts.Path, "/"))
 	if opts.PingInterval > 0 {
 		so.SetPingInterval(opts.PingInterval)
@@ -145,10 +172,10 @@ func New(opts Options) (*Server, error) {
 	})
 
 	s.io = socket.NewServer(nil, so)
-	s.io.Use(s.authenticate)
+	s.io.Use(s.admit)
 	s.io.On("connection", func(args ...any) {
 		if sock, ok := args[0].(*socket.Socket); ok {
-			s.onConnection(sock)
+			s.connected(sock)
 		}
 	})
 	s.handler = s.io.ServeHandler(so)
@@ -182,6 +209,10 @@ func (s *Server) Kick(id string) bool {
 		return false
 	}
 	c.log.Info("socket kicked")
+	if c.local != nil {
+		c.local.Close()
+		return true
+	}
 	c.sock.Disconnect(true)
 	return true
 }
@@ -200,39 +231,77 @@ func (s *Server) Close() {
 	<-done
 }
 
-func (s *Server) authenticate(sock *socket.Socket, next func(*socket.ExtendedError)) {
+// connectSettle bounds how long admit holds a client's packet reader while
+// the library finishes connecting the socket.
+const connectSettle = 5 * time.Second
+
+// admit is the connection middleware: it refuses connections while
+// draining and without a valid token, and sets up an admitted socket.
+//
+// It works around two races in the server library (v3.0.6), which sends
+// the client its CONNECT and only then, on the socket's task queue,
+// records the socket in its client and runs "connection" handlers, while
+// the client's next packets are decoded on the reader goroutine that runs
+// this middleware:
+//   - an event arriving before the socket is recorded makes the library
+//     close the whole connection ("invalid state"): a client that emits
+//     join-room on connect, as rtc.io apps do, would be dropped now and
+//     then. So admit holds the reader until "connection" has run.
+//   - an event arriving before handlers are registered would be lost, so
+//     the socket's handlers are registered here, before the CONNECT.
+func (s *Server) admit(sock *socket.Socket, next func(*socket.ExtendedError)) {
 	if s.draining.Load() {
 		s.refusals.add(ReasonShuttingDown)
 		next(socket.NewExtendedError("server is shutting down", map[string]any{"code": ReasonShuttingDown}))
 		return
 	}
-	if s.tokens == nil {
-		next(nil)
-		return
+	var g grant
+	if s.tokens != nil {
+		token, _ := sock.Handshake().Auth["token"].(string)
+		var err error
+		if g, err = s.tokens.verify(token); err != nil {
+			s.refusals.add(ReasonUnauthorized)
+			s.log.Warn("signaling connection refused", "reason", ReasonUnauthorized, "error", err, "remote", sock.Handshake().Address)
+			next(socket.NewExtendedError("unauthorized", map[string]any{"code": ReasonUnauthorized, "message": err.Error()}))
+			return
+		}
 	}
-	token, _ := sock.Handshake().Auth["token"].(string)
-	g, err := s.tokens.verify(token)
-	if err != nil {
-		s.refusals.add(ReasonUnauthorized)
-		s.log.Warn("signaling connection refused", "reason", ReasonUnauthorized, "error", err, "remote", sock.Handshake().Address)
-		next(socket.NewExtendedError("unauthorized", map[string]any{"code": ReasonUnauthorized, "message": err.Error()}))
-		return
-	}
-	sock.SetData(g)
+	s.setUp(sock, g)
+	id := string(sock.Id())
+	settled := make(chan struct{})
+	s.mu.Lock()
+	s.admitting[id] = settled
+	s.mu.Unlock()
 	next(nil)
+	select {
+	case <-settled:
+	case <-time.After(connectSettle):
+		// The connection closed before the library finished connecting it.
+	}
+	s.mu.Lock()
+	delete(s.admitting, id)
+	s.mu.Unlock()
 }
 
-func (s *Server) onConnection(sock *socket.Socket) {
+// connected runs when the library has finished connecting a socket.
+func (s *Server) connected(sock *socket.Socket) {
+	s.mu.Lock()
+	settled := s.admitting[string(sock.Id())]
+	s.mu.Unlock()
+	if settled != nil {
+		close(settled)
+	}
+}
+
+func (s *Server) setUp(sock *socket.Socket, g grant) {
 	id := string(sock.Id())
 	c := &Conn{
-		srv:  s,
-		sock: sock,
-		id:   id,
-		role: RoleClient,
-		log:  s.log.With("socket", id),
-	}
-	if g, ok := sock.Data().(grant); ok {
-		c.grant = g
+		srv:   s,
+		sock:  sock,
+		id:    id,
+		role:  RoleClient,
+		grant: g,
+		log:   s.log.With("socket", id),
 	}
 	if s.opts.MessagesPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(s.opts.MessagesPerSecond), max(s.opts.MessageBurst, 1))
@@ -349,7 +418,7 @@ func (c *Conn) refused(event string, err error) {
 		reason = ReasonInvalidPayload
 	}
 	c.srv.refusals.add(reason)
-	_ = c.sock.Emit(EventError, errorEvent{Code: reason, Event: event, Message: message})
+	_ = c.Emit(EventError, errorEvent{Code: reason, Event: event, Message: message})
 	now := time.Now()
 	if now.Sub(c.lastRefusalLog) < time.Second {
 		c.suppressedLogs++
@@ -364,13 +433,30 @@ func (s *Server) to(ids []string, event string, args ...any) {
 	if len(ids) == 0 {
 		return
 	}
-	rooms := make([]socket.Room, len(ids))
-	for i, id := range ids {
-		rooms[i] = socket.Room(id)
+	rooms := make([]socket.Room, 0, len(ids))
+	for _, id := range ids {
+		if l := s.localConn(id); l != nil {
+			l.push(event, args)
+			continue
+		}
+		rooms = append(rooms, socket.Room(id))
+	}
+	if len(rooms) == 0 {
+		return
 	}
 	if err := s.io.To(rooms...).Emit(event, args...); err != nil {
 		s.log.Warn("emit failed", "event", event, "error", err)
 	}
+}
+
+// localConn returns the local participant with that id, if there is one.
+func (s *Server) localConn(id string) *LocalConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.conns[id]; c != nil {
+		return c.local
+	}
+	return nil
 }
 
 func ids(members []Member, keep func(Member) bool) []string {
