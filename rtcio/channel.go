@@ -161,8 +161,12 @@ func (c *Channel) detach() {
 }
 
 func (c *Channel) onMessage(msg webrtc.DataChannelMessage) {
+	hook := c.s.getHooks().ChannelMessage
 	if !msg.IsString {
 		b := append([]byte(nil), msg.Data...)
+		if hook != nil {
+			c.s.disp.post(func() { hook(c.peerID, c.name, ChannelMessage{Binary: b}) })
+		}
 		c.fire(&Event{Name: ChannelEventData, PeerID: c.peerID, Args: []any{b}})
 		return
 	}
@@ -173,6 +177,9 @@ func (c *Channel) onMessage(msg webrtc.DataChannelMessage) {
 	if err != nil {
 		c.s.log.Warn("rtcio: channel: dropping frame", "channel", c.name, "peer", c.peerID, "bytes", len(msg.Data), "err", err)
 		return
+	}
+	if hook != nil {
+		c.s.disp.post(func() { hook(c.peerID, c.name, ChannelMessage{Name: name, Raw: raw}) })
 	}
 	c.fire(&Event{Name: name, PeerID: c.peerID, Args: decodeArgs(raw, nil), Raw: raw})
 }

@@ -66,6 +66,9 @@ func (p *peer) onCtrlMessage(msg webrtc.DataChannelMessage) {
 		}
 		return
 	}
+	if hook := p.s.getHooks().Ctrl; hook != nil {
+		p.s.disp.post(func() { hook(p.id, name, raw) })
+	}
 	p.s.fire(&Event{Name: name, PeerID: p.id, Args: decodeArgs(raw, nil), Raw: raw}, true)
 }
 

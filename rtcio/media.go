@@ -347,6 +347,9 @@ func (p *peer) handleMetaAnswer(msid string, events map[string][]json.RawMessage
 		// Adopt the owner's stream id even when nobody listens.
 		decodeArgs(events[name], rs)
 	}
+	if hook := p.s.getHooks().RemoteStreamEvents; hook != nil && first {
+		p.s.disp.post(func() { hook(p.id, rs, events) })
+	}
 	if p.s.deliverMeta(p.id, msid, events) && !first {
 		return
 	}

@@ -54,11 +54,32 @@ type Hooks struct {
 	// RemoteTrackEnded fires when a received track went inactive or away, or
 	// its peer closed; streamEnded is true when the stream has no tracks left.
 	RemoteTrackEnded func(peerID string, stream *RemoteStream, track *webrtc.TrackRemote, streamEnded bool)
+	// RemoteStreamEvents fires when the first metadata answer for a
+	// received stream arrives, with its events verbatim (stream
+	// placeholders included), whatever their names.
+	RemoteStreamEvents func(peerID string, stream *RemoteStream, events map[string][]json.RawMessage)
+	// Ctrl fires for every ctrl-channel event a peer sends that passed the
+	// receive filters, whatever its name, before its listeners run.
+	Ctrl func(peerID, name string, raw []json.RawMessage)
+	// ChannelMessage fires for every frame a custom channel receives that
+	// passed the receive filters: a text envelope (Name, Raw) or binary
+	// data (Binary).
+	ChannelMessage func(peerID, channel string, msg ChannelMessage)
+}
+
+// ChannelMessage is one frame received on a custom channel.
+type ChannelMessage struct {
+	Name   string
+	Raw    []json.RawMessage
+	Binary []byte
 }
 
 type published struct {
 	stream *Stream
 	events map[string][]any
+	// relayed, when set, are events copied verbatim from another owner
+	// (see Relay); such a stream is never replayed automatically.
+	relayed map[string][]json.RawMessage
 }
 
 type chanDef struct {
@@ -228,10 +249,14 @@ func (s *Socket) Emit(name string, args ...any) error {
 		}
 		pub := s.registry[st.id]
 		if pub == nil {
-			pub = &published{stream: st, events: make(map[string][]any)}
+			pub = &published{stream: st}
 			s.registry[st.id] = pub
 			s.regOrder = append(s.regOrder, st.id)
 		}
+		if pub.events == nil {
+			pub.events = make(map[string][]any)
+		}
+		pub.relayed = nil
 		pub.events[name] = append([]any(nil), args...)
 		peers := s.peerList()
 		s.mu.Unlock()
@@ -325,7 +350,9 @@ func (s *Socket) registeredStreams() []*Stream {
 	defer s.mu.Unlock()
 	out := make([]*Stream, 0, len(s.regOrder))
 	for _, id := range s.regOrder {
-		out = append(out, s.registry[id].stream)
+		if pub := s.registry[id]; pub.relayed == nil {
+			out = append(out, pub.stream)
+		}
 	}
 	return out
 }
@@ -333,6 +360,9 @@ func (s *Socket) registeredStreams() []*Stream {
 // streamEvents serialises the registry entry of a stream for a metadata
 // answer; nil when the stream is not (or no longer) registered.
 func (s *Socket) streamEvents(st *Stream) (map[string][]json.RawMessage, error) {
+	if raw, ok := s.RelayedEvents(st); ok {
+		return raw, nil
+	}
 	s.mu.Lock()
 	pub := s.registry[st.id]
 	var events map[string][]any
