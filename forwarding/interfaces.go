@@ -48,6 +48,18 @@ type Sink interface {
 	Close() error
 }
 
+// SenderReportSink is an optional interface of a Sink: a sink that
+// implements it also receives the publisher's RTCP sender reports for the
+// current source, to map RTP timestamps to the publisher's wall clock (a
+// recorder aligns a stream's audio and video with them). It is called on the
+// caller's goroutine of Publication.HandleSenderReport, outside the sink's
+// queue: a report may overtake RTP packets still queued for the sink, and the
+// sink must return at once (store the report, never block). sr is only valid
+// during the call.
+type SenderReportSink interface {
+	WriteSenderReport(sr *rtcp.SenderReport)
+}
+
 // Codec describes the media of a publication.
 type Codec struct {
 	MimeType    string // e.g. "video/VP8", "audio/opus"

@@ -314,7 +314,8 @@ func (p *Publication) adoptSource(ssrc uint32, switching bool) {
 
 // HandleSenderReport records the publisher's NTP/RTP pairing so down-tracks
 // can send sender reports on the same timeline (lip sync between a stream's
-// audio and video). Reports for an SSRC other than the current one are
+// audio and video), and passes them on to sinks that implement
+// SenderReportSink. Reports for an SSRC other than the current one are
 // ignored.
 func (p *Publication) HandleSenderReport(sr *rtcp.SenderReport) {
 	if sr == nil {
@@ -322,11 +323,19 @@ func (p *Publication) HandleSenderReport(sr *rtcp.SenderReport) {
 	}
 	now := p.clock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if !p.haveSSRC || sr.SSRC != p.ssrc {
+		p.mu.Unlock()
 		return
 	}
 	p.sr.Store(&senderReportInfo{epoch: p.epoch, ntp: sr.NTPTime, rtp: sr.RTPTime, arrival: now})
+	p.mu.Unlock()
+	// Sinks are told outside the lock: a sink's method is not ours to trust
+	// with the ingest path's lock, even though it must not block.
+	for _, s := range *p.sinks.Load() {
+		if srs, ok := s.sink.(SenderReportSink); ok {
+			srs.WriteSenderReport(sr)
+		}
+	}
 }
 
 // Subscribe creates a down-track for one subscriber and starts its writer.
