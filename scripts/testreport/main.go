@@ -66,6 +66,7 @@ type report struct {
 
 	passed, failed, skipped int
 	failedTests             []string
+	failedIn                map[string]int // pkg -> failed tests
 	failedPkgs              map[string]bool
 	failedBuilds            map[string]bool
 }
@@ -76,6 +77,7 @@ func newReport(out io.Writer) *report {
 		pending:      make(map[testKey][]string),
 		tops:         make(map[string][]string),
 		running:      make(map[testKey]bool),
+		failedIn:     make(map[string]int),
 		failedPkgs:   make(map[string]bool),
 		failedBuilds: make(map[string]bool),
 	}
@@ -122,6 +124,11 @@ func (r *report) handle(ev event) {
 				r.failedBuilds[ev.FailedBuild] = true
 			}
 			r.flushUnfinished(ev.Package)
+			if r.failedIn[ev.Package] == 0 {
+				// A build error, a failing TestMain or a leak check after
+				// the tests: no test to blame, but still one failure.
+				r.fail(ev.Package, "(package failed outside any test)")
+			}
 		}
 		return
 	}
@@ -153,14 +160,23 @@ func (r *report) handle(ev event) {
 			delete(r.pending, tk)
 		}
 	case "fail":
-		r.failed++
-		r.failedTests = append(r.failedTests, ev.Package+"."+ev.Test)
+		r.fail(ev.Package, ev.Test)
 		delete(r.running, k)
 		if isTop {
 			r.print(r.pending[tk])
 			delete(r.pending, tk)
 		}
 	}
+}
+
+func (r *report) fail(pkg, what string) {
+	r.failed++
+	r.failedIn[pkg]++
+	sep := "."
+	if strings.HasPrefix(what, "(") {
+		sep = " "
+	}
+	r.failedTests = append(r.failedTests, pkg+sep+what)
 }
 
 func (r *report) print(lines []string) {
@@ -182,8 +198,7 @@ func (r *report) flushUnfinished(pkg string) {
 	}
 	sort.Strings(unfinished)
 	for _, test := range unfinished {
-		r.failed++
-		r.failedTests = append(r.failedTests, pkg+"."+test+" (did not finish)")
+		r.fail(pkg, test+" (did not finish)")
 	}
 	for _, top := range r.tops[pkg] {
 		tk := testKey{pkg, top}
@@ -202,7 +217,7 @@ func (r *report) ok() bool {
 func (r *report) finish() {
 	fmt.Fprintln(r.out)
 	for _, name := range r.failedTests {
-		fmt.Fprintf(r.out, "FAILED TEST  %s\n", name)
+		fmt.Fprintf(r.out, "FAILED       %s\n", name)
 	}
 	for _, pkg := range sortedKeys(r.failedBuilds) {
 		fmt.Fprintf(r.out, "FAILED BUILD %s\n", pkg)

@@ -83,13 +83,24 @@ func TestBuildFailureAndForeignLines(t *testing.T) {
 		`{"Action":"output","Package":"ex/q","Output":"ok  \tex/q\t0.1s\n"}`,
 		`{"Action":"pass","Package":"ex/q"}`,
 	)
-	if r.ok() {
-		t.Fatal("a build failure was reported as success")
+	if r.ok() || r.failed != 1 {
+		t.Fatalf("a build failure: ok=%v failed=%d, want one failure", r.ok(), r.failed)
 	}
 	for _, want := range []string{"go: downloading", "syntax error", "FAILED BUILD ex/p [ex/p.test]", "ok  \tex/q"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestLeakAfterPassingTests(t *testing.T) {
+	r, out := runReport(t,
+		ev("run", "TestA", ""), ev("pass", "TestA", ""),
+		ev("output", "", "goleak: Errors on successful test run: found unexpected goroutines\n"),
+		ev("fail", "", ""),
+	)
+	if r.failed != 1 || r.passed != 1 || !strings.Contains(out, "ex/p (package failed outside any test)") {
+		t.Fatalf("leak check failure: passed=%d failed=%d\n%s", r.passed, r.failed, out)
 	}
 }
 
