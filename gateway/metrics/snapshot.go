@@ -1,0 +1,186 @@
+package metrics
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Snapshot is what sources report on a scrape. Gauges are current values;
+// counters are totals since the source began. Every source adds its share
+// (s.PacketsForwarded += ...), so one snapshot sums all of them.
+type Snapshot struct {
+	// Gauges.
+	Rooms            int64
+	Sockets          int64
+	PeerConnections  int64
+	Publications     int64
+	DownTracks       int64
+	RecordingsActive int64
+
+	// Counters.
+	PacketsReceived      uint64 // RTP from publishers
+	BytesReceived        uint64
+	PacketsForwarded     uint64 // RTP to subscribers, retransmissions excluded
+	BytesForwarded       uint64
+	NACKsReceived        uint64 // sequence numbers subscribers asked again
+	NACKsSent            uint64 // sequence numbers asked again of publishers
+	Retransmissions      uint64 // packets resent to subscribers
+	PLIsReceived         uint64 // keyframe requests from subscribers (PLI and FIR)
+	KeyframeRequestsSent uint64 // keyframe requests sent to publishers
+	KeyframeCacheHits    uint64 // subscribers started from the keyframe cache
+	KeyframeCacheMisses  uint64
+	RecordingBytes       uint64 // bytes recorders wrote to disk
+
+	// Dropped counts packets dropped, by reason ("queue_full", "malformed",
+	// ...); Refused counts signaling messages refused, by reason
+	// ("rate_limited", "payload_too_large", ...). Use AddDropped and
+	// AddRefused, which allocate the maps when needed.
+	Dropped map[string]uint64
+	Refused map[string]uint64
+}
+
+// AddDropped adds n packets dropped for reason.
+func (s *Snapshot) AddDropped(reason string, n uint64) { s.Dropped = addReason(s.Dropped, reason, n) }
+
+// AddRefused adds n signaling messages refused for reason.
+func (s *Snapshot) AddRefused(reason string, n uint64) { s.Refused = addReason(s.Refused, reason, n) }
+
+func addReason(m map[string]uint64, reason string, n uint64) map[string]uint64 {
+	if n == 0 {
+		return m
+	}
+	if m == nil {
+		m = make(map[string]uint64)
+	}
+	m[reason] += n
+	return m
+}
+
+// addCounters adds the counters (not the gauges) of o to s: what a removed
+// source leaves behind, so that totals never go down.
+func (s *Snapshot) addCounters(o *Snapshot) {
+	for _, f := range families {
+		if f.counter != nil {
+			*f.counter(s) += *f.counter(o)
+		}
+	}
+	for r, n := range o.Dropped {
+		s.AddDropped(r, n)
+	}
+	for r, n := range o.Refused {
+		s.AddRefused(r, n)
+	}
+}
+
+// Counters is the direct way to feed the metrics: plain atomics, incremented
+// where things happen and read only on a scrape, so a hot path pays one
+// atomic add and never a Prometheus call. Their values are added to what the
+// sources report.
+type Counters struct {
+	Rooms, Sockets, PeerConnections, Publications, DownTracks, RecordingsActive atomic.Int64
+
+	PacketsReceived, BytesReceived, PacketsForwarded, BytesForwarded atomic.Uint64
+	NACKsReceived, NACKsSent, Retransmissions                        atomic.Uint64
+	PLIsReceived, KeyframeRequestsSent                               atomic.Uint64
+	KeyframeCacheHits, KeyframeCacheMisses, RecordingBytes           atomic.Uint64
+}
+
+func (c *Counters) addTo(s *Snapshot) {
+	s.Rooms += c.Rooms.Load()
+	s.Sockets += c.Sockets.Load()
+	s.PeerConnections += c.PeerConnections.Load()
+	s.Publications += c.Publications.Load()
+	s.DownTracks += c.DownTracks.Load()
+	s.RecordingsActive += c.RecordingsActive.Load()
+	s.PacketsReceived += c.PacketsReceived.Load()
+	s.BytesReceived += c.BytesReceived.Load()
+	s.PacketsForwarded += c.PacketsForwarded.Load()
+	s.BytesForwarded += c.BytesForwarded.Load()
+	s.NACKsReceived += c.NACKsReceived.Load()
+	s.NACKsSent += c.NACKsSent.Load()
+	s.Retransmissions += c.Retransmissions.Load()
+	s.PLIsReceived += c.PLIsReceived.Load()
+	s.KeyframeRequestsSent += c.KeyframeRequestsSent.Load()
+	s.KeyframeCacheHits += c.KeyframeCacheHits.Load()
+	s.KeyframeCacheMisses += c.KeyframeCacheMisses.Load()
+	s.RecordingBytes += c.RecordingBytes.Load()
+}
+
+// family is one unlabelled metric read from a Snapshot: exactly one of gauge
+// and counter is set.
+type family struct {
+	name, help string
+	gauge      func(*Snapshot) *int64
+	counter    func(*Snapshot) *uint64
+}
+
+// families lists the unlabelled families. It is a read-only table, built
+// once at init and never written.
+var families = []family{
+	{name: "rooms", help: "Rooms with at least one member.", gauge: func(s *Snapshot) *int64 { return &s.Rooms }},
+	{name: "sockets", help: "Connected signaling sockets.", gauge: func(s *Snapshot) *int64 { return &s.Sockets }},
+	{name: "peer_connections", help: "WebRTC peer connections held by gateway peers.", gauge: func(s *Snapshot) *int64 { return &s.PeerConnections }},
+	{name: "publications", help: "Tracks received from publishers and being forwarded.", gauge: func(s *Snapshot) *int64 { return &s.Publications }},
+	{name: "down_tracks", help: "Tracks being forwarded to subscribers.", gauge: func(s *Snapshot) *int64 { return &s.DownTracks }},
+	{name: "recordings_active", help: "Recordings being written.", gauge: func(s *Snapshot) *int64 { return &s.RecordingsActive }},
+	{name: "received_packets_total", help: "RTP packets received from publishers.", counter: func(s *Snapshot) *uint64 { return &s.PacketsReceived }},
+	{name: "received_bytes_total", help: "RTP bytes received from publishers.", counter: func(s *Snapshot) *uint64 { return &s.BytesReceived }},
+	{name: "forwarded_packets_total", help: "RTP packets forwarded to subscribers, retransmissions excluded.", counter: func(s *Snapshot) *uint64 { return &s.PacketsForwarded }},
+	{name: "forwarded_bytes_total", help: "RTP payload bytes forwarded to subscribers, retransmissions excluded.", counter: func(s *Snapshot) *uint64 { return &s.BytesForwarded }},
+	{name: "nacks_received_total", help: "Sequence numbers subscribers NACKed.", counter: func(s *Snapshot) *uint64 { return &s.NACKsReceived }},
+	{name: "nacks_sent_total", help: "Sequence numbers NACKed to publishers.", counter: func(s *Snapshot) *uint64 { return &s.NACKsSent }},
+	{name: "retransmitted_packets_total", help: "Packets retransmitted to subscribers after a NACK.", counter: func(s *Snapshot) *uint64 { return &s.Retransmissions }},
+	{name: "plis_received_total", help: "Keyframe requests (PLI, FIR) received from subscribers.", counter: func(s *Snapshot) *uint64 { return &s.PLIsReceived }},
+	{name: "keyframe_requests_sent_total", help: "Keyframe requests (PLI) sent to publishers.", counter: func(s *Snapshot) *uint64 { return &s.KeyframeRequestsSent }},
+	{name: "keyframe_cache_hits_total", help: "Subscribers started at once from the cached keyframe.", counter: func(s *Snapshot) *uint64 { return &s.KeyframeCacheHits }},
+	{name: "keyframe_cache_misses_total", help: "Video subscribers that found no cached keyframe.", counter: func(s *Snapshot) *uint64 { return &s.KeyframeCacheMisses }},
+	{name: "recording_bytes_written_total", help: "Bytes recorders wrote to disk.", counter: func(s *Snapshot) *uint64 { return &s.RecordingBytes }},
+}
+
+// collector reports a Snapshot built on each scrape.
+type collector struct {
+	m       *Metrics
+	descs   []*prometheus.Desc // parallel to families
+	dropped *prometheus.Desc
+	refused *prometheus.Desc
+}
+
+func newCollector(m *Metrics, ns string) *collector {
+	c := &collector{m: m}
+	for _, f := range families {
+		c.descs = append(c.descs, prometheus.NewDesc(prometheus.BuildFQName(ns, "", f.name), f.help, nil, nil))
+	}
+	c.dropped = prometheus.NewDesc(prometheus.BuildFQName(ns, "", "dropped_packets_total"),
+		"RTP packets dropped, by reason.", []string{"reason"}, nil)
+	c.refused = prometheus.NewDesc(prometheus.BuildFQName(ns, "", "signaling_refused_total"),
+		"Signaling messages refused, by reason.", []string{"reason"}, nil)
+	return c
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+	ch <- c.dropped
+	ch <- c.refused
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.m.snapshot()
+	for i, f := range families {
+		if f.gauge != nil {
+			ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.GaugeValue, float64(*f.gauge(&s)))
+		} else {
+			ch <- prometheus.MustNewConstMetric(c.descs[i], prometheus.CounterValue, float64(*f.counter(&s)))
+		}
+	}
+	// Reasons are cleaned to [a-z0-9_] before they get here, so the label
+	// values are always valid and MustNewConstMetric cannot panic.
+	for r, n := range boundReasons(s.Dropped) {
+		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(n), r)
+	}
+	for r, n := range boundReasons(s.Refused) {
+		ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), r)
+	}
+}
