@@ -44,7 +44,27 @@ type Config struct {
 	Auth      Auth      `yaml:"auth"`
 	Admin     Admin     `yaml:"admin"`
 	Rooms     Rooms     `yaml:"rooms"`
+	Media     Media     `yaml:"media"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
+}
+
+// Media configures the gateway's own peers (SFU rooms).
+type Media struct {
+	// AllowedIPs limits the local addresses gathered as ICE candidates to
+	// these CIDR ranges (e.g. "127.0.0.0/8" for a loopback-only test
+	// setup); empty means every address.
+	AllowedIPs []string `yaml:"allowed_ips"`
+	// UDPPort, when not 0, serves every peer connection on this one UDP
+	// port (ICE UDP mux) instead of a port per connection.
+	UDPPort int `yaml:"udp_port"`
+	// RelayChannels are the custom channel names whose broadcast messages
+	// the gateway relays between the clients of an SFU room. A negotiated
+	// channel exists only where both ends create it, so the gateway can
+	// relay only channels it knows by name.
+	RelayChannels []string `yaml:"relay_channels"`
+	// MetadataWait bounds how long a late joiner's replay waits for a
+	// publisher to confirm that it still tracks a stream.
+	MetadataWait time.Duration `yaml:"metadata_wait"`
 }
 
 // Log selects the log level and format.
@@ -143,7 +163,11 @@ func Default() Config {
 			"http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*",
 			"https://localhost:*", "https://127.0.0.1:*", "https://[::1]:*",
 		}},
-		Rooms:    Rooms{DefaultTopology: "mesh"},
+		Rooms: Rooms{DefaultTopology: "sfu"},
+		Media: Media{
+			RelayChannels: []string{"chat"},
+			MetadataWait:  1500 * time.Millisecond,
+		},
 		Shutdown: Shutdown{Timeout: 10 * time.Second},
 	}
 }

@@ -84,6 +84,7 @@ func (c Config) Validate() error {
 		v.fail("admin.token", "", "must not contain whitespace or control characters")
 	}
 	v.rooms(c.Rooms)
+	v.media(c.Media)
 	v.duration("shutdown.timeout", c.Shutdown.Timeout)
 	return errors.Join(v.errs...)
 }
@@ -187,6 +188,23 @@ func (v *validator) rooms(r Rooms) {
 		}
 		v.oneOf(key+".topology", rule.Topology, TopologyMesh, TopologySFU)
 	}
+}
+
+func (v *validator) media(m Media) {
+	for i, cidr := range m.AllowedIPs {
+		if _, err := netip.ParsePrefix(cidr); err != nil {
+			v.fail(fmt.Sprintf("media.allowed_ips[%d]", i), strconv.Quote(cidr), "must be a CIDR range like 127.0.0.0/8")
+		}
+	}
+	if m.UDPPort != 0 {
+		v.intRange("media.udp_port", m.UDPPort, 1, 65535, "must be a port between 1 and 65535, or 0 for a port per connection")
+	}
+	for i, name := range m.RelayChannels {
+		if name == "" {
+			v.fail(fmt.Sprintf("media.relay_channels[%d]", i), `""`, "must not be empty")
+		}
+	}
+	v.duration("media.metadata_wait", m.MetadataWait)
 }
 
 // checkOrigin returns why origin is not a valid CORS entry, or "".

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
 )
 
@@ -23,6 +24,8 @@ type Server struct {
 	cfg       config.Config
 	log       *slog.Logger
 	signaling *signaling.Server
+	media     *mediaStack
+	sfu       *sfu.Manager
 	mux       *http.ServeMux
 	ready     atomic.Bool
 }
@@ -36,6 +39,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	media, err := newMediaStack(cfg.Media)
+	if err != nil {
+		return nil, err
+	}
+	rooms := sfu.NewManager(sfu.Config{
+		API:          media.api,
+		Router:       media.router,
+		Channels:     cfg.Media.RelayChannels,
+		MetadataWait: cfg.Media.MetadataWait,
+		Logger:       log.With("component", "sfu"),
+	})
 	sig, err := signaling.New(signaling.Options{
 		Path:              cfg.Signaling.Path,
 		MaxPayloadBytes:   cfg.Signaling.MaxPayloadBytes,
@@ -50,12 +64,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		AllowedOrigins:    cfg.CORS.AllowedOrigins,
 		JWTSecret:         cfg.Auth.JWTSecret,
 		Topology:          topologies.resolve,
+		OnJoin:            rooms.OnJoin,
+		OnLeave:           rooms.OnLeave,
 		Logger:            log.With("component", "signaling"),
 	})
 	if err != nil {
+		media.close()
 		return nil, fmt.Errorf("signaling server: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, signaling: sig, mux: http.NewServeMux()}
+	rooms.Attach(sig)
+	s := &Server{cfg: cfg, log: log, signaling: sig, media: media, sfu: rooms, mux: http.NewServeMux()}
 	s.mux.Handle(cfg.Signaling.Path, sig.Handler())
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -117,7 +135,11 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 	defer cancel()
 	closed := make(chan struct{})
 	go func() {
+		// Clients first: they are told and disconnected at once, whatever
+		// the rooms' media still has to tear down.
 		s.signaling.Close()
+		s.sfu.Close()
+		s.media.close()
 		close(closed)
 	}()
 	select {
@@ -184,9 +206,7 @@ func topologyByName(name string) (signaling.Topology, error) {
 	case "mesh", "":
 		return signaling.Mesh{}, nil
 	case "sfu":
-		// The SFU policy arrives with the media plane; until then a room
-		// asked to be "sfu" must not silently become a mesh.
-		return nil, fmt.Errorf("topology %q is not available yet", name)
+		return signaling.SFU{}, nil
 	}
 	return nil, fmt.Errorf("unknown topology %q", name)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
@@ -43,7 +44,7 @@ func do(t *testing.T, method, url, token string) (int, []byte) {
 }
 
 func TestProbes(t *testing.T) {
-	gw := testenv.StartGateway(t, testenv.TestConfig())
+	gw := gatewaytest.StartGateway(t, gatewaytest.TestConfig())
 	for _, path := range []string{"/healthz", "/readyz"} {
 		if code, body := get(t, gw.URL+path, ""); code != http.StatusOK {
 			t.Errorf("%s = %d %s", path, code, body)
@@ -66,9 +67,9 @@ type roomsResponse struct {
 // and that a kick disconnects the socket and tells its room.
 func TestAdminAPI(t *testing.T) {
 	const token = "admin-secret-token"
-	cfg := testenv.TestConfig()
+	cfg := gatewaytest.TestConfig()
 	cfg.Admin.Token = token
-	gw := testenv.StartGateway(t, cfg)
+	gw := gatewaytest.StartGateway(t, cfg)
 
 	for _, tok := range []string{"", "wrong"} {
 		if code, _ := get(t, gw.URL+"/admin/v1/rooms", tok); code != http.StatusUnauthorized {
@@ -159,7 +160,7 @@ func TestAdminAPI(t *testing.T) {
 }
 
 func TestAdminAPIDisabledWithoutToken(t *testing.T) {
-	gw := testenv.StartGateway(t, testenv.TestConfig())
+	gw := gatewaytest.StartGateway(t, gatewaytest.TestConfig())
 	if code, _ := get(t, gw.URL+"/admin/v1/rooms", ""); code != http.StatusNotFound {
 		t.Errorf("admin API without a configured token: %d, want 404", code)
 	}
@@ -170,7 +171,7 @@ func TestAdminAPIDisabledWithoutToken(t *testing.T) {
 // build (long-polling, then the upgrade to WebSocket) and joins a room where
 // a Node client sees it arrive.
 func TestBrowserJoinsFromServerOrigin(t *testing.T) {
-	gw := testenv.StartGateway(t, testenv.TestConfig())
+	gw := gatewaytest.StartGateway(t, gatewaytest.TestConfig())
 	web, err := testenv.NewWebHandler()
 	if err != nil {
 		testenv.SkipIfNoBrowser(t)

@@ -141,6 +141,9 @@ func (m *mailbox) none(t testing.TB, what string, d time.Duration) {
 	}
 }
 
+// startGateway runs our gateway as a process with mesh rooms (rtc.io-server
+// behaviour); in process it would be an import cycle (the gateway uses
+// rtcio).
 func startGateway(t testing.TB) string {
-	return testenv.StartGateway(t, testenv.TestConfig()).URL
+	return testenv.StartGatewayProcess(t, "--topology", "mesh").URL
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
@@ -71,7 +72,7 @@ func (c *nodeClient) Events() []received {
 }
 
 func TestRoomScenarioNodeClient(t *testing.T) {
-	gw := testenv.StartGateway(t, testenv.TestConfig())
+	gw := gatewaytest.StartGateway(t, gatewaytest.TestConfig())
 	nodes := testenv.StartNodeClients(t)
 	runRoomScenario(t, func(name string) sigClient {
 		return dialNode(t, nodes, gw.URL, name)

@@ -225,10 +225,44 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // by themselves (to this address, or to whatever now serves it).
 func (s *Server) Close() {
 	s.Drain()
-	s.io.Emit("server-shutdown", map[string]any{"reconnect": true})
+	s.notifyShutdown(shutdownNoticeWait)
 	done := make(chan struct{})
 	s.io.Close(func(error) { close(done) })
 	<-done
+}
+
+// shutdownNoticeWait bounds how long Close waits for the shutdown notice to
+// reach the clients' transports before closing them.
+const shutdownNoticeWait = 500 * time.Millisecond
+
+// notifyShutdown sends every network client a server-shutdown event and
+// waits (at most wait) until each transport has flushed it, so the notice
+// is not lost to the close that follows.
+func (s *Server) notifyShutdown(wait time.Duration) {
+	s.mu.Lock()
+	var conns []*Conn
+	for _, c := range s.conns {
+		if c.sock != nil {
+			conns = append(conns, c)
+		}
+	}
+	s.mu.Unlock()
+	flushed := make(chan struct{}, len(conns))
+	for _, c := range conns {
+		_ = c.sock.Conn().Once("drain", func(...any) { flushed <- struct{}{} })
+		if err := c.sock.Emit("server-shutdown", map[string]any{"reconnect": true}); err != nil {
+			flushed <- struct{}{}
+		}
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for range conns {
+		select {
+		case <-flushed:
+		case <-deadline.C:
+			return
+		}
+	}
 }
 
 // connectSettle bounds how long admit holds a client's packet reader while

@@ -10,11 +10,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
-	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 )
 
 func TestRoomScenarioGoClient(t *testing.T) {
-	gw := testenv.StartGateway(t, testenv.TestConfig())
+	gw := gatewaytest.StartGateway(t, gatewaytest.TestConfig())
 	runRoomScenario(t, func(name string) sigClient {
 		return dialGo(t, gw.URL, name, dialOptions{})
 	})
@@ -39,12 +39,12 @@ func joinPair(t *testing.T, url, room string) (a, b *goClient) {
 // refused with its documented reason while the room keeps working, including
 // the null payload that crashes the reference server.
 func TestHardeningRefusals(t *testing.T) {
-	cfg := testenv.TestConfig()
+	cfg := gatewaytest.TestConfig()
 	cfg.Signaling.MaxPayloadBytes = 4 << 10
 	cfg.Signaling.MessagesPerSecond = 20
 	cfg.Signaling.MessageBurst = 40
 	cfg.Signaling.MaxRoomsPerSocket = 2
-	gw := testenv.StartGateway(t, cfg)
+	gw := gatewaytest.StartGateway(t, cfg)
 	a, b := joinPair(t, gw.URL, "hardening")
 	outsider := dialGo(t, gw.URL, "outsider", dialOptions{})
 	outsider.Emit("join-room", map[string]any{"roomId": "elsewhere", "name": "o"})
@@ -127,9 +127,9 @@ func TestHardeningRefusals(t *testing.T) {
 
 func TestTokenCheck(t *testing.T) {
 	const secret = "0123456789abcdef0123456789abcdef"
-	cfg := testenv.TestConfig()
+	cfg := gatewaytest.TestConfig()
 	cfg.Auth.JWTSecret = secret
-	gw := testenv.StartGateway(t, cfg)
+	gw := gatewaytest.StartGateway(t, cfg)
 
 	sign := func(claims jwt.MapClaims) string {
 		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
@@ -166,9 +166,9 @@ func TestTokenCheck(t *testing.T) {
 }
 
 func TestOriginAllowList(t *testing.T) {
-	cfg := testenv.TestConfig()
+	cfg := gatewaytest.TestConfig()
 	cfg.CORS.AllowedOrigins = []string{"https://app.example.com"}
-	gw := testenv.StartGateway(t, cfg)
+	gw := gatewaytest.StartGateway(t, cfg)
 	for _, tc := range []struct {
 		origin string
 		want   int

@@ -1,4 +1,8 @@
-package testenv
+// Package gatewaytest runs a gateway in the test's own process, on a free
+// loopback port. It lives apart from testenv because it imports the
+// gateway (and through it rtcio): packages below the gateway start it as a
+// process instead (testenv.StartGatewayProcess).
+package gatewaytest
 
 import (
 	"context"
@@ -21,12 +25,22 @@ type Gateway struct {
 	Server *gateway.Server
 }
 
-// TestConfig is config.Default tuned for tests: listen on a free loopback
-// port, a short shutdown bound.
+// TestConfig is config.Default tuned for tests of rtc.io-server behaviour:
+// mesh rooms (what the reference server does), a free loopback port, media
+// on loopback only, a short shutdown bound.
 func TestConfig() config.Config {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.Rooms.DefaultTopology = "mesh"
+	cfg.Media.AllowedIPs = []string{"127.0.0.0/8"}
 	cfg.Shutdown.Timeout = 5 * time.Second
+	return cfg
+}
+
+// SFUConfig is TestConfig with SFU rooms, the gateway's default.
+func SFUConfig() config.Config {
+	cfg := TestConfig()
+	cfg.Rooms.DefaultTopology = "sfu"
 	return cfg
 }
 

@@ -1,0 +1,101 @@
+package sfu
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
+)
+
+// inbound is one track a client publishes: its publication in the
+// forwarding plane, the loops that feed it, and the TrackLocal that carries
+// it to subscribers.
+type inbound struct {
+	track    *webrtc.TrackRemote
+	receiver *webrtc.RTPReceiver
+	pub      *forwarding.Publication
+	out      *forwardTrack
+	// lastPacket is the unix-nano time of the last RTP packet, so the room
+	// can tell a publisher whose media stopped from one that merely lost
+	// its signaling connection.
+	lastPacket atomic.Int64
+	done       chan struct{}
+}
+
+// upstream sends a publication's keyframe requests and NACKs to the
+// publisher over the transport the track arrives on.
+type upstream struct{ transport *webrtc.DTLSTransport }
+
+func (u upstream) RequestKeyframe(ssrc uint32) error {
+	_, err := u.transport.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	return err
+}
+
+func (u upstream) SendNack(ssrc uint32, seqs []uint16) error {
+	_, err := u.transport.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}})
+	return err
+}
+
+// startInbound creates the publication of a received track and starts its
+// read loops; they end when the track ends or ctx is cancelled.
+func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) (*inbound, error) {
+	codec := track.Codec()
+	up := upstream{transport: receiver.Transport()}
+	pub, err := forwarding.NewPublication(ctx, forwarding.PublicationConfig{
+		Codec:     forwarding.Codec{MimeType: codec.MimeType, ClockRate: codec.ClockRate, PayloadType: uint8(codec.PayloadType)},
+		Keyframes: up,
+		Nacks:     up,
+		Logger:    r.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	in := &inbound{track: track, receiver: receiver, pub: pub, done: make(chan struct{})}
+	in.lastPacket.Store(time.Now().UnixNano())
+	in.out = newForwardTrack(pub, codec, track.ID(), track.StreamID(), track.Kind(), r.cfg.Router, r.log)
+	r.loops.Add(2)
+	go func() {
+		defer r.loops.Done()
+		defer close(in.done)
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := track.Read(buf)
+			if err != nil {
+				return
+			}
+			in.lastPacket.Store(time.Now().UnixNano())
+			if err := pub.WriteRaw(buf[:n]); err != nil && !errors.Is(err, forwarding.ErrClosed) {
+				r.log.Debug("sfu: dropped upstream packet", "track", track.ID(), "err", err)
+			}
+		}
+	}()
+	go func() {
+		defer r.loops.Done()
+		for {
+			pkts, _, err := receiver.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				if sr, ok := p.(*rtcp.SenderReport); ok {
+					pub.HandleSenderReport(sr)
+				}
+			}
+		}
+	}()
+	// The first subscriber of a video track wants a keyframe at once.
+	pub.RequestKeyframe()
+	return in, nil
+}
+
+// idleFor reports how long the track has gone without a packet.
+func (in *inbound) idleFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, in.lastPacket.Load()))
+}
+
+func (in *inbound) close() { _ = in.pub.Close() }

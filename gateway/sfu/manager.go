@@ -1,0 +1,115 @@
+package sfu
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+)
+
+// Manager creates a room's gateway peer when the first client joins an SFU
+// room and closes it when the last client is gone. Wire OnJoin and OnLeave
+// into the signaling server's options.
+type Manager struct {
+	cfg Config
+
+	mu      sync.Mutex
+	sig     *signaling.Server
+	rooms   map[string]*Room
+	closing sync.WaitGroup
+	closed  bool
+}
+
+// NewManager makes a manager; Attach must be called before clients join.
+func NewManager(cfg Config) *Manager {
+	cfg.setDefaults()
+	return &Manager{cfg: cfg, rooms: make(map[string]*Room)}
+}
+
+// Attach gives the manager the signaling server its gateway peers join.
+func (m *Manager) Attach(sig *signaling.Server) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sig = sig
+}
+
+// OnJoin starts the room's gateway peer when a client joins an SFU room
+// that has none.
+func (m *Manager) OnJoin(ev signaling.RoomEvent) {
+	if ev.Topology.Name() != (signaling.SFU{}).Name() || ev.Member.Role != signaling.RoleClient {
+		return
+	}
+	m.mu.Lock()
+	if _, exists := m.rooms[ev.Room]; exists || m.closed || m.sig == nil {
+		m.mu.Unlock()
+		return
+	}
+	// Reserve the room before creating it: creating it joins the gateway
+	// peer, which calls OnJoin again.
+	m.rooms[ev.Room] = nil
+	sig := m.sig
+	m.mu.Unlock()
+
+	room, err := newRoom(sig, ev.Room, m.cfg)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		m.cfg.Logger.Error("sfu: cannot start the room's gateway peer", "room", ev.Room, "err", err)
+		delete(m.rooms, ev.Room)
+		return
+	}
+	if m.closed {
+		m.closeLater(room)
+		return
+	}
+	m.rooms[ev.Room] = room
+}
+
+// OnLeave closes a room's gateway peer once no client is left in it.
+func (m *Manager) OnLeave(ev signaling.RoomEvent) {
+	if ev.Topology.Name() != (signaling.SFU{}).Name() {
+		return
+	}
+	if slices.ContainsFunc(ev.Members, func(mb signaling.Member) bool { return mb.Role == signaling.RoleClient }) {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	room := m.rooms[ev.Room]
+	if room == nil {
+		return
+	}
+	delete(m.rooms, ev.Room)
+	m.closeLater(room)
+}
+
+// closeLater closes a room off the signaling goroutine that reported the
+// change (closing waits for the room's peers). m.mu must be held.
+func (m *Manager) closeLater(room *Room) {
+	m.closing.Add(1)
+	go func() {
+		defer m.closing.Done()
+		room.Close()
+	}()
+}
+
+// Room returns the media side of an SFU room, if it has one.
+func (m *Manager) Room(id string) *Room {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rooms[id]
+}
+
+// Close closes every room and waits for them.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	for id, room := range m.rooms {
+		delete(m.rooms, id)
+		if room != nil {
+			m.closeLater(room)
+		}
+	}
+	m.mu.Unlock()
+	m.closing.Wait()
+}

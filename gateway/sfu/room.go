@@ -1,0 +1,429 @@
+// Package sfu is the media side of SFU rooms. In an SFU room every client
+// has one peer connection, to the room's gateway peer: an rtcio.Socket
+// attached in process to the signaling server. The gateway peer receives
+// each client's streams, feeds their tracks into the forwarding plane, and
+// re-publishes every stream to the room's other clients with the
+// publisher's own event name, arguments, RTCIOStream id and MediaStream id.
+// What a late joiner gets is decided as in a mesh: the gateway asks the
+// publisher again ({mid} request) and replays only streams the publisher
+// still tracks.
+package sfu
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
+)
+
+// Config configures the media side of every SFU room.
+type Config struct {
+	// API builds the gateway peers' connections; see NewAPI.
+	API *webrtc.API
+	// Router must be the RTCPRouter registered in API.
+	Router *RTCPRouter
+	// ICEServers for the gateway peers.
+	ICEServers []webrtc.ICEServer
+	// Channels are the custom channel names relayed between clients. Both
+	// ends of a negotiated channel must create it, so the gateway can only
+	// relay channels it knows by name.
+	Channels []string
+	// MetadataWait bounds how long a late joiner's replay waits for a
+	// publisher to confirm a stream. Default 1.5 s.
+	MetadataWait time.Duration
+	// MediaStopGrace is how long a publisher whose socket left may go
+	// without sending media before its streams are removed. Default 500 ms.
+	MediaStopGrace time.Duration
+	Logger         *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MetadataWait <= 0 {
+		c.MetadataWait = 1500 * time.Millisecond
+	}
+	if c.MediaStopGrace <= 0 {
+		c.MediaStopGrace = 500 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Room is the media side of one SFU room.
+type Room struct {
+	id    string
+	cfg   Config
+	log   *slog.Logger
+	local *signaling.LocalConn
+	sock  *rtcio.Socket
+	ctx   context.Context
+	stop  context.CancelFunc
+	loops sync.WaitGroup // track read loops and the room's own goroutines
+
+	mu       sync.Mutex
+	streams  map[streamKey]*relayed
+	left     map[string]time.Time // publishers whose socket left, and when
+	channels map[string]*rtcio.BroadcastChannel
+}
+
+type streamKey struct{ publisher, msid string }
+
+// relayed is one publisher's stream as the room re-publishes it.
+type relayed struct {
+	key    streamKey
+	tracks map[*webrtc.TrackRemote]*inbound
+	// out is nil until the publisher's metadata arrived: without events
+	// the gateway could not answer its subscribers' {mid} requests.
+	out *rtcio.Stream
+}
+
+// newRoom attaches the gateway peer of roomID to the signaling server and
+// joins it to the room.
+func newRoom(sig *signaling.Server, roomID string, cfg Config) (*Room, error) {
+	cfg.setDefaults()
+	local := sig.AttachLocal(signaling.RoleGateway)
+	log := cfg.Logger.With("room", roomID, "gateway_peer", local.ID())
+	sock, err := rtcio.New(local, rtcio.Options{API: cfg.API, ICEServers: cfg.ICEServers, Logger: log, MetadataTimeout: cfg.MetadataWait})
+	if err != nil {
+		local.Close()
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	r := &Room{
+		id: roomID, cfg: cfg, log: log, local: local, sock: sock, ctx: ctx, stop: stop,
+		streams:  make(map[streamKey]*relayed),
+		left:     make(map[string]time.Time),
+		channels: make(map[string]*rtcio.BroadcastChannel),
+	}
+	sock.SetHooks(rtcio.Hooks{
+		RemoteTrack:        r.onRemoteTrack,
+		RemoteTrackEnded:   r.onRemoteTrackEnded,
+		RemoteStreamEvents: r.onStreamEvents,
+		Ctrl:               r.relayCtrl,
+		ChannelMessage:     r.relayChannel,
+	})
+	sock.On(rtcio.EventPeerConnect, func(ev *rtcio.Event) { r.replayTo(ev.PeerID) })
+	for _, name := range cfg.Channels {
+		bc, err := sock.CreateChannel(name, rtcio.ChannelOptions{})
+		if err != nil {
+			r.log.Warn("sfu: cannot relay channel", "channel", name, "err", err)
+			continue
+		}
+		r.channels[name] = bc
+	}
+	local.Subscribe(r.onSignal)
+	r.loops.Add(1)
+	go r.watchDepartures()
+	if err := local.Emit(signaling.EventJoinRoom, map[string]any{"roomId": roomID, "name": "gateway"}); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.log.Info("sfu: gateway peer joined")
+	return r, nil
+}
+
+// ID is the room id.
+func (r *Room) ID() string { return r.id }
+
+// PeerID is the gateway peer's socket id.
+func (r *Room) PeerID() string { return r.local.ID() }
+
+// Close leaves the room: every peer connection closes (clients see
+// peer-disconnect), every publication stops.
+func (r *Room) Close() {
+	r.stop()
+	_ = r.sock.Close()
+	r.mu.Lock()
+	var ins []*inbound
+	for _, rel := range r.streams {
+		for _, in := range rel.tracks {
+			ins = append(ins, in)
+		}
+	}
+	r.streams = make(map[streamKey]*relayed)
+	r.mu.Unlock()
+	for _, in := range ins {
+		in.close()
+	}
+	r.loops.Wait()
+	r.local.Close()
+	r.log.Info("sfu: gateway peer left")
+}
+
+// onRemoteTrack feeds a newly received track into the forwarding plane and,
+// when its stream is already relayed, adds it to the relayed stream (the
+// subscribers' rtc.io then fires track-added).
+func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	in, err := r.startInbound(r.ctx, track, receiver)
+	if err != nil {
+		r.log.Error("sfu: cannot forward track", "publisher", peerID, "track", track.ID(), "err", err)
+		return
+	}
+	key := streamKey{peerID, rs.MediaStreamID()}
+	r.mu.Lock()
+	rel := r.streams[key]
+	if rel == nil {
+		rel = &relayed{key: key, tracks: make(map[*webrtc.TrackRemote]*inbound)}
+		r.streams[key] = rel
+	}
+	rel.tracks[track] = in
+	out := rel.out
+	r.mu.Unlock()
+	r.log.Info("sfu: receiving track", "publisher", peerID, "stream", key.msid, "kind", track.Kind().String(), "codec", track.Codec().MimeType)
+	if out != nil {
+		r.addTrack(out, in)
+	}
+}
+
+func (r *Room) addTrack(out *rtcio.Stream, in *inbound) {
+	if err := out.AddTrack(in.out); err != nil {
+		r.log.Error("sfu: relay track", "err", err)
+	}
+}
+
+// onStreamEvents relays a stream once its publisher's metadata arrived: a
+// relay stream with the publisher's ids and events, sent to every other
+// client.
+func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[string][]json.RawMessage) {
+	key := streamKey{peerID, rs.MediaStreamID()}
+	r.mu.Lock()
+	rel := r.streams[key]
+	if rel == nil || rel.out != nil {
+		r.mu.Unlock()
+		return
+	}
+	out := rtcio.NewRelayStream(rs.ID(), rs.MediaStreamID())
+	out.OnRTCP(r.routeSubscriberRTCP)
+	rel.out = out
+	ins := make([]*inbound, 0, len(rel.tracks))
+	for _, in := range rel.tracks {
+		ins = append(ins, in)
+	}
+	r.mu.Unlock()
+	for _, in := range ins {
+		r.addTrack(out, in)
+	}
+	if err := r.sock.Relay(out, events); err != nil {
+		r.log.Error("sfu: relay stream", "err", err)
+		return
+	}
+	var to []string
+	for _, id := range r.sock.Peers() {
+		if id != peerID {
+			to = append(to, id)
+		}
+	}
+	r.sock.SendStream(out, to...)
+	r.log.Info("sfu: relaying stream", "publisher", peerID, "stream", rs.ID(), "msid", key.msid, "events", eventNames(events), "subscribers", len(to))
+}
+
+// routeSubscriberRTCP hands a subscriber's feedback to the down-track it
+// names.
+func (r *Room) routeSubscriberRTCP(_ string, track webrtc.TrackLocal, pkts []rtcp.Packet) {
+	if ft, ok := track.(*forwardTrack); ok {
+		ft.handleRTCP(pkts)
+	}
+}
+
+// onRemoteTrackEnded removes an ended track from its relayed stream (the
+// subscribers see track-removed) and retires the stream when it has no
+// track left: untracked, so no later client gets it, and removed from the
+// clients that have it.
+func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *webrtc.TrackRemote, streamEnded bool) {
+	key := streamKey{peerID, rs.MediaStreamID()}
+	r.mu.Lock()
+	rel := r.streams[key]
+	var in *inbound
+	if rel != nil {
+		in = rel.tracks[track]
+		delete(rel.tracks, track)
+	}
+	retire := rel != nil && (streamEnded || len(rel.tracks) == 0)
+	if retire {
+		delete(r.streams, key)
+	}
+	r.mu.Unlock()
+	if in == nil {
+		return
+	}
+	if rel.out != nil {
+		rel.out.RemoveTrack(in.out)
+	}
+	in.close()
+	if retire && rel.out != nil {
+		r.sock.UntrackStream(rel.out)
+		r.sock.RemoveStream(rel.out)
+		r.log.Info("sfu: stream ended", "publisher", peerID, "stream", rel.out.ID())
+	}
+}
+
+// replayTo gives a client that just connected every live stream whose
+// publisher still tracks it, each on its own so that a silent publisher
+// holds up nothing else.
+func (r *Room) replayTo(clientID string) {
+	r.mu.Lock()
+	var candidates []*relayed
+	for _, rel := range r.streams {
+		if rel.out != nil && rel.key.publisher != clientID {
+			candidates = append(candidates, rel)
+		}
+	}
+	r.mu.Unlock()
+	for _, rel := range candidates {
+		r.loops.Add(1)
+		go func() {
+			defer r.loops.Done()
+			ctx, cancel := context.WithTimeout(r.ctx, r.cfg.MetadataWait)
+			defer cancel()
+			events, err := r.sock.RequestMetadata(ctx, rel.key.publisher, rel.key.msid)
+			if err != nil {
+				r.log.Info("sfu: not replaying stream the publisher no longer confirms", "client", clientID, "publisher", rel.key.publisher, "stream", rel.out.ID(), "err", err)
+				return
+			}
+			if err := r.sock.Relay(rel.out, events); err != nil {
+				r.log.Warn("sfu: refresh relayed events", "err", err)
+				return
+			}
+			r.sock.SendStream(rel.out, clientID)
+			r.log.Info("sfu: replayed stream", "client", clientID, "publisher", rel.key.publisher, "stream", rel.out.ID(), "events", eventNames(events))
+		}()
+	}
+}
+
+// relayCtrl relays a client's ctrl event to every other client, in order.
+func (r *Room) relayCtrl(peerID, name string, raw []json.RawMessage) {
+	args := rawArgs(raw)
+	for _, id := range r.sock.Peers() {
+		if id == peerID {
+			continue
+		}
+		if err := r.sock.Peer(id).Emit(name, args...); err != nil {
+			r.log.Debug("sfu: relay ctrl event", "to", id, "event", name, "err", err)
+		}
+	}
+}
+
+// relayChannel relays a broadcast channel frame to every other client.
+func (r *Room) relayChannel(peerID, channel string, msg rtcio.ChannelMessage) {
+	r.mu.Lock()
+	bc := r.channels[channel]
+	r.mu.Unlock()
+	if bc == nil {
+		return
+	}
+	for _, id := range r.sock.Peers() {
+		if id == peerID {
+			continue
+		}
+		c := bc.Peer(id)
+		if c == nil {
+			continue
+		}
+		var err error
+		if msg.Binary != nil {
+			_, err = c.Send(msg.Binary)
+		} else {
+			err = c.Emit(msg.Name, rawArgs(msg.Raw)...)
+		}
+		if err != nil {
+			r.log.Debug("sfu: relay channel frame", "to", id, "channel", channel, "err", err)
+		}
+	}
+}
+
+// onSignal watches the room's signaling for publishers whose socket left.
+func (r *Room) onSignal(event string, args []any) {
+	if event != signaling.EventPeerLeft {
+		return
+	}
+	obj, _ := firstObject(args)
+	id, _ := obj["id"].(string)
+	if id == "" {
+		return
+	}
+	r.mu.Lock()
+	r.left[id] = time.Now()
+	r.mu.Unlock()
+}
+
+// watchDepartures closes the peer of a publisher whose socket left once its
+// media stopped too. As in a mesh, media that keeps flowing keeps being
+// forwarded; but where a mesh notices a closed page only when the
+// connection times out (8 to 10 s), the gateway acts as soon as the socket
+// is gone and the media is silent.
+func (r *Room) watchDepartures() {
+	defer r.loops.Done()
+	tick := time.NewTicker(r.cfg.MediaStopGrace / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case now := <-tick.C:
+			for _, id := range r.silentDepartures(now) {
+				r.log.Info("sfu: publisher left and its media stopped", "publisher", id)
+				r.sock.Peer(id).Close()
+			}
+		}
+	}
+}
+
+func (r *Room) silentDepartures(now time.Time) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for id, at := range r.left {
+		if now.Sub(at) < r.cfg.MediaStopGrace {
+			continue
+		}
+		silent := true
+		for key, rel := range r.streams {
+			if key.publisher != id {
+				continue
+			}
+			for _, in := range rel.tracks {
+				if in.idleFor(now) < r.cfg.MediaStopGrace {
+					silent = false
+				}
+			}
+		}
+		if silent {
+			out = append(out, id)
+			delete(r.left, id)
+		}
+	}
+	return out
+}
+
+func rawArgs(raw []json.RawMessage) []any {
+	args := make([]any, len(raw))
+	for i, a := range raw {
+		args[i] = a
+	}
+	return args
+}
+
+func firstObject(args []any) (map[string]any, bool) {
+	if len(args) == 0 {
+		return nil, false
+	}
+	m, ok := args[0].(map[string]any)
+	return m, ok
+}
+
+func eventNames(events map[string][]json.RawMessage) []string {
+	names := make([]string, 0, len(events))
+	for k := range events {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,111 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// GatewayProcess is the rtcio-gateway binary serving on a loopback port for
+// one test, for packages the gateway itself imports (they cannot run it in
+// process without an import cycle).
+type GatewayProcess struct {
+	URL string
+	cmd *exec.Cmd
+}
+
+// StartGatewayProcess builds cmd/rtcio-gateway and runs `serve` on a free
+// loopback port with media on loopback and args appended (for example
+// "--topology", "mesh"). It is stopped with SIGTERM at cleanup.
+func StartGatewayProcess(t testing.TB, args ...string) *GatewayProcess {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "rtcio-gateway")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/rtcio-gateway")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build rtcio-gateway: %v\n%s", err, out)
+	}
+	addr := FreeAddr(t)
+	full := append([]string{"serve", "--listen", addr,
+		"--set", "media.allowed_ips=127.0.0.0/8",
+		"--set", "shutdown.timeout=5s"}, args...)
+	cmd := exec.Command(bin, full...)
+	logs := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start rtcio-gateway: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+			t.Errorf("rtcio-gateway did not stop on SIGTERM")
+		}
+		if t.Failed() {
+			t.Logf("rtcio-gateway log:\n%s", logs.String())
+		}
+	})
+	g := &GatewayProcess{URL: "http://" + addr, cmd: cmd}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := waitReady(ctx, g.URL, exited); err != nil {
+		t.Fatalf("rtcio-gateway: %v\n%s", err, logs.String())
+	}
+	return g
+}
+
+// waitReady polls /readyz until it answers 200: a process gives no other
+// sign that it is listening.
+func waitReady(ctx context.Context, url string, exited <-chan error) error {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("exited before ready: %v", err)
+		case <-ctx.Done():
+			return fmt.Errorf("not ready: %w", ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
