@@ -147,6 +147,7 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 		if err != nil {
 			t.Errorf("exit: %v\n%s", err, logs.String())
 		}
+		t.Logf("gateway log:\n%s", logs.String())
 		if took := time.Since(start); took > bound+time.Second {
 			t.Errorf("exit took %v, bound %v", took, bound)
 		}
