@@ -30,10 +30,26 @@ type Server struct {
 	ready     atomic.Bool
 }
 
+// Option adjusts what New builds beyond the configuration.
+type Option func(*options)
+
+type options struct {
+	notify []func(sfu.Notice)
+}
+
+// WithStreamNotices registers f for every stream decision of SFU rooms.
+func WithStreamNotices(f func(sfu.Notice)) Option {
+	return func(o *options) { o.notify = append(o.notify, f) }
+}
+
 // New builds a server from a validated configuration.
-func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
 	}
 	topologies, err := newTopologyResolver(cfg.Rooms)
 	if err != nil {
@@ -48,7 +64,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Router:       media.router,
 		Channels:     cfg.Media.RelayChannels,
 		MetadataWait: cfg.Media.MetadataWait,
-		Logger:       log.With("component", "sfu"),
+		Notify: func(n sfu.Notice) {
+			for _, f := range o.notify {
+				f(n)
+			}
+		},
+		Logger: log.With("component", "sfu"),
 	})
 	sig, err := signaling.New(signaling.Options{
 		Path:              cfg.Signaling.Path,

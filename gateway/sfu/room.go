@@ -42,7 +42,41 @@ type Config struct {
 	// MediaStopGrace is how long a publisher whose socket left may go
 	// without sending media before its streams are removed. Default 500 ms.
 	MediaStopGrace time.Duration
-	Logger         *slog.Logger
+	// Notify, when set, hears what the rooms decide about streams (for
+	// webhooks, metrics and tests). It runs on the deciding goroutine and
+	// must not block.
+	Notify func(Notice)
+	Logger *slog.Logger
+}
+
+// NoticeKind says what a Notice reports.
+type NoticeKind string
+
+// The stream decisions a room reports.
+const (
+	// StreamPublished: a publisher's stream is now relayed to the room.
+	StreamPublished NoticeKind = "stream-published"
+	// StreamReplayed: a client that connected got a live stream.
+	StreamReplayed NoticeKind = "stream-replayed"
+	// StreamNotReplayed: a client that connected did not get a stream its
+	// publisher no longer confirms.
+	StreamNotReplayed NoticeKind = "stream-not-replayed"
+	// StreamUnpublished: a relayed stream ended and was retired.
+	StreamUnpublished NoticeKind = "stream-unpublished"
+)
+
+// Notice is one decision of a room about a stream.
+type Notice struct {
+	Kind      NoticeKind
+	Room      string
+	Publisher string
+	// Stream is the publisher's RTCIOStream id; MediaStream its msid.
+	Stream      string
+	MediaStream string
+	// Client is the client concerned by a replay decision.
+	Client string
+	// Events are the stream's event names at the time.
+	Events []string
 }
 
 func (c *Config) setDefaults() {
@@ -222,6 +256,7 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 		}
 	}
 	r.sock.SendStream(out, to...)
+	r.notify(Notice{Kind: StreamPublished, Publisher: peerID, Stream: rs.ID(), MediaStream: key.msid, Events: eventNames(events)})
 	r.log.Info("sfu: relaying stream", "publisher", peerID, "stream", rs.ID(), "msid", key.msid, "events", eventNames(events), "subscribers", len(to))
 }
 
@@ -261,6 +296,7 @@ func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *
 	if retire && rel.out != nil {
 		r.sock.UntrackStream(rel.out)
 		r.sock.RemoveStream(rel.out)
+		r.notify(Notice{Kind: StreamUnpublished, Publisher: peerID, Stream: rel.out.ID(), MediaStream: key.msid})
 		r.log.Info("sfu: stream ended", "publisher", peerID, "stream", rel.out.ID())
 	}
 }
@@ -286,6 +322,7 @@ func (r *Room) replayTo(clientID string) {
 			events, err := r.sock.RequestMetadata(ctx, rel.key.publisher, rel.key.msid)
 			if err != nil {
 				r.log.Info("sfu: not replaying stream the publisher no longer confirms", "client", clientID, "publisher", rel.key.publisher, "stream", rel.out.ID(), "err", err)
+				r.notify(Notice{Kind: StreamNotReplayed, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid, Client: clientID})
 				return
 			}
 			if err := r.sock.Relay(rel.out, events); err != nil {
@@ -293,6 +330,7 @@ func (r *Room) replayTo(clientID string) {
 				return
 			}
 			r.sock.SendStream(rel.out, clientID)
+			r.notify(Notice{Kind: StreamReplayed, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid, Client: clientID, Events: eventNames(events)})
 			r.log.Info("sfu: replayed stream", "client", clientID, "publisher", rel.key.publisher, "stream", rel.out.ID(), "events", eventNames(events))
 		}()
 	}
@@ -401,6 +439,13 @@ func (r *Room) silentDepartures(now time.Time) []string {
 		}
 	}
 	return out
+}
+
+func (r *Room) notify(n Notice) {
+	if r.cfg.Notify != nil {
+		n.Room = r.id
+		r.cfg.Notify(n)
+	}
 }
 
 func rawArgs(raw []json.RawMessage) []any {

@@ -46,10 +46,10 @@ func SFUConfig() config.Config {
 
 // StartGateway starts a gateway with cfg on a free loopback port and stops
 // it when the test ends. cfg.Listen is ignored.
-func StartGateway(t testing.TB, cfg config.Config) *Gateway {
+func StartGateway(t testing.TB, cfg config.Config, opts ...gateway.Option) *Gateway {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := gateway.New(cfg, logger)
+	srv, err := gateway.New(cfg, logger, opts...)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}
