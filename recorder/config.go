@@ -76,6 +76,10 @@ type Config struct {
 	// Default 2048.
 	QueueSize int
 
+	// MinFreeBytes is the free space the output directory must have for
+	// a recording to start (checked on Linux). Default 1 MiB.
+	MinFreeBytes int64
+
 	// MaxPendingBytes bounds the media a recording buffers while it waits
 	// to start a file (SyncWait, a keyframe). Default 8 MiB.
 	MaxPendingBytes int
@@ -120,6 +124,9 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.InterleaveWindow, 500*time.Millisecond)
 	setDefault(&c.QueueSize, 2048)
 	setDefault(&c.MaxPendingBytes, 8<<20)
+	if c.MinFreeBytes <= 0 {
+		c.MinFreeBytes = 1 << 20
+	}
 	if c.ReorderPackets > 1<<14 {
 		return fmt.Errorf("recorder: reorder window of %d packets is above 16384", c.ReorderPackets)
 	}

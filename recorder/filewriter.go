@@ -53,7 +53,7 @@ func (w *fileWriter) Write(b []byte) (int, error) {
 		return len(b), nil
 	}
 	if _, err := w.bw.Write(b); err != nil {
-		w.err = fmt.Errorf("write %s: %w", w.f.Name(), err)
+		w.err = fmt.Errorf("media file: %w", err)
 		return len(b), nil
 	}
 	w.size += int64(len(b))
@@ -68,11 +68,11 @@ func (w *fileWriter) WriteAt(b []byte, off int64) (int, error) {
 		return len(b), nil
 	}
 	if err := w.bw.Flush(); err != nil {
-		w.err = fmt.Errorf("write %s: %w", w.f.Name(), err)
+		w.err = fmt.Errorf("media file: %w", err)
 		return len(b), nil
 	}
 	if _, err := w.f.WriteAt(b, off); err != nil {
-		w.err = fmt.Errorf("write %s at %d: %w", w.f.Name(), off, err)
+		w.err = fmt.Errorf("media file at %d: %w", off, err)
 	}
 	return len(b), nil
 }
@@ -91,12 +91,12 @@ func (w *fileWriter) flushLocked() {
 		return
 	}
 	if err := w.bw.Flush(); err != nil {
-		w.err = fmt.Errorf("write %s: %w", w.f.Name(), err)
+		w.err = fmt.Errorf("media file: %w", err)
 		return
 	}
 	if w.sync {
 		if err := w.f.Sync(); err != nil {
-			w.err = fmt.Errorf("sync %s: %w", w.f.Name(), err)
+			w.err = fmt.Errorf("media file: %w", err)
 		}
 	}
 }
@@ -122,11 +122,11 @@ func (w *fileWriter) Close() error {
 	}
 	if w.err == nil {
 		if err := w.f.Sync(); err != nil {
-			w.err = fmt.Errorf("sync %s: %w", w.f.Name(), err)
+			w.err = fmt.Errorf("media file: %w", err)
 		}
 	}
 	if err := w.f.Close(); err != nil && w.err == nil {
-		w.err = fmt.Errorf("close %s: %w", w.f.Name(), err)
+		w.err = fmt.Errorf("media file: %w", err)
 	}
 	w.closed = true
 	return nil
@@ -142,7 +142,7 @@ func (w *fileWriter) patchDuration() {
 	el[0], el[1], el[2] = 0x44, 0x89, 0x88 // Duration, 8-byte float
 	binary.BigEndian.PutUint64(el[3:], math.Float64bits(w.duration))
 	if _, err := w.f.WriteAt(el[:], int64(i)); err != nil {
-		w.err = fmt.Errorf("write duration into %s: %w", w.f.Name(), err)
+		w.err = fmt.Errorf("media file duration: %w", err)
 	}
 }
 

@@ -416,3 +416,20 @@ func fixture(name string) string { return mediafixture.Path(name) }
 func forwardingFixture(name string) string {
 	return filepath.Join("..", "forwarding", "testdata", name)
 }
+
+// eventually polls cond until it holds or the timeout passes, for state
+// that has no change notification (another package's counters).
+func eventually(t testing.TB, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			t.Fatalf("condition not met within %v", timeout)
+		}
+	}
+}

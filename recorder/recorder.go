@@ -33,16 +33,16 @@ func New(cfg Config) (*Recorder, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if err := checkWritable(cfg.Dir); err != nil {
+	if err := checkWritable(cfg.Dir, 0); err != nil {
 		return nil, err
 	}
 	return &Recorder{cfg: cfg, active: make(map[*Recording]struct{})}, nil
 }
 
-// checkWritable creates dir if needed and proves it takes a file, so that a
-// misconfigured directory is reported when recording starts rather than
-// when the first frame is ready.
-func checkWritable(dir string) error {
+// checkWritable creates dir if needed, proves it takes a file and that it
+// has minFree bytes free, so that a misconfigured or full directory is
+// reported when recording starts rather than when the first frame is ready.
+func checkWritable(dir string, minFree int64) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("recorder: output directory: %w", err)
 	}
@@ -56,6 +56,9 @@ func checkWritable(dir string) error {
 	_ = os.Remove(name)
 	if werr != nil {
 		return fmt.Errorf("recorder: output directory %s is not writable: %w", dir, werr)
+	}
+	if free, ok := freeBytes(dir); ok && free < minFree {
+		return fmt.Errorf("recorder: output directory %s is full: %d bytes free, %d needed", dir, free, minFree)
 	}
 	return nil
 }
@@ -99,7 +102,7 @@ func (s *StreamInfo) firstEvent() (string, []json.RawMessage) {
 // Attach). The recording runs until Stop, until ctx is done, until all its
 // tracks have ended, or until a write error stops it.
 func (r *Recorder) Start(ctx context.Context, info StreamInfo) (*Recording, error) {
-	if err := checkWritable(r.cfg.Dir); err != nil {
+	if err := checkWritable(r.cfg.Dir, r.cfg.MinFreeBytes); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()

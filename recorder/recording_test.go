@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+
+	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
 
@@ -165,5 +169,81 @@ func testLossAndStartOffset(t *testing.T, lossSeed uint64) {
 	}
 	if m.PacketsLost == 0 {
 		t.Fatalf("manifest counts no loss: %+v", m)
+	}
+}
+
+func TestRecordH264ToMatroska(t *testing.T) {
+	requireFFmpeg(t)
+	const published = 4 * time.Second
+	video := h264Stream(t, loopFrames(readH264Frames(t, fixture(mediafixture.H264)), published), 0)
+	audio := opusStream(t, loopFrames(readOpusFrames(t, fixture(mediafixture.Opus)), published), 0)
+	r := newTestRecorder(t, Config{})
+	_, file := recordAV(t, r, video, audio, publishOptions{ntp0: time.Now()})
+	if !strings.HasSuffix(file, ".mkv") {
+		t.Fatalf("H.264 file %s is not Matroska", file)
+	}
+	p := ffprobe(t, file)
+	if len(p.Streams) != 2 || p.Streams[0].CodecName != "h264" || p.Streams[0].Width != 320 || p.Streams[0].Height != 240 ||
+		p.Streams[1].CodecName != "opus" || !strings.Contains(p.Format.FormatName, "matroska") {
+		t.Fatalf("ffprobe: %+v", p)
+	}
+	if d := parseSeconds(t, p.Format.Duration); math.Abs(d-published.Seconds()) > 0.5 {
+		t.Fatalf("duration %.3fs, published %v", d, published)
+	}
+	if errs := ffmpegDecodeErrors(t, file); errs != "" {
+		t.Fatalf("ffmpeg decode errors:\n%s", errs)
+	}
+	m, err := ReadManifest(strings.TrimSuffix(file, ".mkv") + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Container != "matroska" || m.Tracks[0].CodecID != "V_MPEG4/ISO/AVC" || m.Tracks[0].Frames != uint64(len(video.frames)) {
+		t.Fatalf("manifest %+v", m)
+	}
+}
+
+// TestRecordVP9AndAV1 records video-only streams of the other WebM codecs.
+func TestRecordVP9AndAV1(t *testing.T) {
+	requireFFmpeg(t)
+	for _, c := range []struct {
+		name, mime, ffname string
+		payloader          rtp.Payloader
+	}{
+		{"vp9", forwarding.MimeTypeVP9, "vp9", &codecs.VP9Payloader{}},
+		{"av1", forwarding.MimeTypeAV1, "av1", &codecs.AV1Payloader{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			const published = 2400 * time.Millisecond
+			frames := loopFrames(readIVFFrames(t, forwardingFixture(c.name+".ivf")), published)
+			video := newStream(t, forwarding.Codec{MimeType: c.mime, ClockRate: 90000, PayloadType: 98}, c.payloader, frames, 4444, 0)
+			r := newTestRecorder(t, Config{})
+			info := testInfo()
+			info.ExpectedTracks = 1
+			rec, err := r.Start(t.Context(), info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := rec.Attach(video.pub, "video"); err != nil {
+				t.Fatal(err)
+			}
+			publish(t, publishOptions{ntp0: time.Now()}, video)
+			_ = video.pub.Close()
+			waitDone(t, rec)
+			file := filepath.Join(r.Dir(), rec.Status().Files[0])
+			p := ffprobe(t, file)
+			if len(p.Streams) != 1 || p.Streams[0].CodecName != c.ffname || p.Streams[0].Width != 160 ||
+				!strings.HasSuffix(file, ".webm") {
+				t.Fatalf("%s: ffprobe %+v", file, p)
+			}
+			if d := parseSeconds(t, p.Format.Duration); math.Abs(d-published.Seconds()) > 0.5 {
+				t.Fatalf("duration %.3fs, published %v", d, published)
+			}
+			if errs := ffmpegDecodeErrors(t, file); errs != "" {
+				t.Fatalf("ffmpeg decode errors:\n%s", errs)
+			}
+			if n := len(packetTimes(t, file, "v:0")); n != len(frames) {
+				t.Fatalf("file has %d frames, published %d", n, len(frames))
+			}
+		})
 	}
 }
