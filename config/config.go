@@ -65,6 +65,10 @@ type Media struct {
 	// MetadataWait bounds how long a late joiner's replay waits for a
 	// publisher to confirm that it still tracks a stream.
 	MetadataWait time.Duration `yaml:"metadata_wait"`
+	// AdoptGrace is how long the streams of a publisher whose connection
+	// is gone wait for it to reconnect and publish them again; adopted
+	// streams continue on the subscribers' existing tracks.
+	AdoptGrace time.Duration `yaml:"adopt_grace"`
 }
 
 // Log selects the log level and format.
@@ -167,6 +171,7 @@ func Default() Config {
 		Media: Media{
 			RelayChannels: []string{"chat"},
 			MetadataWait:  1500 * time.Millisecond,
+			AdoptGrace:    800 * time.Millisecond,
 		},
 		Shutdown: Shutdown{Timeout: 10 * time.Second},
 	}

@@ -205,6 +205,7 @@ func (v *validator) media(m Media) {
 		}
 	}
 	v.duration("media.metadata_wait", m.MetadataWait)
+	v.duration("media.adopt_grace", m.AdoptGrace)
 }
 
 // checkOrigin returns why origin is not a valid CORS entry, or "".

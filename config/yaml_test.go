@@ -35,7 +35,7 @@ func TestParseYAMLFull(t *testing.T) {
 		Auth:     Auth{JWTSecret: "0123456789abcdef0123456789abcdef"},
 		Admin:    Admin{Token: "admin-token-0123456789"},
 		Rooms:    Rooms{DefaultTopology: "sfu", Topologies: []TopologyRule{{"standup", "mesh"}, {"town-hall-*", "sfu"}}},
-		Media:    Media{RelayChannels: []string{"chat"}, MetadataWait: 1500 * time.Millisecond},
+		Media:    Media{RelayChannels: []string{"chat"}, MetadataWait: 1500 * time.Millisecond, AdoptGrace: 800 * time.Millisecond},
 		Shutdown: Shutdown{Timeout: 30 * time.Second},
 	}
 	if !equalConfigs(cfg, want) {

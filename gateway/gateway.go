@@ -64,6 +64,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		Router:       media.router,
 		Channels:     cfg.Media.RelayChannels,
 		MetadataWait: cfg.Media.MetadataWait,
+		AdoptGrace:   cfg.Media.AdoptGrace,
 		Notify: func(n sfu.Notice) {
 			for _, f := range o.notify {
 				f(n)

@@ -18,8 +18,11 @@ import (
 type inbound struct {
 	track    *webrtc.TrackRemote
 	receiver *webrtc.RTPReceiver
-	pub      *forwarding.Publication
-	out      *forwardTrack
+	// pub is the publication the track feeds: its own, or, after the
+	// publisher reconnected, the one its previous connection fed (adopt).
+	pub atomic.Pointer[forwarding.Publication]
+	up  *upstream
+	out *forwardTrack
 	// lastPacket is the unix-nano time of the last RTP packet, so the room
 	// can tell a publisher whose media stopped from one that merely lost
 	// its signaling connection.
@@ -28,16 +31,25 @@ type inbound struct {
 }
 
 // upstream sends a publication's keyframe requests and NACKs to the
-// publisher over the transport the track arrives on.
-type upstream struct{ transport *webrtc.DTLSTransport }
+// publisher over the transport the track arrives on; the transport changes
+// when a reconnected publisher's new track adopts the publication.
+type upstream struct {
+	transport atomic.Pointer[webrtc.DTLSTransport]
+}
 
-func (u upstream) RequestKeyframe(ssrc uint32) error {
-	_, err := u.transport.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+func newUpstream(t *webrtc.DTLSTransport) *upstream {
+	u := &upstream{}
+	u.transport.Store(t)
+	return u
+}
+
+func (u *upstream) RequestKeyframe(ssrc uint32) error {
+	_, err := u.transport.Load().WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 	return err
 }
 
-func (u upstream) SendNack(ssrc uint32, seqs []uint16) error {
-	_, err := u.transport.WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}})
+func (u *upstream) SendNack(ssrc uint32, seqs []uint16) error {
+	_, err := u.transport.Load().WriteRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{MediaSSRC: ssrc, Nacks: rtcp.NackPairsFromSequenceNumbers(seqs)}})
 	return err
 }
 
@@ -45,7 +57,7 @@ func (u upstream) SendNack(ssrc uint32, seqs []uint16) error {
 // read loops; they end when the track ends or ctx is cancelled.
 func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) (*inbound, error) {
 	codec := track.Codec()
-	up := upstream{transport: receiver.Transport()}
+	up := newUpstream(receiver.Transport())
 	pub, err := forwarding.NewPublication(ctx, forwarding.PublicationConfig{
 		Codec:     forwarding.Codec{MimeType: codec.MimeType, ClockRate: codec.ClockRate, PayloadType: uint8(codec.PayloadType)},
 		Keyframes: up,
@@ -55,7 +67,8 @@ func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, rece
 	if err != nil {
 		return nil, err
 	}
-	in := &inbound{track: track, receiver: receiver, pub: pub, done: make(chan struct{})}
+	in := &inbound{track: track, receiver: receiver, up: up, done: make(chan struct{})}
+	in.pub.Store(pub)
 	in.lastPacket.Store(time.Now().UnixNano())
 	in.out = newForwardTrack(pub, codec, track.ID(), track.StreamID(), track.Kind(), r.cfg.Router, r.log)
 	r.loops.Add(2)
@@ -69,7 +82,7 @@ func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, rece
 				return
 			}
 			in.lastPacket.Store(time.Now().UnixNano())
-			if err := pub.WriteRaw(buf[:n]); err != nil && !errors.Is(err, forwarding.ErrClosed) {
+			if err := in.pub.Load().WriteRaw(buf[:n]); err != nil && !errors.Is(err, forwarding.ErrClosed) {
 				r.log.Debug("sfu: dropped upstream packet", "track", track.ID(), "err", err)
 			}
 		}
@@ -83,7 +96,7 @@ func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, rece
 			}
 			for _, p := range pkts {
 				if sr, ok := p.(*rtcp.SenderReport); ok {
-					pub.HandleSenderReport(sr)
+					in.pub.Load().HandleSenderReport(sr)
 				}
 			}
 		}
@@ -98,4 +111,19 @@ func (in *inbound) idleFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, in.lastPacket.Load()))
 }
 
-func (in *inbound) close() { _ = in.pub.Close() }
+func (in *inbound) close() { _ = in.pub.Load().Close() }
+
+// adopt makes this track, which a reconnected publisher sends, feed the
+// publication (and so the subscribers' down-tracks) that old fed: the
+// forwarding plane sees a new SSRC on the same publication and keeps every
+// down-track continuous, without renegotiating with the subscribers.
+func (in *inbound) adopt(old *inbound) {
+	own := in.pub.Load()
+	oldPub := old.pub.Load()
+	old.up.transport.Store(in.receiver.Transport())
+	in.up = old.up
+	in.out = old.out
+	in.pub.Store(oldPub)
+	_ = own.Close()
+	oldPub.RequestKeyframe()
+}

@@ -40,8 +40,15 @@ type Config struct {
 	// publisher to confirm a stream. Default 1.5 s.
 	MetadataWait time.Duration
 	// MediaStopGrace is how long a publisher whose socket left may go
-	// without sending media before its streams are removed. Default 500 ms.
+	// without sending media before its streams are removed. Default 400 ms.
 	MediaStopGrace time.Duration
+	// AdoptGrace is how long the streams of a departed publisher wait for
+	// it to come back (a new connection publishing the same RTCIOStream)
+	// before they are removed; a stream that is adopted continues on the
+	// subscribers' existing tracks. Default 800 ms, which with
+	// MediaStopGrace keeps a closed page's tracks on the others' screens
+	// for well under 2 s.
+	AdoptGrace time.Duration
 	// Notify, when set, hears what the rooms decide about streams (for
 	// webhooks, metrics and tests). It runs on the deciding goroutine and
 	// must not block.
@@ -63,6 +70,9 @@ const (
 	StreamNotReplayed NoticeKind = "stream-not-replayed"
 	// StreamUnpublished: a relayed stream ended and was retired.
 	StreamUnpublished NoticeKind = "stream-unpublished"
+	// StreamAdopted: a publisher that reconnected continues a stream on
+	// the subscribers' existing tracks.
+	StreamAdopted NoticeKind = "stream-adopted"
 )
 
 // Notice is one decision of a room about a stream.
@@ -84,7 +94,10 @@ func (c *Config) setDefaults() {
 		c.MetadataWait = 1500 * time.Millisecond
 	}
 	if c.MediaStopGrace <= 0 {
-		c.MediaStopGrace = 500 * time.Millisecond
+		c.MediaStopGrace = 400 * time.Millisecond
+	}
+	if c.AdoptGrace <= 0 {
+		c.AdoptGrace = 800 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -102,10 +115,11 @@ type Room struct {
 	stop  context.CancelFunc
 	loops sync.WaitGroup // track read loops and the room's own goroutines
 
-	mu       sync.Mutex
-	streams  map[streamKey]*relayed
-	left     map[string]time.Time // publishers whose socket left, and when
-	channels map[string]*rtcio.BroadcastChannel
+	mu        sync.Mutex
+	streams   map[streamKey]*relayed
+	left      map[string]time.Time // publishers whose socket left, and when
+	departing map[string]bool      // publishers whose peer the room closed
+	channels  map[string]*rtcio.BroadcastChannel
 }
 
 type streamKey struct{ publisher, msid string }
@@ -117,6 +131,14 @@ type relayed struct {
 	// out is nil until the publisher's metadata arrived: without events
 	// the gateway could not answer its subscribers' {mid} requests.
 	out *rtcio.Stream
+	// orphans are the tracks of a departed publisher, kept (with their
+	// publications and subscribers) until orphanedAt+AdoptGrace in case
+	// the publisher comes back.
+	orphans    []*inbound
+	orphanedAt time.Time
+	// pendingNew are tracks of an adopting connection that the old one
+	// did not have, to add once the lock is released.
+	pendingNew []*inbound
 }
 
 // newRoom attaches the gateway peer of roomID to the signaling server and
@@ -133,9 +155,10 @@ func newRoom(sig *signaling.Server, roomID string, cfg Config) (*Room, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	r := &Room{
 		id: roomID, cfg: cfg, log: log, local: local, sock: sock, ctx: ctx, stop: stop,
-		streams:  make(map[streamKey]*relayed),
-		left:     make(map[string]time.Time),
-		channels: make(map[string]*rtcio.BroadcastChannel),
+		streams:   make(map[streamKey]*relayed),
+		left:      make(map[string]time.Time),
+		departing: make(map[string]bool),
+		channels:  make(map[string]*rtcio.BroadcastChannel),
 	}
 	sock.SetHooks(rtcio.Hooks{
 		RemoteTrack:        r.onRemoteTrack,
@@ -181,6 +204,7 @@ func (r *Room) Close() {
 		for _, in := range rel.tracks {
 			ins = append(ins, in)
 		}
+		ins = append(ins, rel.orphans...)
 	}
 	r.streams = make(map[streamKey]*relayed)
 	r.mu.Unlock()
@@ -210,9 +234,10 @@ func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrt
 	}
 	rel.tracks[track] = in
 	out := rel.out
+	adopted := out != nil && r.adoptTrack(rel, in)
 	r.mu.Unlock()
-	r.log.Info("sfu: receiving track", "publisher", peerID, "stream", key.msid, "kind", track.Kind().String(), "codec", track.Codec().MimeType)
-	if out != nil {
+	r.log.Info("sfu: receiving track", "publisher", peerID, "stream", key.msid, "kind", track.Kind().String(), "codec", track.Codec().MimeType, "adopted", adopted)
+	if out != nil && !adopted {
 		r.addTrack(out, in)
 	}
 }
@@ -232,6 +257,12 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 	rel := r.streams[key]
 	if rel == nil || rel.out != nil {
 		r.mu.Unlock()
+		return
+	}
+	if orphan := r.orphanFor(rs.ID(), key.msid); orphan != nil {
+		r.adoptLocked(orphan, rel)
+		r.mu.Unlock()
+		r.continueAdopted(peerID, orphan, events)
 		return
 	}
 	out := rtcio.NewRelayStream(rs.ID(), rs.MediaStreamID())
@@ -281,6 +312,17 @@ func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *
 		in = rel.tracks[track]
 		delete(rel.tracks, track)
 	}
+	if in != nil && rel.out != nil && (r.departing[peerID] || !slices.Contains(r.sock.Peers(), peerID)) {
+		// The publisher's connection is gone (not a track it stopped):
+		// keep the track's publication and subscribers for a while, the
+		// publisher may be reconnecting.
+		rel.orphans = append(rel.orphans, in)
+		if len(rel.tracks) == 0 {
+			rel.orphanedAt = time.Now()
+		}
+		r.mu.Unlock()
+		return
+	}
 	retire := rel != nil && (streamEnded || len(rel.tracks) == 0)
 	if retire {
 		delete(r.streams, key)
@@ -308,7 +350,7 @@ func (r *Room) replayTo(clientID string) {
 	r.mu.Lock()
 	var candidates []*relayed
 	for _, rel := range r.streams {
-		if rel.out != nil && rel.key.publisher != clientID {
+		if rel.out != nil && rel.key.publisher != clientID && len(rel.tracks) > 0 {
 			candidates = append(candidates, rel)
 		}
 	}
@@ -410,6 +452,9 @@ func (r *Room) watchDepartures() {
 				r.log.Info("sfu: publisher left and its media stopped", "publisher", id)
 				r.sock.Peer(id).Close()
 			}
+			for _, e := range r.expiredOrphans(now) {
+				r.retire(e)
+			}
 		}
 	}
 }
@@ -436,6 +481,7 @@ func (r *Room) silentDepartures(now time.Time) []string {
 		if silent {
 			out = append(out, id)
 			delete(r.left, id)
+			r.departing[id] = true
 		}
 	}
 	return out

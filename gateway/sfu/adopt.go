@@ -1,0 +1,147 @@
+package sfu
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// A publisher that reconnects (a new socket and peer connection) and
+// publishes the same stream again should not look, to its subscribers, like
+// a stream that ended and another that began: they would see track-removed,
+// a new stream event and new tracks, with a black tile in between. The room
+// keeps a departed publisher's streams for AdoptGrace and, when a stream
+// with the same RTCIOStream id and MediaStream id arrives, feeds the new
+// tracks into the old publications: subscribers keep their tracks, and the
+// forwarding plane rewrites the new SSRC, sequence numbers and timestamps
+// so that each down-track stays continuous.
+
+// orphanFor finds a departed publisher's stream waiting for adoption. r.mu
+// must be held.
+func (r *Room) orphanFor(id, msid string) *relayed {
+	for _, rel := range r.streams {
+		if rel.out != nil && len(rel.tracks) == 0 && len(rel.orphans) > 0 &&
+			rel.out.ID() == id && rel.key.msid == msid {
+			return rel
+		}
+	}
+	return nil
+}
+
+// adoptLocked moves fresh's tracks into orphan: each new track of a kind
+// the orphan had feeds the orphan's publication; new kinds are added as
+// new tracks by continueAdopted. r.mu must be held.
+func (r *Room) adoptLocked(orphan, fresh *relayed) {
+	delete(r.streams, orphan.key)
+	delete(r.streams, fresh.key)
+	var unmatched []*inbound
+	olds := orphan.orphans
+	for _, in := range fresh.tracks {
+		matched := false
+		for i, old := range olds {
+			if old != nil && old.track.Kind() == in.track.Kind() {
+				in.adopt(old)
+				olds[i] = nil
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			unmatched = append(unmatched, in)
+		}
+	}
+	orphan.key = fresh.key
+	orphan.tracks = fresh.tracks
+	// Old tracks not matched yet stay orphans: the new connection's other
+	// tracks may still be on their way (adoptTrack), or the grace ends.
+	orphan.orphans = nil
+	for _, old := range olds {
+		if old != nil {
+			orphan.orphans = append(orphan.orphans, old)
+		}
+	}
+	orphan.pendingNew = unmatched
+	r.streams[orphan.key] = orphan
+}
+
+// adoptTrack lets a track that arrives after its stream was adopted take
+// over an old track of its kind. r.mu must be held.
+func (r *Room) adoptTrack(rel *relayed, in *inbound) bool {
+	for i, old := range rel.orphans {
+		if old.track.Kind() == in.track.Kind() {
+			in.adopt(old)
+			rel.orphans = append(rel.orphans[:i:i], rel.orphans[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// continueAdopted finishes an adoption outside the lock: tracks of kinds
+// the old connection did not have are added, tracks it had that the new
+// one lacks are removed, and the stream's events are refreshed.
+func (r *Room) continueAdopted(publisher string, rel *relayed, events map[string][]json.RawMessage) {
+	r.mu.Lock()
+	added := rel.pendingNew
+	rel.pendingNew = nil
+	r.mu.Unlock()
+	for _, in := range added {
+		r.addTrack(rel.out, in)
+	}
+	if err := r.sock.Relay(rel.out, events); err != nil {
+		r.log.Warn("sfu: refresh adopted stream's events", "err", err)
+	}
+	var to []string
+	for _, id := range r.sock.Peers() {
+		if id != publisher {
+			to = append(to, id)
+		}
+	}
+	r.sock.SendStream(rel.out, to...)
+	r.log.Info("sfu: reconnected publisher continues its stream", "publisher", publisher, "stream", rel.out.ID())
+	r.notify(Notice{Kind: StreamAdopted, Publisher: publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid, Events: eventNames(events)})
+}
+
+// expired is what the grace period ended for: whole streams whose
+// publisher did not come back, and old tracks an adopted stream did not
+// get back.
+type expired struct {
+	rel    *relayed
+	tracks []*inbound
+	whole  bool
+}
+
+// expiredOrphans takes out what waited AdoptGrace in vain.
+func (r *Room) expiredOrphans(now time.Time) []expired {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []expired
+	for key, rel := range r.streams {
+		if len(rel.orphans) == 0 || now.Sub(rel.orphanedAt) < r.cfg.AdoptGrace {
+			continue
+		}
+		e := expired{rel: rel, tracks: rel.orphans, whole: len(rel.tracks) == 0}
+		rel.orphans = nil
+		if e.whole {
+			delete(r.streams, key)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// retire removes what expired: tracks from the stream's subscribers, and a
+// whole stream from every client and from the replay registry.
+func (r *Room) retire(e expired) {
+	rel := e.rel
+	for _, in := range e.tracks {
+		rel.out.RemoveTrack(in.out)
+		in.close()
+	}
+	if !e.whole {
+		return
+	}
+	r.sock.UntrackStream(rel.out)
+	r.sock.RemoveStream(rel.out)
+	r.notify(Notice{Kind: StreamUnpublished, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid})
+	r.log.Info("sfu: stream ended", "publisher", rel.key.publisher, "stream", rel.out.ID())
+}
