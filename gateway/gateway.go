@@ -112,6 +112,9 @@ func (s *Server) Handler() http.Handler { return s.mux }
 // served from the gateway's own origin).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
+// SFU is the media side of SFU rooms.
+func (s *Server) SFU() *sfu.Manager { return s.sfu }
+
 // Signaling is the socket.io signaling server.
 func (s *Server) Signaling() *signaling.Server { return s.signaling }
 

@@ -70,17 +70,39 @@ func (m *Manager) OnLeave(ev signaling.RoomEvent) {
 	if ev.Topology.Name() != (signaling.SFU{}).Name() {
 		return
 	}
-	if slices.ContainsFunc(ev.Members, func(mb signaling.Member) bool { return mb.Role == signaling.RoleClient }) {
-		return
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	room := m.rooms[ev.Room]
 	if room == nil {
 		return
 	}
+	if slices.ContainsFunc(ev.Members, func(mb signaling.Member) bool { return mb.Role == signaling.RoleClient }) {
+		if ev.Member.Role == signaling.RoleClient {
+			// A client that left the room (leave-room, or gone) has no
+			// business with the room's gateway peer any more.
+			room.dropClient(ev.Member.ID)
+		}
+		return
+	}
 	delete(m.rooms, ev.Room)
 	m.closeLater(room)
+}
+
+// Stats returns a snapshot of every SFU room.
+func (m *Manager) Stats() []RoomStats {
+	m.mu.Lock()
+	rooms := make([]*Room, 0, len(m.rooms))
+	for _, r := range m.rooms {
+		if r != nil {
+			rooms = append(rooms, r)
+		}
+	}
+	m.mu.Unlock()
+	out := make([]RoomStats, 0, len(rooms))
+	for _, r := range rooms {
+		out = append(out, r.Stats())
+	}
+	return out
 }
 
 // closeLater closes a room off the signaling goroutine that reported the

@@ -494,6 +494,47 @@ func (r *Room) notify(n Notice) {
 	}
 }
 
+// dropClient closes the gateway peer's connection to a client that left
+// the room. It runs on a signaling goroutine, so the close happens off it.
+func (r *Room) dropClient(id string) {
+	r.loops.Add(1)
+	go func() {
+		defer r.loops.Done()
+		r.sock.Peer(id).Close()
+	}()
+}
+
+// RoomStats is a snapshot of an SFU room's media side.
+type RoomStats struct {
+	Room string `json:"room"`
+	// Peers are the gateway peer's connections, one per client.
+	Peers int `json:"peers"`
+	// Streams are the relayed streams, Publications their tracks being
+	// forwarded, DownTracks the subscriptions to them.
+	Streams      int `json:"streams"`
+	Publications int `json:"publications"`
+	DownTracks   int `json:"downTracks"`
+}
+
+// Stats returns a snapshot of the room.
+func (r *Room) Stats() RoomStats {
+	st := RoomStats{Room: r.id, Peers: len(r.sock.Peers())}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rel := range r.streams {
+		st.Streams++
+		for _, in := range rel.tracks {
+			st.Publications++
+			st.DownTracks += len(in.out.downTracks())
+		}
+		for _, in := range rel.orphans {
+			st.Publications++
+			st.DownTracks += len(in.out.downTracks())
+		}
+	}
+	return st
+}
+
 func rawArgs(raw []json.RawMessage) []any {
 	args := make([]any, len(raw))
 	for i, a := range raw {
