@@ -27,9 +27,13 @@ type reorderBuffer struct {
 	maxDelay time.Duration
 
 	started bool
-	next    uint64 // next sequence number to release
-	highest uint64 // highest sequence number seen
-	count   int    // packets buffered
+	// holding delays the first release by maxDelay, so that packets
+	// reordered before the first one to arrive are not dropped as late.
+	holding   bool
+	holdUntil time.Time
+	next      uint64 // next sequence number to release
+	highest   uint64 // highest sequence number seen
+	count     int    // packets buffered
 
 	late  uint64 // packets dropped because they came after their turn
 	carry int    // lost packets to report with the next released packet
@@ -54,10 +58,16 @@ func (b *reorderBuffer) push(p *inPacket, emit emitFunc) {
 		// Start high so that packets reordered before the first one
 		// still unwrap to positive numbers.
 		b.started, b.next, b.highest = true, 1<<32+uint64(seq), 1<<32+uint64(seq)
+		b.holding, b.holdUntil = true, p.arrival.Add(b.maxDelay)
 	}
 	ext := uint64(int64(b.highest) + int64(int16(seq-uint16(b.highest))))
 	window := uint64(len(b.slots))
+	if b.holding && !p.arrival.Before(b.holdUntil) {
+		b.holding = false
+	}
 	switch {
+	case b.holding && ext < b.next && b.highest-ext < window:
+		b.next = ext // reordered before the first packet: still in time
 	case ext < b.next && b.next-ext > window:
 		// Far behind: the sender restarted its sequence. Release what is
 		// buffered and start over from this packet.
@@ -68,6 +78,7 @@ func (b *reorderBuffer) push(p *inPacket, emit emitFunc) {
 		return
 	}
 	for ext-b.next >= window {
+		b.holding = false
 		if b.count == 0 {
 			// A jump forward over more than the window: everything in
 			// between is lost.
@@ -95,7 +106,7 @@ func (b *reorderBuffer) push(p *inPacket, emit emitFunc) {
 
 // release emits the packets that are in order.
 func (b *reorderBuffer) release(emit emitFunc) {
-	for b.count > 0 {
+	for b.count > 0 && !b.holding {
 		slot := &b.slots[b.next&b.mask]
 		p := *slot
 		if p == nil {
@@ -133,6 +144,10 @@ func (b *reorderBuffer) skip(emit emitFunc) {
 
 // expire gives up on holes whose wait has exceeded maxDelay by now.
 func (b *reorderBuffer) expire(now time.Time, emit emitFunc) {
+	if b.holding && !now.Before(b.holdUntil) {
+		b.holding = false
+		b.release(emit)
+	}
 	for b.count > 0 {
 		oldest := b.oldestWaiting()
 		if oldest == nil || now.Sub(oldest.arrival) < b.maxDelay {
@@ -155,6 +170,7 @@ func (b *reorderBuffer) oldestWaiting() *inPacket {
 
 // flush releases everything buffered, declaring holes lost.
 func (b *reorderBuffer) flush(emit emitFunc) {
+	b.holding = false
 	for b.count > 0 {
 		b.skip(emit)
 	}
