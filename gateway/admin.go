@@ -18,6 +18,31 @@ func (s *Server) mountAdmin() {
 	s.mux.Handle("GET /admin/v1/rooms", s.adminOnly(s.adminRooms))
 	s.mux.Handle("GET /admin/v1/rooms/{room}", s.adminOnly(s.adminRoom))
 	s.mux.Handle("DELETE /admin/v1/sockets/{id}", s.adminOnly(s.adminKick))
+	s.mux.Handle("GET /admin/v1/rooms/{room}/streams", s.adminOnly(s.adminStreams))
+	s.mux.Handle("POST /admin/v1/rooms/{room}/streams/{stream}/untrack", s.adminOnly(s.adminUntrack))
+}
+
+func (s *Server) adminStreams(w http.ResponseWriter, r *http.Request) {
+	room := s.sfu.Room(r.PathValue("room"))
+	if room == nil {
+		writeJSON(w, http.StatusNotFound, apiError{Code: "not-found", Message: "no SFU room " + r.PathValue("room")})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"streams": room.Streams()})
+}
+
+func (s *Server) adminUntrack(w http.ResponseWriter, r *http.Request) {
+	room := s.sfu.Room(r.PathValue("room"))
+	if room == nil {
+		writeJSON(w, http.StatusNotFound, apiError{Code: "not-found", Message: "no SFU room " + r.PathValue("room")})
+		return
+	}
+	found, err := room.Untrack(r.PathValue("stream"), "")
+	if err != nil || !found {
+		writeJSON(w, http.StatusNotFound, apiError{Code: "not-found", Message: "no relayed stream " + r.PathValue("stream")})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) adminOnly(next http.HandlerFunc) http.Handler {

@@ -95,6 +95,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("signaling server: %w", err)
 	}
 	rooms.Attach(sig)
+	sig.Handle(EventUntrackStream, func(c *signaling.Conn, args []any) error {
+		return untrackByPublisher(rooms, c, args)
+	})
 	s := &Server{cfg: cfg, log: log, signaling: sig, media: media, sfu: rooms, mux: http.NewServeMux()}
 	s.mux.Handle(cfg.Signaling.Path, sig.Handler())
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -184,6 +187,32 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// EventUntrackStream is the server event by which a publisher retires one
+// of its streams for clients that join later, in an SFU room: the same as
+// its own untrackStream, for applications that manage streams from the
+// server side. Payload {roomId, streamId}; answered with stream-untracked
+// {roomId, streamId}, or a gateway-error.
+const EventUntrackStream = "untrack-stream"
+
+func untrackByPublisher(rooms *sfu.Manager, c *signaling.Conn, args []any) error {
+	roomID, v, err := signaling.DecodeRoomRequest(args, "streamId")
+	if err != nil {
+		return err
+	}
+	room := rooms.Room(roomID)
+	if room == nil {
+		return signaling.Refuse(signaling.ReasonNotFound, fmt.Sprintf("no SFU room %q", roomID))
+	}
+	found, err := room.Untrack(v["streamId"], c.ID())
+	switch {
+	case !found:
+		return signaling.Refuse(signaling.ReasonNotFound, fmt.Sprintf("no stream %q in room %q", v["streamId"], roomID))
+	case err != nil:
+		return signaling.Refuse(signaling.ReasonForbidden, err.Error())
+	}
+	return c.Emit("stream-untracked", map[string]any{"roomId": roomID, "streamId": v["streamId"]})
 }
 
 // topologyResolver picks a room's topology from the configured rules.

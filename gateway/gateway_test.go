@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/rtcio-gateway/rtcio-gateway/config"
 	"net/http"
 	"testing"
 	"time"
@@ -227,5 +228,51 @@ func TestBrowserJoinsFromServerOrigin(t *testing.T) {
 	}
 	if o, _ := args[0].(map[string]any); o["id"] != joined.ID || o["name"] != "chromium" {
 		t.Errorf("host saw %v, want the page %s", args, joined.ID)
+	}
+}
+
+// TestTopologyPerRoom: with SFU the default, a room matching a mesh rule
+// behaves exactly like rtc.io-server (members get init-offers for each
+// other), while in an SFU room only the hidden gateway peer does.
+func TestTopologyPerRoom(t *testing.T) {
+	cfg := gatewaytest.SFUConfig()
+	cfg.Rooms.Topologies = []config.TopologyRule{{Pattern: "mesh-*", Topology: "mesh"}}
+	gw := gatewaytest.StartGateway(t, cfg)
+	nodes := testenv.StartNodeClients(t)
+	ctx := ctxFor(t, 20*time.Second)
+	join := func(client, room string) string {
+		id, err := nodes.Connect(client, gw.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = nodes.Emit(client, "join-room", map[string]any{"roomId": room, "name": client})
+		if _, err := nodes.WaitEvent(ctx, client, "join-ok", nil); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	join("m1", "mesh-1")
+	m2 := join("m2", "mesh-1")
+	if _, err := nodes.WaitEvent(ctx, "m1", "#rtcio:init-offer", func(args []any) bool {
+		o, _ := args[0].(map[string]any)
+		return o["source"] == m2
+	}); err != nil {
+		t.Fatalf("mesh room: no init-offer for the newcomer: %v", err)
+	}
+
+	join("s1", "sfu-1")
+	s2 := join("s2", "sfu-1")
+	// s1 hears of s2 (presence) but is not told to offer to it; the
+	// gateway peer offers to each client instead.
+	if _, err := nodes.WaitEvent(ctx, "s1", "user-connected", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nodes.WaitEvent(ctx, "s2", "#rtcio:message", nil); err != nil {
+		t.Fatalf("sfu room: the gateway peer did not offer to s2: %v", err)
+	}
+	for _, ev := range nodes.Events("s1") {
+		if ev.Name == "#rtcio:init-offer" {
+			t.Errorf("sfu room: s1 got an init-offer: %v (s2 is %s)", ev.Args, s2)
+		}
 	}
 }

@@ -12,8 +12,10 @@ package sfu
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,6 +141,10 @@ type relayed struct {
 	// pendingNew are tracks of an adopting connection that the old one
 	// did not have, to add once the lock is released.
 	pendingNew []*inbound
+	// untracked is set when the application untracked the stream: clients
+	// that connect later do not get it, connected ones keep it.
+	untracked bool
+	events    []string
 }
 
 // newRoom attaches the gateway peer of roomID to the signaling server and
@@ -268,6 +274,7 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 	out := rtcio.NewRelayStream(rs.ID(), rs.MediaStreamID())
 	out.OnRTCP(r.routeSubscriberRTCP)
 	rel.out = out
+	rel.events = eventNames(events)
 	ins := make([]*inbound, 0, len(rel.tracks))
 	for _, in := range rel.tracks {
 		ins = append(ins, in)
@@ -348,13 +355,21 @@ func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *
 // holds up nothing else.
 func (r *Room) replayTo(clientID string) {
 	r.mu.Lock()
-	var candidates []*relayed
+	var candidates, untracked []*relayed
 	for _, rel := range r.streams {
-		if rel.out != nil && rel.key.publisher != clientID && len(rel.tracks) > 0 {
+		if rel.out == nil || rel.key.publisher == clientID || len(rel.tracks) == 0 {
+			continue
+		}
+		if rel.untracked {
+			untracked = append(untracked, rel)
+		} else {
 			candidates = append(candidates, rel)
 		}
 	}
 	r.mu.Unlock()
+	for _, rel := range untracked {
+		r.notify(Notice{Kind: StreamNotReplayed, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid, Client: clientID})
+	}
 	for _, rel := range candidates {
 		r.loops.Add(1)
 		go func() {
@@ -492,6 +507,65 @@ func (r *Room) notify(n Notice) {
 		n.Room = r.id
 		r.cfg.Notify(n)
 	}
+}
+
+// StreamInfo describes one relayed stream.
+type StreamInfo struct {
+	Publisher   string   `json:"publisher"`
+	Stream      string   `json:"stream"`
+	MediaStream string   `json:"mediaStream"`
+	Events      []string `json:"events"`
+	Tracks      int      `json:"tracks"`
+	Subscribers int      `json:"subscribers"`
+	Untracked   bool     `json:"untracked"`
+}
+
+// Streams lists the streams the room relays.
+func (r *Room) Streams() []StreamInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []StreamInfo
+	for _, rel := range r.streams {
+		if rel.out == nil {
+			continue
+		}
+		info := StreamInfo{Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid,
+			Events: rel.events, Tracks: len(rel.tracks), Untracked: rel.untracked}
+		for _, in := range rel.tracks {
+			info.Subscribers = max(info.Subscribers, len(in.out.downTracks()))
+		}
+		out = append(out, info)
+	}
+	slices.SortFunc(out, func(a, b StreamInfo) int { return strings.Compare(a.Stream, b.Stream) })
+	return out
+}
+
+// Untrack retires a stream for clients that connect from now on, as the
+// publisher's own untrackStream would; connected clients keep receiving
+// it. by, when not empty, must be the stream's publisher. It reports
+// whether the room relays such a stream.
+func (r *Room) Untrack(streamID, by string) (bool, error) {
+	r.mu.Lock()
+	var found *relayed
+	for _, rel := range r.streams {
+		if rel.out != nil && rel.out.ID() == streamID {
+			found = rel
+		}
+	}
+	if found == nil {
+		r.mu.Unlock()
+		return false, nil
+	}
+	if by != "" && found.key.publisher != by {
+		r.mu.Unlock()
+		return true, fmt.Errorf("sfu: only the publisher may untrack stream %s", streamID)
+	}
+	found.untracked = true
+	out := found.out
+	r.mu.Unlock()
+	r.sock.UntrackStream(out)
+	r.log.Info("sfu: stream untracked by the application", "stream", streamID, "by", by)
+	return true, nil
 }
 
 // dropClient closes the gateway peer's connection to a client that left

@@ -27,7 +27,34 @@ const (
 	ReasonUnauthorized     Reason = "unauthorized"
 	ReasonOriginNotAllowed Reason = "origin-not-allowed"
 	ReasonShuttingDown     Reason = "shutting-down"
+	ReasonNotFound         Reason = "not-found"
+	ReasonForbidden        Reason = "forbidden"
 )
+
+// Refuse is the error an EventHandler returns to refuse a request with a
+// reason the client is told.
+func Refuse(reason Reason, message string) error { return refuse(reason, message) }
+
+// DecodeRoomRequest reads the first argument of an application event as
+// an object with a non-empty string "roomId" and the given string fields.
+func DecodeRoomRequest(args []any, fields ...string) (roomID string, values map[string]string, err error) {
+	obj, err := firstObject(args)
+	if err != nil {
+		return "", nil, err
+	}
+	if roomID, err = stringField(obj, "roomId"); err != nil {
+		return "", nil, err
+	}
+	values = make(map[string]string, len(fields))
+	for _, f := range fields {
+		v, err := stringField(obj, f)
+		if err != nil {
+			return "", nil, err
+		}
+		values[f] = v
+	}
+	return roomID, values, nil
+}
 
 // Refusal is the error returned for a request the server will not serve.
 type Refusal struct {
