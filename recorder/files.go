@@ -366,12 +366,13 @@ func (rec *Recording) canWrite(seg *segment, best *segTrack, f *frame, newest in
 // keyframe, or when f changes the video in a way the file cannot hold. It
 // reports whether it rolled.
 func (rec *Recording) rollBefore(seg *segment, t *segTrack, f *frame) bool {
-	if !t.st.kind.video() || !f.info.keyframe || !t.started {
-		return false
-	}
-	if rec.rollReason != "" && t == seg.tracks[seg.mainTrack] {
+	video := t.st.kind.video()
+	if rec.rollReason != "" && t == seg.tracks[seg.mainTrack] && t.started && (!video || f.info.keyframe) {
 		rec.roll(rec.rollReason)
 		return true
+	}
+	if !video || !f.info.keyframe || !t.started {
+		return false
 	}
 	resized := f.info.width > 0 && (f.info.width != t.width || f.info.height != t.height)
 	reconfigured := f.info.config != nil && t.config != nil && !sameConfig(f.info.config, t.config)
