@@ -44,6 +44,11 @@ type DownTrackConfig struct {
 	// connection and the subscriber's may differ.
 	KeepHeaderExtensions bool
 
+	// OnFirstKeyframe, when set, is called once, from the down-track's
+	// writer goroutine, right after the first keyframe packet was written
+	// (for audio: the first packet): the moment a joiner can show media.
+	OnFirstKeyframe func()
+
 	Logger *slog.Logger
 }
 
@@ -70,6 +75,8 @@ type DownTrack struct {
 	done   chan struct{}
 
 	replay []*packet // keyframe cache snapshot, sent before the queue
+	// sawKeyframe is set once the first keyframe went out; writer only.
+	sawKeyframe bool
 
 	nackMu   sync.Mutex
 	nackIn   []uint16 // NACKed sequence numbers waiting for the writer
@@ -263,6 +270,12 @@ func (d *DownTrack) forward(pk *packet) {
 	}
 	d.stats.packetsOut.Add(1)
 	d.stats.bytesOut.Add(uint64(len(pk.payload)))
+	if !d.sawKeyframe && (pk.keyframe || !d.pub.video) {
+		d.sawKeyframe = true
+		if d.cfg.OnFirstKeyframe != nil {
+			d.cfg.OnFirstKeyframe()
+		}
+	}
 	d.srPackets++
 	d.srOctets += uint32(len(pk.payload))
 }
