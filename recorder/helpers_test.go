@@ -164,6 +164,28 @@ type stream struct {
 	pkts      [][]*rtp.Packet // per frame
 	firstTS   uint32
 	sentFirst bool
+	handle    *forwarding.SinkHandle // the recording's sink, once attached
+}
+
+// attach adds the stream to a recording.
+func (s *stream) attach(t testing.TB, rec *Recording, id string) {
+	t.Helper()
+	_, h, err := rec.Attach(s.pub, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.handle = h
+}
+
+// end closes the publication once the recording's sink has taken every
+// packet: a closing publication drops what its sinks have not taken yet.
+func (s *stream) end(t testing.TB) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() bool {
+		st := s.handle.Stats()
+		return st.Delivered+st.DropsQueueFull+st.WriteErrors >= s.pub.Stats().PacketsIn
+	})
+	_ = s.pub.Close()
 }
 
 func newStream(t testing.TB, codec forwarding.Codec, payloader rtp.Payloader, frames []mediaFrame, ssrc uint32, offset time.Duration) *stream {

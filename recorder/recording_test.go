@@ -26,17 +26,13 @@ func recordAV(t *testing.T, r *Recorder, video, audio *stream, o publishOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := rec.Attach(video.pub, "video-track"); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := rec.Attach(audio.pub, "audio-track"); err != nil {
-		t.Fatal(err)
-	}
+	video.attach(t, rec, "video-track")
+	audio.attach(t, rec, "audio-track")
 	publish(t, o, video, audio)
 	// Closing the publications ends the tracks, which ends the recording
 	// once everything queued is written.
-	_ = video.pub.Close()
-	_ = audio.pub.Close()
+	video.end(t)
+	audio.end(t)
 	waitDone(t, rec)
 	st := rec.Status()
 	if st.State != StateDone || st.EndReason != ReasonTracksEnded || len(st.Files) == 0 {
@@ -223,11 +219,9 @@ func TestRecordVP9AndAV1(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := rec.Attach(video.pub, "video"); err != nil {
-				t.Fatal(err)
-			}
+			video.attach(t, rec, "video")
 			publish(t, publishOptions{ntp0: time.Now()}, video)
-			_ = video.pub.Close()
+			video.end(t)
 			waitDone(t, rec)
 			file := filepath.Join(r.Dir(), rec.Status().Files[0])
 			p := ffprobe(t, file)

@@ -153,16 +153,12 @@ func TestLateTrackRollsToNewFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := rec.Attach(audio.pub, "audio"); err != nil {
-		t.Fatal(err)
-	}
+	audio.attach(t, rec, "audio")
 	early := *audio
 	early.frames, early.pkts = audio.frames[:100], audio.pkts[:100] // 2 s
 	publish(t, publishOptions{ntp0: time.Now()}, &early)
 	waitFiles(t, rec, 1)
-	if _, _, err := rec.Attach(video.pub, "video"); err != nil {
-		t.Fatal(err)
-	}
+	video.attach(t, rec, "video")
 	// One more second of both; the next file starts once the video is
 	// there (the packets are fed faster than real time, so wait for it
 	// before feeding the rest).
@@ -175,8 +171,8 @@ func TestLateTrackRollsToNewFile(t *testing.T) {
 	audio.frames, audio.pkts, audio.sentFirst = audio.frames[150:], audio.pkts[150:], true
 	video.frames, video.pkts, video.sentFirst = video.frames[15:], video.pkts[15:], true
 	publish(t, publishOptions{ntp0: ntp0}, video, audio)
-	_ = video.pub.Close()
-	_ = audio.pub.Close()
+	video.end(t)
+	audio.end(t)
 	waitDone(t, rec)
 	files := rec.Status().Files
 	if len(files) != 2 {
@@ -221,11 +217,9 @@ func TestH264ResolutionChangeRolls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := rec.Attach(video.pub, "video"); err != nil {
-		t.Fatal(err)
-	}
+	video.attach(t, rec, "video")
 	publish(t, publishOptions{ntp0: time.Now()}, video)
-	_ = video.pub.Close()
+	video.end(t)
 	waitDone(t, rec)
 	files := rec.Status().Files
 	if len(files) != 2 {
