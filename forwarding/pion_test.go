@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,25 @@ func newPC(t *testing.T, api *webrtc.API) *webrtc.PeerConnection {
 	return pc
 }
 
+// pionWait bounds every wait of the pion tests: generous, because CI runs
+// them beside every other package's tests on two cores, yet finite, so a
+// failure fails instead of hanging until the test binary's timeout.
+const pionWait = 30 * time.Second
+
+// recv waits for a value from ch, failing the test after pionWait.
+func recv[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(pionWait)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("no %s within %v", what, pionWait)
+		panic("unreachable")
+	}
+}
+
 // connect runs a non-trickle offer/answer between two peer connections.
 func connect(t *testing.T, offerer, answerer *webrtc.PeerConnection) {
 	t.Helper()
@@ -75,7 +95,7 @@ func connect(t *testing.T, offerer, answerer *webrtc.PeerConnection) {
 	if err := offerer.SetLocalDescription(offer); err != nil {
 		t.Fatal(err)
 	}
-	<-done
+	recv(t, done, "complete ICE gathering of the offerer")
 	if err := answerer.SetRemoteDescription(*offerer.LocalDescription()); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +107,7 @@ func connect(t *testing.T, offerer, answerer *webrtc.PeerConnection) {
 	if err := answerer.SetLocalDescription(answer); err != nil {
 		t.Fatal(err)
 	}
-	<-done
+	recv(t, done, "complete ICE gathering of the answerer")
 	if err := offerer.SetRemoteDescription(*answerer.LocalDescription()); err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +172,12 @@ func (f *forwardedTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecPara
 		return codec, err
 	}
 	f.down = d
-	f.bound <- d
+	// Never block pion's binding (it holds the sender's lock): only the
+	// first binding is announced, and this test binds once.
+	select {
+	case f.bound <- d:
+	default:
+	}
 	return codec, nil
 }
 
@@ -167,6 +192,47 @@ func (f *forwardedTrack) ID() string                { return "video" }
 func (f *forwardedTrack) RID() string               { return "" }
 func (f *forwardedTrack) StreamID() string          { return "stream" }
 func (f *forwardedTrack) Kind() webrtc.RTPCodecType { return webrtc.RTPCodecTypeVideo }
+
+// loops runs the test's read loops and lets cleanup wait for them. A loop
+// that pion would start after cleanup began is not started at all, so the
+// wait cannot race with a late Add.
+type loops struct {
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// Go runs f in a new goroutine and reports whether it did.
+func (l *loops) Go(f func()) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stopped {
+		return false
+	}
+	l.wg.Go(f)
+	return true
+}
+
+// stop refuses new loops and returns a channel closed once the running ones
+// have ended.
+func (l *loops) stop() <-chan struct{} {
+	l.mu.Lock()
+	l.stopped = true
+	l.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		l.wg.Wait()
+		close(done)
+	}()
+	return done
+}
+
+// allStacks returns every goroutine's stack, for failures that would
+// otherwise only say that something did not stop.
+func allStacks() string {
+	buf := make([]byte, 1<<20)
+	return string(buf[:runtime.Stack(buf, true)])
+}
 
 // upstreamRTCP sends the publication's keyframe requests and NACKs on the
 // gateway's receiving peer connection.
@@ -201,18 +267,34 @@ func TestPionLossRecoveryThroughRTX(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var readers sync.WaitGroup
+	var readers loops
+	// The read loops end only when their peer connections close. newPC's
+	// own cleanups run after this one (cleanups run last-registered
+	// first), so this one closes the peer connections itself before
+	// waiting: waiting first is what once hung CI for 20 minutes. Closing
+	// and waiting are bounded too, so a peer connection or loop that does
+	// not stop fails the test with every stack instead of hanging it.
 	t.Cleanup(func() {
-		// Closing the peer connections ends the read loops.
 		cancel()
-		for _, pc := range []*webrtc.PeerConnection{pubPC, gwIn, gwOut, subPC} {
-			_ = pc.Close()
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			for _, pc := range []*webrtc.PeerConnection{pubPC, gwIn, gwOut, subPC} {
+				_ = pc.Close()
+			}
+			<-readers.stop()
+		}()
+		timer := time.NewTimer(pionWait)
+		defer timer.Stop()
+		select {
+		case <-stopped:
+		case <-timer.C:
+			t.Errorf("peer connections or read loops still running %v after close:\n%s", pionWait, allStacks())
 		}
-		readers.Wait()
 	})
 
 	pubs := make(chan *forwarding.Publication, 1)
-	gwIn.OnTrack(func(track *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	gwIn.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 		codec := track.Codec()
 		p, err := forwarding.NewPublication(ctx, forwarding.PublicationConfig{
 			Codec:     forwarding.Codec{MimeType: codec.MimeType, ClockRate: codec.ClockRate, PayloadType: uint8(codec.PayloadType)},
@@ -223,9 +305,7 @@ func TestPionLossRecoveryThroughRTX(t *testing.T) {
 			t.Error(err)
 			return
 		}
-		readers.Add(2)
-		go func() { // the gateway's read loop
-			defer readers.Done()
+		started := readers.Go(func() { // the gateway's read loop
 			defer p.Close()
 			buf := make([]byte, 1500)
 			for {
@@ -235,11 +315,14 @@ func TestPionLossRecoveryThroughRTX(t *testing.T) {
 				}
 				_ = p.WriteRaw(buf[:n])
 			}
-		}()
-		go func() {
-			defer readers.Done()
+		})
+		if !started { // the test is already over
+			_ = p.Close()
+			return
+		}
+		readers.Go(func() {
 			for {
-				pkts, _, err := recv.ReadRTCP()
+				pkts, _, err := receiver.ReadRTCP()
 				if err != nil {
 					return
 				}
@@ -249,8 +332,12 @@ func TestPionLossRecoveryThroughRTX(t *testing.T) {
 					}
 				}
 			}
-		}()
-		pubs <- p
+		})
+		select {
+		case pubs <- p:
+		default:
+			t.Error("the gateway received a second track")
+		}
 	})
 	connect(t, pubPC, gwIn)
 
@@ -269,12 +356,19 @@ func TestPionLossRecoveryThroughRTX(t *testing.T) {
 	}
 	pace := time.NewTicker(2 * time.Millisecond)
 	defer pace.Stop()
+	// Packets sent before the publication exists carry ids below 10000,
+	// which the subscriber does not count: at 2ms a packet, the deadline
+	// comes long before the ids could reach it.
+	noTrack := time.NewTimer(pionWait)
+	defer noTrack.Stop()
 	var pub *forwarding.Publication
 	for seq := uint16(0); pub == nil; seq++ {
 		select {
 		case pub = <-pubs:
 		case <-pace.C:
 			send(seq)
+		case <-noTrack.C:
+			t.Fatalf("the gateway got no track within %v", pionWait)
 		}
 	}
 
@@ -289,9 +383,7 @@ func TestPionLossRecoveryThroughRTX(t *testing.T) {
 		changed  = make(chan struct{}, 1)
 	)
 	subPC.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
+		readers.Go(func() {
 			for {
 				pk, _, err := track.ReadRTP()
 				if err != nil {
@@ -310,23 +402,8 @@ func TestPionLossRecoveryThroughRTX(t *testing.T) {
 				default:
 				}
 			}
-		}()
+		})
 	})
-	connect(t, gwOut, subPC)
-	down := <-fwd.bound
-	readers.Add(1)
-	go func() { // the gateway's RTCP loop for the down-track
-		defer readers.Done()
-		for {
-			pkts, _, err := sender.ReadRTCP()
-			if err != nil {
-				return
-			}
-			down.HandleRTCP(pkts)
-		}
-	}()
-
-	// Wait for the subscriber's connection before counting.
 	connected := make(chan struct{})
 	var once sync.Once
 	subPC.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -334,26 +411,33 @@ func TestPionLossRecoveryThroughRTX(t *testing.T) {
 			once.Do(func() { close(connected) })
 		}
 	})
-	if subPC.ConnectionState() == webrtc.PeerConnectionStateConnected {
-		once.Do(func() { close(connected) })
-	}
-	select {
-	case <-connected:
-	case <-time.After(10 * time.Second):
-		t.Fatal("subscriber did not connect")
-	}
+	connect(t, gwOut, subPC)
+	down := recv(t, fwd.bound, "down-track bound by the subscriber's negotiation")
+	readers.Go(func() { // the gateway's RTCP loop for the down-track
+		for {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
+				return
+			}
+			down.HandleRTCP(pkts)
+		}
+	})
+
+	// Wait for the subscriber's connection before counting.
+	recv(t, connected, "connection of the subscriber")
 
 	for i := 0; i < total; i++ {
 		<-pace.C
 		send(uint16(10000 + i))
 	}
 	want := total
-	deadline := time.After(10 * time.Second)
+	deadline := time.NewTimer(pionWait)
+	defer deadline.Stop()
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(received) }
 	for count() < want*99/100 {
 		select {
 		case <-changed:
-		case <-deadline:
+		case <-deadline.C:
 			t.Fatalf("subscriber got %d of %d packets; dropped %d, stats %+v",
 				count(), want, fwd.lossy.dropped.Load(), down.Stats())
 		}
