@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -66,9 +65,7 @@ func benchForward(b *testing.B, n int) {
 		written++
 		if written%pace == 0 {
 			for _, w := range writers {
-				for w.n.Load() < written {
-					runtime.Gosched()
-				}
+				spinUntil(b, func() bool { return w.n.Load() >= written })
 			}
 		}
 	}
@@ -82,9 +79,7 @@ func benchForward(b *testing.B, n int) {
 		write()
 	}
 	for _, w := range writers {
-		for w.n.Load() < written {
-			runtime.Gosched()
-		}
+		spinUntil(b, func() bool { return w.n.Load() >= written })
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/packet/downtrack")
@@ -125,9 +120,7 @@ func TestForwardingDoesNotAllocate(t *testing.T) {
 		}
 		written++
 		for _, w := range writers {
-			for w.n.Load() < written {
-				runtime.Gosched()
-			}
+			spinUntil(t, func() bool { return w.n.Load() >= written })
 		}
 	}
 	for i := 0; i < 3000; i++ { // fill the pool, history and sequencers

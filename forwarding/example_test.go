@@ -3,6 +3,7 @@ package forwarding_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/pion/rtp"
 
@@ -39,9 +40,19 @@ func Example() {
 			Payload: []byte{0x00, 0x01},
 		})
 	}
-	first := <-sub
-	for i := 1; i < 3; i++ {
-		h := <-sub
+	var first rtp.Header
+	for i := 0; i < 3; i++ {
+		var h rtp.Header
+		select {
+		case h = <-sub:
+		case <-time.After(10 * time.Second):
+			fmt.Println("timed out waiting for the subscriber")
+			return
+		}
+		if i == 0 {
+			first = h
+			continue
+		}
 		fmt.Printf("ssrc %d pt %d seq +%d ts +%d\n", h.SSRC, h.PayloadType,
 			h.SequenceNumber-first.SequenceNumber, h.Timestamp-first.Timestamp)
 	}

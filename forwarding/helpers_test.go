@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -111,10 +112,17 @@ func vp8Frames(t testing.TB, name string, ssrc uint32) [][]*rtp.Packet {
 	return packetize(&codecs.VP8Payloader{EnablePictureID: true}, readIVF(t, name), ssrc, 96, 3000)
 }
 
-// fakeClock is a settable clock for rewriting tests.
+// testWait bounds every wait in this package's tests: long enough for a
+// loaded CI machine, short enough that a failure fails rather than hangs.
+const testWait = 10 * time.Second
+
+// fakeClock is a settable clock for rewriting tests. With step set, every
+// reading advances it by step, which orders events by reading rather than by
+// scheduling.
 type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	step time.Duration
 }
 
 func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
@@ -122,7 +130,9 @@ func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000,
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	now := c.now
+	c.now = c.now.Add(c.step)
+	return now
 }
 
 func (c *fakeClock) Advance(d time.Duration) {
@@ -179,8 +189,35 @@ func (w *captureWriter) count() int {
 // waitCount waits until at least n packets were written.
 func (w *captureWriter) waitCount(t testing.TB, n int) []sent {
 	t.Helper()
-	waitFor(t, 5*time.Second, w.changed, func() bool { return w.count() >= n })
+	waitFor(t, testWait, w.changed, func() bool { return w.count() >= n })
 	return w.packets()
+}
+
+// receive waits for a value from ch, failing the test after testWait.
+func receive[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	timer := time.NewTimer(testWait)
+	defer timer.Stop()
+	select {
+	case v := <-ch:
+		return v
+	case <-timer.C:
+		t.Fatalf("no %s within %v", what, testWait)
+		panic("unreachable")
+	}
+}
+
+// spinUntil yields until cond holds, for loops that must not allocate or
+// block (allocation counts, benchmarks), failing after testWait.
+func spinUntil(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testWait)
+	for i := 0; !cond(); i++ {
+		if i%1024 == 0 && time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", testWait)
+		}
+		runtime.Gosched()
+	}
 }
 
 // waitFor re-checks cond every time changed fires, until the deadline.
@@ -240,16 +277,52 @@ type upstream struct {
 	nacks    [][]uint16
 	changed  chan struct{}
 	failNack bool
+
+	// With hold set, RequestKeyframe signals entered and then waits for
+	// hold to close, keeping the publication's timer goroutine busy so a
+	// test can line up what happens meanwhile.
+	hold    chan struct{}
+	entered chan struct{}
 }
 
-func newUpstream() *upstream { return &upstream{changed: make(chan struct{}, 1)} }
+func newUpstream() *upstream {
+	return &upstream{changed: make(chan struct{}, 1), entered: make(chan struct{}, 1)}
+}
 
 func (u *upstream) RequestKeyframe(ssrc uint32) error {
+	u.mu.Lock()
+	hold := u.hold
+	u.mu.Unlock()
+	if hold != nil {
+		wake(u.entered)
+		<-hold
+	}
 	u.mu.Lock()
 	u.plis = append(u.plis, ssrc)
 	u.mu.Unlock()
 	wake(u.changed)
 	return nil
+}
+
+// holdKeyframeRequests makes the next keyframe requests wait until the
+// returned release is called (at the latest when the test ends, so a failed
+// test never leaves the publication stuck).
+func (u *upstream) holdKeyframeRequests(t testing.TB) (release func()) {
+	hold := make(chan struct{})
+	u.mu.Lock()
+	u.hold = hold
+	u.mu.Unlock()
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			u.mu.Lock()
+			u.hold = nil
+			u.mu.Unlock()
+			close(hold)
+		})
+	}
+	t.Cleanup(release)
+	return release
 }
 
 func (u *upstream) SendNack(ssrc uint32, seqs []uint16) error {

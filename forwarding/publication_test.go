@@ -163,18 +163,24 @@ func TestSlowSubscriberDoesNotSlowOthers(t *testing.T) {
 
 // Keyframe requests from many subscribers are aggregated and throttled, and a
 // pending request is dropped when a keyframe arrives first.
+//
+// Nothing here depends on how fast the test runs: the publication's clock is
+// frozen (so a throttled request always waits the full interval) and only
+// moves when the test moves it, and the upstream holds a request in flight
+// while the test lines up the requests that must be aggregated behind it.
 func TestKeyframeRequestAggregationAndThrottle(t *testing.T) {
 	up := newUpstream()
-	const interval = 150 * time.Millisecond
-	pub := newTestPublication(t, PublicationConfig{Codec: vp8Codec, Keyframes: up, KeyframeRequestInterval: interval})
+	clk := newFakeClock()
+	const interval = 100 * time.Millisecond
+	pub := newTestPublication(t, PublicationConfig{Codec: vp8Codec, Keyframes: up, KeyframeRequestInterval: interval, Clock: clk.Now})
 	mustWrite(t, pub, simplePacket(0x51, 1, 0))
 
-	// The first subscriber's request goes out at once.
+	// The first subscriber's request goes out at once...
+	release := up.holdKeyframeRequests(t)
 	downs := []*DownTrack{subscribe(t, pub, DownTrackConfig{SSRC: 10, Writer: newCaptureWriter()})}
-	waitFor(t, 2*time.Second, up.changed, func() bool { return up.pliCount() >= 1 })
-	start := time.Now()
-	// Everything asked within the throttle interval becomes one request,
-	// sent when the interval ends.
+	receive(t, up.entered, "first keyframe request")
+	// ...and everything asked while it is in flight, within the throttle
+	// interval, becomes one more request, sent when the interval ends.
 	for i := 1; i < 10; i++ {
 		downs = append(downs, subscribe(t, pub, DownTrackConfig{SSRC: uint32(10 + i), Writer: newCaptureWriter()}))
 	}
@@ -182,15 +188,21 @@ func TestKeyframeRequestAggregationAndThrottle(t *testing.T) {
 		d.HandleRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: d.SSRC()}})
 		d.HandleRTCP([]rtcp.Packet{&rtcp.FullIntraRequest{MediaSSRC: d.SSRC()}})
 	}
-	waitFor(t, 2*time.Second, up.changed, func() bool { return up.pliCount() >= 2 })
-	if elapsed := time.Since(start); elapsed < interval/2 {
-		t.Fatalf("second request after %v, throttle is %v", elapsed, interval)
+	released := time.Now()
+	release()
+	waitFor(t, testWait, up.changed, func() bool { return up.pliCount() >= 2 })
+	// A lower bound only: timers never fire early, however loaded the
+	// machine.
+	if elapsed := time.Since(released); elapsed < interval {
+		t.Fatalf("throttled request sent %v after the first, throttle is %v", elapsed, interval)
 	}
-	// No third request: nothing asked since the throttled one.
+	// No third request: everything asked was aggregated into the second.
+	// (Waiting for something not to happen can only miss a late extra
+	// request on a slow machine, never fail a correct publication.)
 	select {
 	case <-up.changed:
 		t.Fatalf("unexpected extra request, total %d", up.pliCount())
-	case <-time.After(3 * interval):
+	case <-time.After(2 * interval):
 	}
 	up.mu.Lock()
 	for _, ssrc := range up.plis {
@@ -199,20 +211,24 @@ func TestKeyframeRequestAggregationAndThrottle(t *testing.T) {
 		}
 	}
 	up.mu.Unlock()
-	st := pub.Stats()
-	if st.KeyframeRequests != 30 || st.KeyframeRequestsSent != 2 {
-		t.Fatalf("stats: %+v", st)
+	if st := pub.Stats(); st.KeyframeRequests != 30 || st.KeyframeRequestsSent != 2 || up.pliCount() != 2 {
+		t.Fatalf("%d PLIs, stats: %+v", up.pliCount(), st)
 	}
 
-	// A request made while throttled is satisfied by a keyframe arriving
-	// before the throttle ends.
-	pub.RequestKeyframe() // sent at once: the interval has passed
-	waitFor(t, 2*time.Second, up.changed, func() bool { return up.pliCount() == 3 })
-	pub.RequestKeyframe() // throttled, pending
+	// Once the interval has passed on the publication's clock a request
+	// goes out at once; one made while it is in flight is throttled, and
+	// dropped because a keyframe arrives before the throttle ends.
+	clk.Advance(interval)
+	release = up.holdKeyframeRequests(t)
+	pub.RequestKeyframe()
+	receive(t, up.entered, "keyframe request after the interval")
+	pub.RequestKeyframe()
+	clk.Advance(time.Millisecond) // the keyframe arrives after the request
 	mustWrite(t, pub, vp8Frames(t, "vp8.ivf", 0x51)[0][0])
-	eventually(t, 2*time.Second, func() bool { return pub.Stats().KeyframeRequestsSatisfied == 1 })
-	if up.pliCount() != 3 {
-		t.Fatalf("request sent although a keyframe arrived: %d", up.pliCount())
+	release()
+	eventually(t, testWait, func() bool { return pub.Stats().KeyframeRequestsSatisfied == 1 })
+	if st := pub.Stats(); up.pliCount() != 3 || st.KeyframeRequestsSent != 3 {
+		t.Fatalf("request sent although a keyframe arrived: %d PLIs, stats %+v", up.pliCount(), st)
 	}
 }
 
@@ -267,7 +283,7 @@ func TestSenderReportsKeepPublisherTimeline(t *testing.T) {
 	reportAfterAll := func(m *media) rtcp.SenderReport {
 		m.w.waitCount(t, 20)
 		n := len(m.rtcp.reports())
-		waitFor(t, 5*time.Second, m.rtcp.changed, func() bool { return len(m.rtcp.reports()) > n })
+		waitFor(t, testWait, m.rtcp.changed, func() bool { return len(m.rtcp.reports()) > n })
 		return m.rtcp.reports()[n]
 	}
 
@@ -299,21 +315,17 @@ func TestSenderReportsKeepPublisherTimeline(t *testing.T) {
 }
 
 // Upstream gaps are NACKed to the publisher, retried a bounded number of
-// times, and forgotten once recovered.
+// times, and forgotten once recovered. Retries fall due on the publication's
+// clock, which only the test moves, so how many NACKs are sent does not
+// depend on how fast the test runs.
 func TestUpstreamNack(t *testing.T) {
 	up := newUpstream()
+	clk := newFakeClock()
+	const interval = 20 * time.Millisecond
 	pub := newTestPublication(t, PublicationConfig{
-		Codec: vp8Codec, Nacks: up,
-		NackInterval: 20 * time.Millisecond, NackMaxRetries: 3, NackMaxAge: time.Minute,
+		Codec: vp8Codec, Nacks: up, Clock: clk.Now,
+		NackInterval: interval, NackMaxRetries: 3, NackMaxAge: time.Minute,
 	})
-	for _, seq := range []uint16{65533, 65534, 1, 2} { // 65535 and 0 lost across the wrap
-		mustWrite(t, pub, simplePacket(0x77, seq, uint32(seq)))
-	}
-	waitFor(t, 2*time.Second, up.changed, func() bool {
-		s := up.nackedSeqs()
-		return bytes.Contains(u16bytes(s), u16bytes([]uint16{65535, 0}))
-	})
-	mustWrite(t, pub, simplePacket(0x77, 65535, 65535)) // recovered
 	countOf := func(seq uint16) int {
 		n := 0
 		for _, s := range up.nackedSeqs() {
@@ -323,37 +335,43 @@ func TestUpstreamNack(t *testing.T) {
 		}
 		return n
 	}
-	nackedBefore := countOf(65535)
-	eventually(t, 2*time.Second, func() bool { return pub.Stats().NackGiveUps == 1 })
+	for _, seq := range []uint16{65533, 65534, 1, 2} { // 65535 and 0 lost across the wrap
+		mustWrite(t, pub, simplePacket(0x77, seq, uint32(seq)))
+	}
+	waitFor(t, testWait, up.changed, func() bool { return countOf(65535) == 1 && countOf(0) == 1 })
+	mustWrite(t, pub, simplePacket(0x77, 65535, 65535)) // recovered
+	for retry := 2; retry <= 3; retry++ {
+		clk.Advance(interval)
+		waitFor(t, testWait, up.changed, func() bool { return countOf(0) == retry })
+	}
+	clk.Advance(interval)
+	eventually(t, testWait, func() bool { return pub.Stats().NackGiveUps == 1 })
 	if countOf(0) != 3 {
 		t.Fatalf("seq 0 NACKed %d times, want 3 (retry limit)", countOf(0))
 	}
-	// One NACK may have been in flight while the packet was recovered.
-	if countOf(65535) > nackedBefore+1 {
-		t.Fatal("recovered packet NACKed again")
+	if countOf(65535) != 1 {
+		t.Fatalf("recovered packet NACKed %d times, want 1", countOf(65535))
 	}
-	up.mu.Lock()
-	if len(up.nacks) == 0 {
-		t.Fatal("no NACK sent")
-	}
-	up.mu.Unlock()
 	st := pub.Stats()
 	if st.UpstreamLost != 2 || st.UpstreamRecovered != 1 || st.NacksSent != uint64(len(up.nackedSeqs())) {
 		t.Fatalf("stats: %+v", st)
 	}
 }
 
+// A gap older than the age limit when it falls due is given up, not NACKed.
+// Every reading of the clock advances it by more than the limit, so the gap
+// is already too old at the first NACK round whenever that runs.
 func TestUpstreamNackAgeLimit(t *testing.T) {
 	up := newUpstream()
 	clk := newFakeClock()
+	clk.step = 2 * time.Second
 	pub := newTestPublication(t, PublicationConfig{
 		Codec: vp8Codec, Nacks: up, Clock: clk.Now,
 		NackInterval: 50 * time.Millisecond, NackMaxAge: time.Second,
 	})
 	mustWrite(t, pub, simplePacket(1, 10, 0))
 	mustWrite(t, pub, simplePacket(1, 12, 0))
-	clk.Advance(2 * time.Second) // older than the age limit before the first tick
-	eventually(t, 2*time.Second, func() bool { return pub.Stats().NackGiveUps == 1 })
+	eventually(t, testWait, func() bool { return pub.Stats().NackGiveUps == 1 })
 	if n := len(up.nackedSeqs()); n != 0 {
 		t.Fatalf("%d NACKs sent for a packet too old to recover", n)
 	}
@@ -412,7 +430,7 @@ func TestSinkGetsOriginalPacketsInOrder(t *testing.T) {
 		want = append(want, pk)
 	}
 	mustWrite(t, pub, simplePacket(0xCAFE, 9, 900)) // duplicate: not delivered
-	waitFor(t, 5*time.Second, sink.changed, func() bool { p, _ := sink.snapshot(); return len(p) >= len(want) })
+	waitFor(t, testWait, sink.changed, func() bool { p, _ := sink.snapshot(); return len(p) >= len(want) })
 	got, _ := sink.snapshot()
 	if len(got) != len(want) {
 		t.Fatalf("sink got %d packets, want %d", len(got), len(want))
@@ -496,8 +514,8 @@ func TestPublicationContextStopsAll(t *testing.T) {
 	}
 	mustWrite(t, pub, simplePacket(1, 1, 1))
 	cancel()
-	<-pub.Done()
-	<-d.Done()
+	receive(t, pub.Done(), "end of the publication")
+	receive(t, d.Done(), "end of the down-track")
 	if _, closed := sink.snapshot(); !closed {
 		t.Fatal("sink not closed")
 	}
@@ -524,7 +542,7 @@ func TestDownTrackContextDetaches(t *testing.T) {
 		t.Fatal("not subscribed")
 	}
 	cancel()
-	<-d.Done()
+	receive(t, d.Done(), "end of the down-track")
 	if pub.Stats().Subscribers != 0 {
 		t.Fatal("down-track still in the fan-out")
 	}
@@ -540,7 +558,7 @@ func TestWriteErrorsAreCounted(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		mustWrite(t, pub, simplePacket(1, uint16(i), 0))
 	}
-	eventually(t, 5*time.Second, func() bool { return d.Stats().DropsWriteError == 10 })
+	eventually(t, testWait, func() bool { return d.Stats().DropsWriteError == 10 })
 }
 
 // FuzzWriteRaw feeds arbitrary bytes to the ingest path with a subscriber and

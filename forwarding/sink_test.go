@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/pion/rtcp"
 )
@@ -50,7 +49,7 @@ func TestSinkGetsSenderReportsOfCurrentSource(t *testing.T) {
 		t.Fatalf("sink got sender reports %+v, want only the current source's", got)
 	}
 	// The plain sink still gets its packets.
-	waitFor(t, 5*time.Second, plain.changed, func() bool { p, _ := plain.snapshot(); return len(p) == 1 })
+	waitFor(t, testWait, plain.changed, func() bool { p, _ := plain.snapshot(); return len(p) == 1 })
 }
 
 // blockingSRSink blocks in WriteSenderReport until released, to show that a
@@ -61,7 +60,7 @@ type blockingSRSink struct {
 }
 
 func (s *blockingSRSink) WriteSenderReport(*rtcp.SenderReport) {
-	s.entered <- struct{}{}
+	wake(s.entered)
 	<-s.release
 }
 
@@ -69,9 +68,12 @@ func TestSenderReportSinkDoesNotHoldIngest(t *testing.T) {
 	pub := newTestPublication(t, PublicationConfig{Codec: vp8Codec})
 	s := &blockingSRSink{
 		recordingSink: recordingSink{changed: make(chan struct{}, 1)},
-		entered:       make(chan struct{}),
+		entered:       make(chan struct{}, 1),
 		release:       make(chan struct{}),
 	}
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(s.release) }) }
+	t.Cleanup(release) // a failed test must not leave the report stuck
 	if _, err := pub.AddSink(context.Background(), s, SinkOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -81,10 +83,10 @@ func TestSenderReportSinkDoesNotHoldIngest(t *testing.T) {
 		defer close(done)
 		pub.HandleSenderReport(&rtcp.SenderReport{SSRC: 0xCAFE, NTPTime: 1 << 32, RTPTime: 1000})
 	}()
-	<-s.entered
+	receive(t, s.entered, "sender report at the sink")
 	// While the sink is stuck in its report method, ingest still proceeds.
 	mustWrite(t, pub, simplePacket(0xCAFE, 2, 2000))
-	waitFor(t, 5*time.Second, s.changed, func() bool { p, _ := s.snapshot(); return len(p) == 2 })
-	close(s.release)
-	<-done
+	waitFor(t, testWait, s.changed, func() bool { p, _ := s.snapshot(); return len(p) == 2 })
+	release()
+	receive(t, done, "return of HandleSenderReport")
 }
