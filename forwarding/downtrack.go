@@ -139,7 +139,9 @@ func (d *DownTrack) Done() <-chan struct{} { return d.done }
 func (d *DownTrack) Stats() DownTrackStats { return d.stats.snapshot() }
 
 // Close stops the down-track, removes it from its publication and waits for
-// its writer goroutine.
+// its writer goroutine. It returns once a write in progress returns, and
+// must not be called from the down-track's own callbacks (its writers,
+// OnFirstKeyframe): they run on the goroutine it waits for.
 func (d *DownTrack) Close() error {
 	d.cancel()
 	<-d.done

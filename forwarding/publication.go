@@ -394,7 +394,9 @@ func (p *Publication) Stats() PublicationStats {
 }
 
 // Close stops the publication, closes its down-tracks and sinks and waits
-// for all their goroutines.
+// for all their goroutines. It must not be called from the callbacks those
+// goroutines run (KeyframeRequester, NackSender, a down-track's writers, a
+// sink's WriteRTP and Close), which would make it wait for itself.
 func (p *Publication) Close() error {
 	p.cancel()
 	<-p.done

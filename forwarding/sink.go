@@ -29,7 +29,9 @@ type SinkHandle struct {
 	r *sinkRunner
 }
 
-// Close detaches the sink, waits for its goroutine and closes the sink.
+// Close detaches the sink, waits for its goroutine and closes the sink. It
+// must not be called from the sink's WriteRTP or Close, which run on that
+// goroutine.
 func (h *SinkHandle) Close() error { return h.r.Close() }
 
 // Stats returns a snapshot of the sink's counters.
