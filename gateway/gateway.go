@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/metrics"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
 )
@@ -26,6 +27,7 @@ type Server struct {
 	signaling *signaling.Server
 	media     *mediaStack
 	sfu       *sfu.Manager
+	metrics   *metrics.Metrics
 	mux       *http.ServeMux
 	ready     atomic.Bool
 }
@@ -59,12 +61,18 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	reg, err := metrics.New(metrics.Options{Logger: log})
+	if err != nil {
+		media.close()
+		return nil, err
+	}
 	rooms := sfu.NewManager(sfu.Config{
 		API:          media.api,
 		Router:       media.router,
 		Channels:     cfg.Media.RelayChannels,
 		MetadataWait: cfg.Media.MetadataWait,
 		AdoptGrace:   cfg.Media.AdoptGrace,
+		Observer:     mediaMetrics{reg},
 		Notify: func(n sfu.Notice) {
 			for _, f := range o.notify {
 				f(n)
@@ -98,7 +106,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	sig.Handle(EventUntrackStream, func(c *signaling.Conn, args []any) error {
 		return untrackByPublisher(rooms, c, args)
 	})
-	s := &Server{cfg: cfg, log: log, signaling: sig, media: media, sfu: rooms, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, log: log, signaling: sig, media: media, sfu: rooms, metrics: reg, mux: http.NewServeMux()}
+	reg.AddSource(s.stateSource)
+	s.mux.Handle("GET /metrics", reg.Handler())
 	s.mux.Handle(cfg.Signaling.Path, sig.Handler())
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

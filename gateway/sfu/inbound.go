@@ -70,7 +70,7 @@ func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, rece
 	in := &inbound{track: track, receiver: receiver, up: up, done: make(chan struct{})}
 	in.pub.Store(pub)
 	in.lastPacket.Store(time.Now().UnixNano())
-	in.out = newForwardTrack(pub, codec, track.ID(), track.StreamID(), track.Kind(), r.cfg.Router, r.log)
+	in.out = newForwardTrack(pub, codec, track.ID(), track.StreamID(), track.Kind(), r.cfg.Router, r.cfg.Observer, r.log)
 	r.loops.Add(2)
 	go func() {
 		defer r.loops.Done()
@@ -111,7 +111,10 @@ func (in *inbound) idleFor(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, in.lastPacket.Load()))
 }
 
-func (in *inbound) close() { _ = in.pub.Load().Close() }
+func (in *inbound) close() {
+	_ = in.pub.Load().Close()
+	in.out.stats.finish()
+}
 
 // adopt makes this track, which a reconnected publisher sends, feed the
 // publication (and so the subscribers' down-tracks) that old fed: the
@@ -119,6 +122,7 @@ func (in *inbound) close() { _ = in.pub.Load().Close() }
 // down-track continuous, without renegotiating with the subscribers.
 func (in *inbound) adopt(old *inbound) {
 	own := in.pub.Load()
+	in.out.stats.finish()
 	oldPub := old.pub.Load()
 	old.up.transport.Store(in.receiver.Transport())
 	in.up = old.up

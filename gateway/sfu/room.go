@@ -51,6 +51,8 @@ type Config struct {
 	// MediaStopGrace keeps a closed page's tracks on the others' screens
 	// for well under 2 s.
 	AdoptGrace time.Duration
+	// Observer, when set, sees the media plane for metrics.
+	Observer Observer
 	// Notify, when set, hears what the rooms decide about streams (for
 	// webhooks, metrics and tests). It runs on the deciding goroutine and
 	// must not block.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -26,21 +27,22 @@ type forwardTrack struct {
 	kind     webrtc.RTPCodecType
 	router   *RTCPRouter
 	log      *slog.Logger
-	// onBound, when set, hears of every new down-track (first-packet
-	// timing, metrics).
-	onBound func(*forwarding.DownTrack)
+	observer Observer
+	stats    trackStats
 
 	mu     sync.Mutex
 	downs  map[string]*forwarding.DownTrack // by binding id
 	bySSRC map[uint32]*forwarding.DownTrack
 }
 
-func newForwardTrack(pub *forwarding.Publication, codec webrtc.RTPCodecParameters, id, streamID string, kind webrtc.RTPCodecType, router *RTCPRouter, log *slog.Logger) *forwardTrack {
-	return &forwardTrack{
-		pub: pub, codec: codec, id: id, streamID: streamID, kind: kind, router: router, log: log,
+func newForwardTrack(pub *forwarding.Publication, codec webrtc.RTPCodecParameters, id, streamID string, kind webrtc.RTPCodecType, router *RTCPRouter, observer Observer, log *slog.Logger) *forwardTrack {
+	f := &forwardTrack{
+		pub: pub, codec: codec, id: id, streamID: streamID, kind: kind, router: router, observer: observer, log: log,
 		downs:  make(map[string]*forwarding.DownTrack),
 		bySSRC: make(map[uint32]*forwarding.DownTrack),
 	}
+	f.observe(observer)
+	return f
 }
 
 // Bind implements webrtc.TrackLocal: it picks the subscriber's payload type
@@ -52,14 +54,20 @@ func (f *forwardTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParame
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("sfu: subscriber did not negotiate %s", f.codec.MimeType)
 	}
 	ssrc := uint32(ctx.SSRC())
+	var onFirst func()
+	if f.observer != nil {
+		bound := time.Now()
+		onFirst = func() { f.observer.FirstKeyframe(time.Since(bound)) }
+	}
 	d, err := f.pub.Subscribe(context.Background(), forwarding.DownTrackConfig{
-		SSRC:           ssrc,
-		PayloadType:    uint8(codec.PayloadType),
-		RTXSSRC:        uint32(ctx.SSRCRetransmission()),
-		RTXPayloadType: rtxPT,
-		Writer:         ctx.WriteStream(),
-		RTCP:           f.router.Writer(ssrc),
-		Logger:         f.log,
+		OnFirstKeyframe: onFirst,
+		SSRC:            ssrc,
+		PayloadType:     uint8(codec.PayloadType),
+		RTXSSRC:         uint32(ctx.SSRCRetransmission()),
+		RTXPayloadType:  rtxPT,
+		Writer:          ctx.WriteStream(),
+		RTCP:            f.router.Writer(ssrc),
+		Logger:          f.log,
 	})
 	if err != nil {
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("sfu: subscribe: %w", err)
@@ -67,11 +75,7 @@ func (f *forwardTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParame
 	f.mu.Lock()
 	f.downs[ctx.ID()] = d
 	f.bySSRC[ssrc] = d
-	onBound := f.onBound
 	f.mu.Unlock()
-	if onBound != nil {
-		onBound(d)
-	}
 	return codec, nil
 }
 
@@ -85,7 +89,9 @@ func (f *forwardTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 	}
 	f.mu.Unlock()
 	if d != nil {
-		return d.Close()
+		err := d.Close()
+		f.stats.retire(d.Stats())
+		return err
 	}
 	return nil
 }

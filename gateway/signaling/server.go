@@ -196,6 +196,19 @@ func (s *Server) Handle(event string, h EventHandler) {
 // Rooms returns a snapshot of every room and its members.
 func (s *Server) Rooms() []RoomInfo { return s.reg.snapshot() }
 
+// Connections is the number of connected network clients.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.conns {
+		if c.sock != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Refusals returns how many requests were refused, by reason.
 func (s *Server) Refusals() map[Reason]uint64 { return s.refusals.snapshot() }
 

@@ -1,0 +1,47 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/metrics"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
+)
+
+// mediaMetrics feeds the SFU rooms' forwarding counters into the metrics
+// registry, read at scrape time.
+type mediaMetrics struct{ m *metrics.Metrics }
+
+func (o mediaMetrics) TrackForwarded(read func() sfu.TrackStats) (done func()) {
+	return o.m.AddSource(func(s *metrics.Snapshot) {
+		st := read()
+		metrics.AddPublicationStats(s, st.Publication)
+		for _, d := range st.Live {
+			metrics.AddDownTrackStats(s, d)
+		}
+		addEndedDownTracks(s, st.Ended)
+	})
+}
+
+func (o mediaMetrics) FirstKeyframe(d time.Duration) { o.m.ObserveFirstKeyframe(d) }
+
+// addEndedDownTracks adds the counters of down-tracks that are gone, which
+// count in the totals but not in the down-track gauge.
+func addEndedDownTracks(s *metrics.Snapshot, ended forwarding.DownTrackStats) {
+	live := s.DownTracks
+	metrics.AddDownTrackStats(s, ended)
+	s.DownTracks = live
+}
+
+// stateSource reports the gauges that describe the server as a whole.
+func (s *Server) stateSource(snap *metrics.Snapshot) {
+	rooms := s.signaling.Rooms()
+	snap.Rooms += int64(len(rooms))
+	snap.Sockets += int64(s.signaling.Connections())
+	for _, st := range s.sfu.Stats() {
+		snap.PeerConnections += int64(st.Peers)
+	}
+	for reason, n := range s.signaling.Refusals() {
+		snap.AddRefused(string(reason), n)
+	}
+}
