@@ -99,61 +99,85 @@ func (c *Channel) PeerID() string { return c.peerID }
 // ID is the negotiated SCTP stream id.
 func (c *Channel) ID() uint16 { return c.id }
 
-// attach binds a pion data channel; called on the peer's actor.
+// attach binds a pion data channel right after its creation. The message
+// handler goes first: a negotiated channel created while SCTP is up is
+// already open, and pion drops what arrives before a handler is set.
 func (c *Channel) attach(dc *webrtc.DataChannel) {
+	dc.OnMessage(c.onMessage)
 	c.mu.Lock()
 	c.dc = dc
 	c.mu.Unlock()
 	dc.SetBufferedAmountLowThreshold(c.opts.LowWatermark)
 	dc.OnBufferedAmountLow(func() {
 		c.mu.Lock()
-		d := c.drain
-		select {
-		case <-d:
-			c.mu.Unlock()
-			return
-		default:
-		}
-		close(d)
+		fire := c.releaseDrainLocked()
 		c.mu.Unlock()
-		c.fire(&Event{Name: ChannelEventDrain, PeerID: c.peerID})
+		if fire {
+			c.fire(&Event{Name: ChannelEventDrain, PeerID: c.peerID})
+		}
 	})
 	dc.OnOpen(func() {
 		c.mu.Lock()
-		if c.closed {
+		if c.closed || c.open {
 			c.mu.Unlock()
 			return
 		}
 		c.open = true
 		q := c.queue
 		c.queue, c.queued = nil, 0
-		for _, f := range q {
+		for i, f := range q {
 			if err := c.writeLocked(f); err != nil {
-				c.s.log.Warn("rtcio: channel flush", "channel", c.name, "peer", c.peerID, "err", err)
+				c.s.log.Warn("rtcio: channel flush failed; dropping the rest of the pre-open queue",
+					"channel", c.name, "peer", c.peerID, "dropped", len(q)-i, "err", err)
+				break
 			}
+		}
+		// The queue may have held the channel above low water (Send said
+		// so); if what is left in pion's buffer is already below it, no
+		// buffered-amount-low callback will come, so release here.
+		fire := false
+		if c.dc.BufferedAmount() <= c.opts.LowWatermark {
+			fire = c.releaseDrainLocked()
 		}
 		c.mu.Unlock()
 		c.fire(&Event{Name: ChannelEventOpen, PeerID: c.peerID})
-	})
-	dc.OnClose(func() {
-		c.mu.Lock()
-		was := c.closed
-		c.closed, c.open = true, false
-		c.queue = nil
-		c.mu.Unlock()
-		if !was {
-			c.fire(&Event{Name: ChannelEventClose, PeerID: c.peerID})
+		if fire {
+			c.fire(&Event{Name: ChannelEventDrain, PeerID: c.peerID})
 		}
 	})
-	dc.OnMessage(c.onMessage)
+	dc.OnClose(c.detach)
 }
 
-// detach marks the channel closed when its peer goes away.
+// holdDrainLocked marks the channel as above low water: Drain blocks until
+// releaseDrainLocked. c.mu must be held.
+func (c *Channel) holdDrainLocked() {
+	select {
+	case <-c.drain:
+		c.drain = make(chan struct{})
+	default:
+	}
+}
+
+// releaseDrainLocked unblocks Drain and reports whether it was held (so a
+// "drain" event is due). c.mu must be held.
+func (c *Channel) releaseDrainLocked() bool {
+	select {
+	case <-c.drain:
+		return false
+	default:
+		close(c.drain)
+		return true
+	}
+}
+
+// detach marks the channel closed (its data channel or its peer went away,
+// or Close) and wakes WaitDrain callers, whose next send then fails.
 func (c *Channel) detach() {
 	c.mu.Lock()
 	was := c.closed
 	c.closed, c.open = true, false
-	c.queue = nil
+	c.queue, c.queued = nil, 0
+	c.releaseDrainLocked()
 	c.mu.Unlock()
 	if !was {
 		c.fire(&Event{Name: ChannelEventClose, PeerID: c.peerID})
@@ -261,7 +285,12 @@ func (c *Channel) send(f frame) (bool, error) {
 		}
 		c.queue = append(c.queue, f)
 		c.queued += len(f.b)
-		return c.queued < int(c.opts.HighWatermark), nil
+		if uint64(c.queued) > c.opts.LowWatermark {
+			// Queued bytes count like buffered ones: a sender told to
+			// wait must find Drain blocked until the flush lets it go.
+			c.holdDrainLocked()
+		}
+		return uint64(c.queued) < c.opts.HighWatermark, nil
 	}
 	if err := c.writeLocked(f); err != nil {
 		return false, err
@@ -280,11 +309,7 @@ func (c *Channel) writeLocked(f frame) error {
 		return fmt.Errorf("rtcio: channel %q send: %w", c.name, err)
 	}
 	if c.dc.BufferedAmount() > c.opts.LowWatermark {
-		select {
-		case <-c.drain:
-			c.drain = make(chan struct{})
-		default:
-		}
+		c.holdDrainLocked()
 	}
 	return nil
 }
@@ -338,30 +363,42 @@ func (c *Channel) Close() error {
 	return nil
 }
 
-// channel returns (creating if needed) the named channel to this peer and
-// schedules its negotiated data channel on the actor. Two names with one id
-// on one peer is an error.
+// channel returns (creating if needed) the named channel to this peer. Two
+// names with one id on one peer is an error.
+//
+// The negotiated data channel is created before channel returns, not later
+// on the actor: once SCTP is up, a frame the remote sends on a stream id we
+// have no channel for yet is taken by pion's in-band channel acceptor and
+// lost. So when both ends have returned from CreateChannel, every later
+// message arrives; a message sent before the receiving end created its
+// channel can still be lost, as between two browsers.
 func (p *peer) channel(name string, opts ChannelOptions) (*Channel, error) {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if c := p.channels[name]; c != nil {
+		p.mu.Unlock()
 		return c, nil
 	}
 	id := ChannelID(name)
 	if taken, ok := p.channelIDs[id]; ok && taken != name {
+		p.mu.Unlock()
 		return nil, fmt.Errorf("%w: %q and %q both hash to SCTP id %d on peer %s; pick another name", ErrHashCollision, name, taken, id, p.id)
 	}
 	if p.closed {
+		p.mu.Unlock()
 		return nil, fmt.Errorf("rtcio: channel %q: %w", name, errNoPeer)
 	}
 	c := newChannel(p.s, p.id, name, opts)
 	p.channelIDs[id] = name
 	p.channels[name] = c
-	p.post(func() { p.openChannel(c) })
+	p.mu.Unlock()
+	// Outside p.mu: pion may call back into handlers that take it. A
+	// concurrent shutdown either saw c in p.channels and detaches it, or
+	// closed the connection first and the creation below fails.
+	p.openChannel(c)
 	return c, nil
 }
 
-// openChannel creates the negotiated data channel; actor only.
+// openChannel creates the negotiated data channel and binds it to c.
 func (p *peer) openChannel(c *Channel) {
 	negotiated := true
 	id := c.id
