@@ -30,11 +30,19 @@
 //
 // # Differences from the JavaScript client
 //
-//   - pion (v4.2) cannot roll back a local offer. When the Go side is polite
-//     and both sides offer at once, it cannot accept the remote's offer; the
-//     collision resolves only when the remote is the side that rolls back.
-//     The impolite side never offers before its first answer, so the
-//     initial exchange cannot collide.
+//   - pion (v4.2) has no rollback at all. The polite side therefore sends
+//     its renegotiation offers before applying them and applies one only
+//     when its answer arrives; "rolling back" is forgetting the unapplied
+//     offer (see negotiate.go). The remote cannot tell the difference. Its
+//     new transceivers get mids like "rtcio3" instead of numbers, so that a
+//     forgotten offer's mids never meet the remote's. The first offer is
+//     applied at once: it cannot collide, since the impolite side never
+//     offers before its first answer. PeerState counts rollbacks and
+//     ignored offers.
+//   - Custom channels are created when CreateChannel returns: a message
+//     sent after both ends returned from it always arrives, while one sent
+//     before the receiving end created the channel may be lost (pion hands
+//     it to its in-band channel acceptor, which discards it).
 //   - ReplaceTrack keeps the sender but a pion sample track restarts RTP
 //     sequence numbers; see Stream.ReplaceTrack.
 //   - There are no default STUN servers (Options.ICEServers).

@@ -96,6 +96,10 @@ type PeerState struct {
 	Signaling   webrtc.SignalingState
 	Streams     []*RemoteStream
 	Transceiver int
+	// Rollbacks counts colliding remote offers this (polite) side took by
+	// dropping its own; IgnoredOffers those this (impolite) side ignored.
+	Rollbacks     int
+	IgnoredOffers int
 }
 
 // State returns the peer's current state, or false when there is no peer.
@@ -109,10 +113,16 @@ func (h *PeerHandle) State() (PeerState, bool) {
 	for _, r := range p.remote {
 		st.Streams = append(st.Streams, r)
 	}
+	offerOut := p.offerOut
+	st.Rollbacks, st.IgnoredOffers = p.rollbacks, p.ignored
 	p.mu.Unlock()
 	st.Connection = p.pc.ConnectionState()
 	st.ICE = p.pc.ICEConnectionState()
 	st.Signaling = p.pc.SignalingState()
+	if offerOut && st.Signaling == webrtc.SignalingStateStable {
+		// The polite side's offer is sent before pion applies it.
+		st.Signaling = webrtc.SignalingStateHaveLocalOffer
+	}
 	st.Transceiver = len(p.pc.GetTransceivers())
 	return st, true
 }

@@ -27,6 +27,9 @@ func leakCheck(t *testing.T) {
 
 const waitFor = 20 * time.Second
 
+// timeout is the deadline of one wait in these tests.
+func timeout() <-chan time.Time { return time.After(waitFor) }
+
 func testLogger(t testing.TB) *slog.Logger {
 	lvl := slog.LevelWarn
 	if os.Getenv("RTCIO_DEBUG") != "" {

@@ -276,7 +276,7 @@ func remoteSendingMids(d *webrtc.SessionDescription) map[string]bool {
 	if d == nil {
 		return out
 	}
-	parsed, err := d.Unmarshal()
+	parsed, err := parseSDP(d)
 	if err != nil {
 		return out
 	}

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -40,12 +39,17 @@ type peer struct {
 	forceNeg      bool
 	restartICEReq bool
 	firstDesc     bool
-	pendingCands  []webrtc.ICECandidateInit
-	senders       map[*Stream][]*webrtc.RTPTransceiver
-	local         map[string]*Stream // by MediaStream id
-	recv          map[string]*recvInfo
-	wdTimer       *time.Timer
-	hintAt        time.Time
+	// pendingOffer is the polite side's sent but not yet applied offer
+	// (see negotiate.go); pendingRestart says it restarts ICE.
+	pendingOffer   *webrtc.SessionDescription
+	pendingRestart bool
+	midSeq         int
+	pendingCands   []webrtc.ICECandidateInit
+	senders        map[*Stream][]*webrtc.RTPTransceiver
+	local          map[string]*Stream // by MediaStream id
+	recv           map[string]*recvInfo
+	wdTimer        *time.Timer
+	hintAt         time.Time
 
 	mu           sync.Mutex
 	closed       bool
@@ -54,6 +58,9 @@ type peer struct {
 	ctrlClosed   bool
 	ctrlQueue    [][]byte
 	connectFired bool
+	offerOut     bool // an offer of ours awaits its answer
+	rollbacks    int  // colliding offers taken by dropping ours (polite)
+	ignored      int  // colliding offers ignored (impolite)
 	channels     map[string]*Channel
 	channelIDs   map[uint16]string
 	remote       map[string]*RemoteStream // by MediaStream id
@@ -67,8 +74,10 @@ type recvInfo struct {
 }
 
 // newPeer creates the connection and its ctrl channel and starts the actor.
-// s.mu must be held.
-func (s *Socket) newPeer(id string, polite bool) (*peer, error) {
+// first, when set, is the actor's first task: it runs before the
+// negotiation that creating the ctrl channel asks for, so what it adds goes
+// into the first offer. s.mu must be held.
+func (s *Socket) newPeer(id string, polite bool, first func(*peer)) (*peer, error) {
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.opts.ICEServers})
 	if err != nil {
 		return nil, fmt.Errorf("rtcio: new peer connection for %s: %w", id, err)
@@ -85,6 +94,10 @@ func (s *Socket) newPeer(id string, polite bool) (*peer, error) {
 		channels:   make(map[string]*Channel),
 		channelIDs: make(map[uint16]string),
 		remote:     make(map[string]*RemoteStream),
+	}
+	if first != nil {
+		p.queue = append(p.queue, func() { first(p) })
+		p.wake <- struct{}{}
 	}
 	pc.OnNegotiationNeeded(func() { p.post(p.requestNegotiation) })
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -232,175 +245,6 @@ func (s *Socket) forgetPeer(id string) {
 	}
 }
 
-// requestNegotiation records that the connection needs an offer round and
-// starts one if the connection is stable.
-func (p *peer) requestNegotiation() {
-	p.negPending = true
-	p.maybeOffer()
-}
-
-// restartICE asks for an ICE-restart offer.
-func (p *peer) restartICE() {
-	p.restartICEReq = true
-	p.maybeOffer()
-}
-
-// maybeOffer sends one offer covering every pending change. Pending needs
-// that arrive while an offer is outstanding are coalesced into the next
-// round, which starts when the connection is stable again.
-func (p *peer) maybeOffer() {
-	if !p.negPending && !p.restartICEReq {
-		return
-	}
-	if !p.polite && !p.firstDesc {
-		// The impolite side answers first: an offer of its own now (pion
-		// asks for one as soon as the ctrl channel exists) would only
-		// collide with the polite side's first offer.
-		return
-	}
-	if p.pc.SignalingState() != webrtc.SignalingStateStable || p.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
-		return
-	}
-	restart := p.restartICEReq
-	if !restart && !p.forceNeg && !p.needsNegotiation() {
-		// A need recorded earlier was satisfied by an exchange the remote
-		// started (its offer already covered our change).
-		p.negPending = false
-		return
-	}
-	p.negPending, p.restartICEReq, p.forceNeg = false, false, false
-	offer, err := p.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
-	if err != nil {
-		p.log.Error("rtcio: create offer", "err", err)
-		return
-	}
-	if err := p.pc.SetLocalDescription(offer); err != nil {
-		p.log.Error("rtcio: set local offer", "err", err)
-		return
-	}
-	p.sendDescription()
-	p.log.Debug("rtcio: sent offer", "iceRestart", restart)
-}
-
-func (p *peer) sendDescription() {
-	d := p.pc.LocalDescription()
-	if d == nil {
-		return
-	}
-	err := p.s.sendMessage(p.id, map[string]any{"description": sessionDescription{Type: d.Type.String(), SDP: d.SDP}})
-	if err != nil {
-		p.log.Warn("rtcio: send description", "err", err)
-	}
-}
-
-// handleMessage processes one #rtcio:message from this peer, in order.
-func (p *peer) handleMessage(m *message) {
-	switch m.Data.kind() {
-	case kindDescription:
-		p.handleDescription(m.Data.Description.toPion())
-	case kindCandidate:
-		p.handleCandidate(*m.Data.Candidate)
-	case kindMetaAnswer:
-		p.handleMetaAnswer(*m.Data.Mid, m.Data.Events)
-	case kindMetaRequest:
-		p.handleMetaRequest(*m.Data.Mid)
-	}
-}
-
-// handleDescription is the W3C perfect-negotiation receive path. Offers are
-// never being made while it runs (the actor is serial), so a collision is
-// simply an offer arriving outside stable.
-func (p *peer) handleDescription(desc webrtc.SessionDescription) {
-	state := p.pc.SignalingState()
-	collision := desc.Type == webrtc.SDPTypeOffer && state != webrtc.SignalingStateStable
-	p.ignoreOffer = !p.polite && collision
-	if p.ignoreOffer {
-		p.log.Debug("rtcio: ignoring colliding offer (impolite)")
-		return
-	}
-	if collision {
-		// Polite: roll our offer back and take theirs; our changes go out
-		// in the next round.
-		// pion wants some SDP with a rollback; the pending offer will do.
-		rb := webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}
-		if pl := p.pc.PendingLocalDescription(); pl != nil {
-			rb.SDP = pl.SDP
-		}
-		if err := p.pc.SetLocalDescription(rb); err != nil {
-			// pion v4.2 cannot roll back a local offer (no
-			// have-local-offer -> stable transition); the collision
-			// then resolves only if the remote is the side that rolls
-			// back. Known limitation, see the package documentation.
-			p.log.Error("rtcio: polite rollback unsupported by pion; offer collision unresolved", "err", err)
-			return
-		}
-		p.negPending, p.forceNeg = true, true
-	}
-	if err := p.pc.SetRemoteDescription(desc); err != nil {
-		if desc.Type == webrtc.SDPTypeAnswer && p.pc.SignalingState() == webrtc.SignalingStateStable {
-			p.log.Debug("rtcio: dropping stale answer")
-			return
-		}
-		p.log.Warn("rtcio: set remote description", "type", desc.Type.String(), "state", p.pc.SignalingState().String(), "err", err)
-		return
-	}
-	p.drainCandidates()
-	p.checkRemovedTracks()
-	if desc.Type == webrtc.SDPTypeOffer {
-		answer, err := p.pc.CreateAnswer(nil)
-		if err != nil {
-			p.log.Error("rtcio: create answer", "err", err)
-			return
-		}
-		if err := p.pc.SetLocalDescription(answer); err != nil {
-			p.log.Error("rtcio: set local answer", "err", err)
-			return
-		}
-		p.sendDescription()
-		p.log.Debug("rtcio: sent answer")
-	}
-	if !p.firstDesc {
-		p.firstDesc = true
-		if !p.polite {
-			// Impolite side: replay only after the first exchange, so our
-			// own offer does not race the remote's first offer.
-			p.replayStreams()
-			p.replayChannels()
-		}
-	}
-	p.maybeOffer()
-}
-
-func (p *peer) handleCandidate(c webrtc.ICECandidateInit) {
-	if p.pc.RemoteDescription() == nil {
-		if len(p.pendingCands) >= maxPendingCandidates {
-			p.log.Warn("rtcio: too many early candidates, dropping one")
-			return
-		}
-		p.pendingCands = append(p.pendingCands, c)
-		return
-	}
-	p.addCandidate(c)
-}
-
-func (p *peer) addCandidate(c webrtc.ICECandidateInit) {
-	if err := p.pc.AddICECandidate(c); err != nil {
-		if p.ignoreOffer {
-			p.log.Debug("rtcio: candidate for an ignored offer", "err", err)
-			return
-		}
-		p.log.Warn("rtcio: add candidate", "err", err)
-	}
-}
-
-func (p *peer) drainCandidates() {
-	q := p.pendingCands
-	p.pendingCands = nil
-	for _, c := range q {
-		p.addCandidate(c)
-	}
-}
-
 // handleState drives the liveness watchdog (PROTOCOL.md section 7).
 func (p *peer) handleState(st webrtc.PeerConnectionState) {
 	p.log.Debug("rtcio: connection state", "state", st.String())
@@ -462,48 +306,3 @@ func (p *peer) peerLeftHint() {
 }
 
 var errNoPeer = errors.New("rtcio: no such peer")
-
-// needsNegotiation approximates the W3C "check if negotiation is needed"
-// against the current local description: a data channel without an
-// application m-line, a transceiver without a negotiated mid, or one whose
-// desired direction differs from the negotiated one.
-func (p *peer) needsNegotiation() bool {
-	ld := p.pc.CurrentLocalDescription()
-	if ld == nil {
-		return true
-	}
-	parsed, err := ld.Unmarshal()
-	if err != nil {
-		return true
-	}
-	dirs := make(map[string]string)
-	hasApp := false
-	for _, m := range parsed.MediaDescriptions {
-		mid, _ := m.Attribute(sdp.AttrKeyMID)
-		if m.MediaName.Media == "application" {
-			hasApp = true
-			continue
-		}
-		dir := "sendrecv"
-		for _, a := range m.Attributes {
-			switch a.Key {
-			case "sendrecv", "sendonly", "recvonly", "inactive":
-				dir = a.Key
-			}
-		}
-		dirs[mid] = dir
-	}
-	if !hasApp {
-		return true
-	}
-	for _, t := range p.pc.GetTransceivers() {
-		d, ok := dirs[t.Mid()]
-		if t.Mid() == "" || !ok {
-			return true
-		}
-		if d != t.Direction().String() {
-			return true
-		}
-	}
-	return false
-}

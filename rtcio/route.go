@@ -118,16 +118,14 @@ func (s *Socket) initPeer(id string) {
 		delete(s.peers, id)
 		old.cancel()
 	}
-	p, err := s.newPeer(id, true)
-	s.mu.Unlock()
-	if err != nil {
-		s.log.Error("rtcio: create polite peer", "peer", id, "err", err)
-		return
-	}
-	p.post(func() {
+	_, err := s.newPeer(id, true, func(p *peer) {
 		p.replayStreams()
 		p.replayChannels()
 	})
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Error("rtcio: create polite peer", "peer", id, "err", err)
+	}
 }
 
 // peerFor returns the peer for a message source, creating it as the
@@ -141,7 +139,7 @@ func (s *Socket) peerFor(id string) *peer {
 	if p := s.peers[id]; p != nil {
 		return p
 	}
-	p, err := s.newPeer(id, false)
+	p, err := s.newPeer(id, false, nil)
 	if err != nil {
 		s.log.Error("rtcio: create impolite peer", "peer", id, "err", err)
 		return nil
