@@ -540,19 +540,3 @@ func waitPageRemoved(t *testing.T, ctx context.Context, p *testenv.ConformancePe
 	}
 	return time.Now()
 }
-
-// pageRemovals counts the page's track-removed records of msid after since.
-func pageRemovals(t *testing.T, ctx context.Context, p *testenv.ConformancePeer, since int, msid string) []string {
-	t.Helper()
-	evs, err := p.Events(ctx, since)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kinds []string
-	for _, e := range evs {
-		if e.Type == "track-removed" && e.Stream != nil && e.Stream.MediaStreamID == msid && e.Track != nil {
-			kinds = append(kinds, e.Track.Kind)
-		}
-	}
-	return kinds
-}
