@@ -45,7 +45,39 @@ type Config struct {
 	Admin     Admin     `yaml:"admin"`
 	Rooms     Rooms     `yaml:"rooms"`
 	Media     Media     `yaml:"media"`
+	TURN      TURN      `yaml:"turn"`
+	Webhooks  Webhooks  `yaml:"webhooks"`
+	Demo      Demo      `yaml:"demo"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
+}
+
+// TURN makes the gateway hand out short-lived TURN credentials in the
+// shared-secret scheme of coturn's use-auth-secret, so no long-lived TURN
+// password ships to browsers. Disabled while Secret is empty.
+type TURN struct {
+	// Secret is coturn's static-auth-secret.
+	Secret string `yaml:"secret"`
+	// URIs are the TURN/STUN URIs handed to clients, e.g.
+	// "turn:turn.example.com:3478?transport=udp".
+	URIs []string `yaml:"uris"`
+	// TTL is how long a credential is valid.
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// Webhooks posts signed JSON events (room, participant, stream, recording)
+// to URLs. Disabled while URLs is empty.
+type Webhooks struct {
+	URLs []string `yaml:"urls"`
+	// Secret signs every delivery (HMAC-SHA256); required with URLs.
+	Secret string `yaml:"secret"`
+}
+
+// Demo serves a demo room page at "/".
+type Demo struct {
+	Enabled bool `yaml:"enabled"`
+	// ClientURL is where the page imports the rtc.io client from (an https
+	// URL or a path on the gateway's origin); empty means the default CDN.
+	ClientURL string `yaml:"client_url"`
 }
 
 // Media configures the gateway's own peers (SFU rooms).
@@ -65,6 +97,14 @@ type Media struct {
 	// MetadataWait bounds how long a late joiner's replay waits for a
 	// publisher to confirm that it still tracks a stream.
 	MetadataWait time.Duration `yaml:"metadata_wait"`
+	// PublicIPs are the public addresses of a host behind a 1:1 NAT: the
+	// gateway advertises them as its host candidates.
+	PublicIPs []string `yaml:"public_ips"`
+	// TCPPort, when not 0, also accepts ICE over TCP on this port (a
+	// fallback for clients whose UDP is blocked).
+	TCPPort int `yaml:"tcp_port"`
+	// ICEServers are STUN/TURN URLs the gateway's own peers use.
+	ICEServers []string `yaml:"ice_servers"`
 	// AdoptGrace is how long the streams of a publisher whose connection
 	// is gone wait for it to reconnect and publish them again; adopted
 	// streams continue on the subscribers' existing tracks.
@@ -173,6 +213,8 @@ func Default() Config {
 			MetadataWait:  1500 * time.Millisecond,
 			AdoptGrace:    800 * time.Millisecond,
 		},
+		TURN:     TURN{TTL: 6 * time.Hour},
+		Demo:     Demo{Enabled: true},
 		Shutdown: Shutdown{Timeout: 10 * time.Second},
 	}
 }

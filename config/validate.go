@@ -85,6 +85,20 @@ func (c Config) Validate() error {
 	}
 	v.rooms(c.Rooms)
 	v.media(c.Media)
+	if c.TURN.Secret != "" {
+		if len(c.TURN.URIs) == 0 {
+			v.fail("turn.uris", "[]", "must list at least one turn: or stun: URI when turn.secret is set")
+		}
+		v.duration("turn.ttl", c.TURN.TTL)
+	}
+	for i, u := range c.Webhooks.URLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			v.fail(fmt.Sprintf("webhooks.urls[%d]", i), strconv.Quote(u), "must be an http or https URL")
+		}
+	}
+	if len(c.Webhooks.URLs) > 0 && len(c.Webhooks.Secret) < minSecretBytes {
+		v.fail("webhooks.secret", "", fmt.Sprintf("must be at least %d bytes when webhooks.urls is set", minSecretBytes))
+	}
 	v.duration("shutdown.timeout", c.Shutdown.Timeout)
 	return errors.Join(v.errs...)
 }
@@ -206,6 +220,19 @@ func (v *validator) media(m Media) {
 	}
 	v.duration("media.metadata_wait", m.MetadataWait)
 	v.duration("media.adopt_grace", m.AdoptGrace)
+	for i, ip := range m.PublicIPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			v.fail(fmt.Sprintf("media.public_ips[%d]", i), strconv.Quote(ip), "must be an IP address")
+		}
+	}
+	if m.TCPPort != 0 {
+		v.intRange("media.tcp_port", m.TCPPort, 1, 65535, "must be a port between 1 and 65535, or 0 for no ICE over TCP")
+	}
+	for i, u := range m.ICEServers {
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+			v.fail(fmt.Sprintf("media.ice_servers[%d]", i), strconv.Quote(u), "must be a stun:, turn: or turns: URL")
+		}
+	}
 }
 
 // checkOrigin returns why origin is not a valid CORS entry, or "".

@@ -36,6 +36,8 @@ func TestParseYAMLFull(t *testing.T) {
 		Admin:    Admin{Token: "admin-token-0123456789"},
 		Rooms:    Rooms{DefaultTopology: "sfu", Topologies: []TopologyRule{{"standup", "mesh"}, {"town-hall-*", "sfu"}}},
 		Media:    Media{RelayChannels: []string{"chat"}, MetadataWait: 1500 * time.Millisecond, AdoptGrace: 800 * time.Millisecond},
+		TURN:     TURN{TTL: 6 * time.Hour},
+		Demo:     Demo{Enabled: true},
 		Shutdown: Shutdown{Timeout: 30 * time.Second},
 	}
 	if !equalConfigs(cfg, want) {

@@ -28,6 +28,7 @@ type Server struct {
 	media     *mediaStack
 	sfu       *sfu.Manager
 	metrics   *metrics.Metrics
+	webhooks  *webhooks
 	mux       *http.ServeMux
 	ready     atomic.Bool
 }
@@ -66,8 +67,17 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		media.close()
 		return nil, err
 	}
+	s := &Server{cfg: cfg, log: log, media: media, metrics: reg, mux: http.NewServeMux()}
+	hooks, err := newWebhooks(context.Background(), cfg.Webhooks, s)
+	if err != nil {
+		media.close()
+		return nil, err
+	}
+	s.webhooks = hooks
+	o.notify = append(o.notify, hooks.stream)
 	rooms := sfu.NewManager(sfu.Config{
 		API:          media.api,
+		ICEServers:   iceServers(cfg.Media.ICEServers),
 		Router:       media.router,
 		Channels:     cfg.Media.RelayChannels,
 		MetadataWait: cfg.Media.MetadataWait,
@@ -94,9 +104,15 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		AllowedOrigins:    cfg.CORS.AllowedOrigins,
 		JWTSecret:         cfg.Auth.JWTSecret,
 		Topology:          topologies.resolve,
-		OnJoin:            rooms.OnJoin,
-		OnLeave:           rooms.OnLeave,
-		Logger:            log.With("component", "signaling"),
+		OnJoin: func(ev signaling.RoomEvent) {
+			rooms.OnJoin(ev)
+			hooks.joined(ev)
+		},
+		OnLeave: func(ev signaling.RoomEvent) {
+			rooms.OnLeave(ev)
+			hooks.left(ev)
+		},
+		Logger: log.With("component", "signaling"),
 	})
 	if err != nil {
 		media.close()
@@ -106,7 +122,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	sig.Handle(EventUntrackStream, func(c *signaling.Conn, args []any) error {
 		return untrackByPublisher(rooms, c, args)
 	})
-	s := &Server{cfg: cfg, log: log, signaling: sig, media: media, sfu: rooms, metrics: reg, mux: http.NewServeMux()}
+	s.signaling, s.sfu = sig, rooms
 	reg.AddSource(s.stateSource)
 	s.mux.Handle("GET /metrics", reg.Handler())
 	s.mux.Handle(cfg.Signaling.Path, sig.Handler())
@@ -115,6 +131,14 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mountAdmin()
+	if err := s.mountTURN(cfg.TURN); err != nil {
+		media.close()
+		return nil, err
+	}
+	if err := s.mountDemo(cfg); err != nil {
+		media.close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -178,6 +202,7 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 		s.signaling.Close()
 		s.sfu.Close()
 		s.media.close()
+		s.webhooks.close(ctx)
 		close(closed)
 	}()
 	select {

@@ -18,6 +18,8 @@ type mediaStack struct {
 	api    *webrtc.API
 	router *sfu.RTCPRouter
 	udpMux ice.UDPMux
+	tcpMux *ice.TCPMuxDefault
+	tcpLn  net.Listener
 }
 
 func newMediaStack(cfg config.Media) (*mediaStack, error) {
@@ -63,6 +65,19 @@ func newMediaStack(cfg config.Media) (*mediaStack, error) {
 		}
 		m.udpMux = mux
 	}
+	if cfg.TCPPort != 0 {
+		host := ""
+		if onlyLoopback(allowed) {
+			host = "127.0.0.1"
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, fmt.Sprint(cfg.TCPPort)))
+		if err != nil {
+			m.close()
+			return nil, fmt.Errorf("media.tcp_port %d: %w", cfg.TCPPort, err)
+		}
+		m.tcpLn = ln
+		m.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, ReadBufferSize: 64, WriteBufferSize: 4 << 20})
+	}
 	api, err := sfu.NewAPI(m.router, func(se *webrtc.SettingEngine) {
 		// A server has no use for mDNS candidates, and obfuscating its own
 		// addresses would only cost clients a lookup.
@@ -71,6 +86,15 @@ func newMediaStack(cfg config.Media) (*mediaStack, error) {
 		se.SetIncludeLoopbackCandidate(loopback)
 		if m.udpMux != nil {
 			se.SetICEUDPMux(m.udpMux)
+		}
+		networks := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
+		if m.tcpMux != nil {
+			se.SetICETCPMux(m.tcpMux)
+			networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
+		}
+		se.SetNetworkTypes(networks)
+		if len(cfg.PublicIPs) > 0 {
+			se.SetNAT1To1IPs(cfg.PublicIPs, webrtc.ICECandidateTypeHost)
 		}
 	})
 	if err != nil {
@@ -85,4 +109,30 @@ func (m *mediaStack) close() {
 	if m.udpMux != nil {
 		_ = m.udpMux.Close()
 	}
+	if m.tcpMux != nil {
+		_ = m.tcpMux.Close()
+	}
+	if m.tcpLn != nil {
+		_ = m.tcpLn.Close()
+	}
+}
+
+func onlyLoopback(allowed []netip.Prefix) bool {
+	if len(allowed) == 0 {
+		return false
+	}
+	for _, p := range allowed {
+		if !p.Addr().IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
+// iceServers turns configured URLs into the gateway peers' ICE servers.
+func iceServers(urls []string) []webrtc.ICEServer {
+	if len(urls) == 0 {
+		return nil
+	}
+	return []webrtc.ICEServer{{URLs: urls}}
 }

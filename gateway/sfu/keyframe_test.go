@@ -203,7 +203,8 @@ const maxFirstFrameDelay = time.Second
 // publications without exposing forwarding.PublicationConfig's
 // DisableKeyframeCache. The keyframe log stands in for it: no keyframe was
 // written between the join and the first decoded frame, and a VP8 decoder
-// cannot start without one, so the frame came from the cache.
+// cannot start without one, so the frame came from the cache; the
+// gateway's keyframe cache hit counter says the same.
 func TestKeyframeCacheLateJoinerDecodesAtOnce(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
 	web, err := testenv.NewWebHandler()
@@ -304,6 +305,15 @@ func TestKeyframeCacheLateJoinerDecodesAtOnce(t *testing.T) {
 			t.Fatalf("the publisher wrote a keyframe at %v, %v after the join and before the first decoded frame: the test proves nothing about the cache",
 				k.Format(time.StampMilli), k.Sub(joinAt))
 		}
+	}
+	// The gateway's own account: the browser's video down-track started
+	// from the cache.
+	fams := scrape(t, gw.URL)
+	hits, misses := value(t, fams, "rtcio_keyframe_cache_hits_total"), value(t, fams, "rtcio_keyframe_cache_misses_total")
+	t.Logf("gateway: %v keyframe cache hits, %v misses, %v keyframe requests sent upstream",
+		hits, misses, value(t, fams, "rtcio_keyframe_requests_sent_total"))
+	if hits < 1 {
+		t.Errorf("the gateway counted %v keyframe cache hits (%v misses), want the browser's subscription", hits, misses)
 	}
 	if delay < 0 || delay > maxFirstFrameDelay {
 		t.Fatalf("first decoded frame %v after the peer connection reached connected, want within %v", delay, maxFirstFrameDelay)

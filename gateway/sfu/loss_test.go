@@ -420,6 +420,12 @@ func TestLossSubscriberRecoversThroughNACK(t *testing.T) {
 		s.count = s.seqs.window(t, s.name, skip, window, margin, 60*time.Second)
 	}
 	elapsed := time.Since(start)
+	fams := scrape(t, gw.URL)
+	retransmitted := value(t, fams, "rtcio_retransmitted_packets_total")
+	t.Logf("gateway: %v NACKs received, %v packets retransmitted", value(t, fams, "rtcio_nacks_received_total"), retransmitted)
+	if retransmitted < 1 {
+		t.Errorf("the gateway counted no retransmission")
+	}
 	for _, s := range subs {
 		t.Logf("%s: %d of %d packets (%.2f%%), %d duplicates; measured over %v", s.name, s.count, window,
 			100*float64(s.count)/window, s.seqs.duplicates(), elapsed.Round(time.Millisecond))

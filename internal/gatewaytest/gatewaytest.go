@@ -33,6 +33,8 @@ func TestConfig() config.Config {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Rooms.DefaultTopology = "mesh"
 	cfg.Media.AllowedIPs = []string{"127.0.0.0/8"}
+	// Tests serve their own pages at "/".
+	cfg.Demo.Enabled = false
 	cfg.Shutdown.Timeout = 5 * time.Second
 	return cfg
 }
