@@ -41,6 +41,12 @@ type Config struct {
 	// after a power loss, at the cost of disk I/O.
 	Sync bool
 
+	// CheckpointInterval is how often the manifest of the file being
+	// written is refreshed (state still "recording"), so that after a
+	// crash it tells at least how much media the file held then.
+	// Default 10s.
+	CheckpointInterval time.Duration
+
 	// ReorderLatency is how long a track waits for a missing packet
 	// (reordered, or retransmitted after a NACK) before declaring it lost.
 	// Default 300ms. ReorderPackets bounds the same wait in packets
@@ -117,6 +123,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("recorder: max duration %v is below 1s", c.MaxDuration)
 	}
 	setDefault(&c.FlushInterval, time.Second)
+	setDefault(&c.CheckpointInterval, 10*time.Second)
 	setDefault(&c.ReorderLatency, 300*time.Millisecond)
 	setDefault(&c.ReorderPackets, 512)
 	setDefault(&c.SyncWait, 3*time.Second)

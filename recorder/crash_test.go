@@ -64,7 +64,8 @@ func runHelper() int {
 	dir := os.Getenv(helperDirEnv)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	r, err := New(Config{Dir: dir, FlushInterval: crashFlush, InterleaveWindow: crashWindow, SyncWait: 300 * time.Millisecond})
+	r, err := New(Config{Dir: dir, FlushInterval: crashFlush, InterleaveWindow: crashWindow, SyncWait: 300 * time.Millisecond,
+		CheckpointInterval: time.Second})
 	if err != nil {
 		fmt.Println("error", err)
 		return 1
@@ -224,6 +225,11 @@ func TestKill9LeavesPlayableFile(t *testing.T) {
 	}
 	if st, _ := os.Stat(file); m.State != StateInterrupted || m.EndReason != ReasonInterruptedCrash || m.End == nil || m.Bytes != st.Size() {
 		t.Fatalf("recovered manifest %+v", m)
+	}
+	// The last checkpoint (every second here) gives a lower bound of the
+	// media in the file.
+	if m.DurationMs < 1000 || m.DurationMs > int64(lastV*1000)+100 || m.PacketsReceived == 0 {
+		t.Fatalf("recovered manifest holds %d ms and %d packets, file %.3fs", m.DurationMs, m.PacketsReceived, lastV)
 	}
 	// A second pass has nothing left to do, and no temporary file remains.
 	if changed, err := Recover(dir, testLogger(t)); err != nil || len(changed) != 0 {

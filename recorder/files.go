@@ -272,6 +272,11 @@ func (rec *Recording) manifest(seg *segment, state, reason string, err error) *M
 	if seg.part == 1 {
 		m.Previous = ""
 	}
+	if seg.haveFirst {
+		// The wall time of the file's time zero: when its first frame
+		// arrived, which can be before the file was created.
+		m.Start = seg.firstWall.UTC()
+	}
 	if state != StateRecording {
 		end := time.Now().UTC()
 		m.End = &end

@@ -73,6 +73,7 @@ type segment struct {
 
 	haveFirst      bool
 	firstMs, endMs int64
+	firstWall      time.Time // arrival of the first frame written
 
 	fatalMu sync.Mutex
 	fatal   error
@@ -207,7 +208,7 @@ func (s *segment) write(t *segTrack, f *frame) error {
 		return fmt.Errorf("mux %s: %w", s.path, err)
 	}
 	if !s.haveFirst {
-		s.haveFirst, s.firstMs = true, f.ms
+		s.haveFirst, s.firstMs, s.firstWall = true, f.ms, f.arrival
 	}
 	if !t.started {
 		t.started, t.firstMs = true, f.ms

@@ -15,11 +15,6 @@ import (
 // maxTracks bounds the tracks of one recording.
 const maxTracks = 8
 
-// checkpointInterval is how often the manifest of the file being written is
-// refreshed, so that after a crash it still tells roughly how much the file
-// holds.
-const checkpointInterval = 10 * time.Second
-
 // ErrUnsupportedCodec is returned by AddTrack for codecs the recorder cannot
 // write (it writes VP8, VP9, AV1, H.264 and Opus).
 var ErrUnsupportedCodec = errors.New("recorder: unsupported codec")
@@ -300,7 +295,7 @@ func (rec *Recording) onTick(now time.Time) {
 			return
 		}
 	}
-	if rec.seg != nil && now.Sub(rec.lastCheck) >= checkpointInterval {
+	if rec.seg != nil && now.Sub(rec.lastCheck) >= rec.cfg.CheckpointInterval {
 		rec.lastCheck = now
 		rec.checkpoint()
 	}
