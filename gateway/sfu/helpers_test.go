@@ -72,6 +72,21 @@ type client struct {
 
 func dial(t testing.TB, url, room string) *client {
 	t.Helper()
+	c := dialNoJoin(t, url)
+	join(t, c.Socket, room)
+	return c
+}
+
+func join(t testing.TB, s *rtcio.Socket, room string) {
+	t.Helper()
+	if err := s.Server().Emit("join-room", map[string]any{"roomId": room, "name": s.ID()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dialNoJoin connects a Go rtc.io client that has not joined a room.
+func dialNoJoin(t testing.TB, url string) *client {
+	t.Helper()
 	api, err := rtcio.LoopbackAPI()
 	if err != nil {
 		t.Fatal(err)
@@ -103,9 +118,6 @@ func dial(t testing.TB, url, room string) *client {
 			}
 		}()
 	}})
-	if err := s.Server().Emit("join-room", map[string]any{"roomId": room, "name": s.ID()}); err != nil {
-		t.Fatal(err)
-	}
 	return c
 }
 
