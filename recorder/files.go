@@ -133,7 +133,11 @@ func (rec *Recording) roll(reason string) {
 // openNext opens the next file with the given tracks, carrying over the
 // frames old had not written yet and the tracks' pending frames.
 func (rec *Recording) openNext(states []*trackState, old *segment) {
-	seg, err := rec.createSegment(states)
+	hdrs := make([]trackHeader, 0, len(states))
+	for _, st := range states {
+		hdrs = append(hdrs, headerFor(st, old))
+	}
+	seg, err := rec.createSegment(hdrs)
 	if err != nil {
 		rec.fail(err)
 		return
@@ -157,8 +161,35 @@ func (rec *Recording) openNext(states []*trackState, old *segment) {
 	rec.requestKeyframes(time.Now())
 }
 
+// headerFor describes a track for the header of the next file: after the
+// frames still queued for the old file and those pending, its first
+// keyframe decides. The track's latest keyframe may be a later one, since
+// frames wait in queues.
+func headerFor(st *trackState, old *segment) trackHeader {
+	var frames []*frame
+	if old != nil {
+		if t := old.trackFor(st); t != nil {
+			frames = t.queue
+		}
+	}
+	for _, f := range append(frames[:len(frames):len(frames)], st.pending...) {
+		if f.info.keyframe && f.info.width > 0 {
+			c := f.info.config
+			if c == nil {
+				c = st.config
+			}
+			return trackHeader{st: st, width: f.info.width, height: f.info.height, config: c}
+		}
+	}
+	return trackHeader{st: st, width: st.width, height: st.height, config: st.config}
+}
+
 // createSegment names, creates and announces a new file.
-func (rec *Recording) createSegment(states []*trackState) (*segment, error) {
+func (rec *Recording) createSegment(hdrs []trackHeader) (*segment, error) {
+	states := make([]*trackState, len(hdrs))
+	for i, h := range hdrs {
+		states[i] = h.st
+	}
 	container, ext := containerFor(states)
 	rec.part++
 	start := rec.created.UTC()
@@ -182,7 +213,7 @@ func (rec *Recording) createSegment(states []*trackState) (*segment, error) {
 		if n > 1 {
 			name = fmt.Sprintf("%s~%d", base, n)
 		}
-		seg, err = openSegment(name+ext, container, rec.part, states, rec.cfg.Sync, rec.info.StreamID)
+		seg, err = openSegment(name+ext, container, rec.part, hdrs, rec.cfg.Sync, rec.info.StreamID)
 		if !errors.Is(err, os.ErrExist) {
 			break
 		}

@@ -89,16 +89,25 @@ func containerFor(states []*trackState) (container, ext string) {
 	return "webm", ".webm"
 }
 
+// trackHeader is what a file's header says about one track: the video size
+// and codec configuration of the first keyframe the file will hold.
+type trackHeader struct {
+	st            *trackState
+	width, height int
+	config        []byte
+}
+
 // openSegment creates the file and writes its header. The tracks' order is
 // the track numbering.
-func openSegment(path string, container string, part int, states []*trackState, sync bool, title string) (*segment, error) {
+func openSegment(path string, container string, part int, hdrs []trackHeader, sync bool, title string) (*segment, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
 	s := &segment{path: path, container: container, part: part, started: time.Now(), fw: newFileWriter(f, sync), mainTrack: -1}
-	entries := make([]mkvcore.TrackDescription, 0, len(states))
-	for i, st := range states {
+	entries := make([]mkvcore.TrackDescription, 0, len(hdrs))
+	for i, h := range hdrs {
+		st := h.st
 		num := uint64(i + 1)
 		e := &webm.TrackEntry{
 			Name:        st.t.cfg.ID,
@@ -108,8 +117,8 @@ func openSegment(path string, container string, part int, states []*trackState, 
 		}
 		if st.kind.video() {
 			e.TrackType = 1
-			e.Video = &webm.Video{PixelWidth: uint64(max(st.width, 1)), PixelHeight: uint64(max(st.height, 1))}
-			e.CodecPrivate = st.config
+			e.Video = &webm.Video{PixelWidth: uint64(max(h.width, 1)), PixelHeight: uint64(max(h.height, 1))}
+			e.CodecPrivate = h.config
 			if s.mainTrack < 0 {
 				s.mainTrack = i
 			}
@@ -120,7 +129,7 @@ func openSegment(path string, container string, part int, states []*trackState, 
 			e.SeekPreRoll = uint64(80 * time.Millisecond)
 		}
 		entries = append(entries, mkvcore.TrackDescription{TrackNumber: num, TrackEntry: e})
-		s.tracks = append(s.tracks, &segTrack{st: st, num: num, width: st.width, height: st.height, config: st.config})
+		s.tracks = append(s.tracks, &segTrack{st: st, num: num, width: h.width, height: h.height, config: h.config})
 	}
 	if s.mainTrack < 0 {
 		s.mainTrack = 0

@@ -194,13 +194,17 @@ func (rec *Recording) run() {
 		case p := <-rec.in:
 			rec.onPacket(p)
 		case <-rec.wake:
+			// A track was added or ended, or a sender report came: the
+			// first file may be able to start.
 			rec.syncTracks()
-		case now := <-tick.C:
-			rec.onTick(now)
-			if rec.allEnded() {
+			rec.tryOpen(time.Now(), false)
+			rec.drain(time.Now(), false)
+			if rec.failed == nil && rec.allEnded() {
 				rec.finish(rec.reason(ReasonTracksEnded))
 				return
 			}
+		case now := <-tick.C:
+			rec.onTick(now)
 		}
 	}
 	rec.finish(ReasonWriteError)

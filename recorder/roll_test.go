@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -232,5 +233,48 @@ func TestH264ResolutionChangeRolls(t *testing.T) {
 	}
 	if p := ffprobe(t, filepath.Join(r.Dir(), files[1])); p.Streams[0].Width != 160 || p.Streams[0].Height != 120 {
 		t.Fatalf("second file %+v", p.Streams)
+	}
+}
+
+// TestVP8ResolutionChange switches a VP8 stream from 320x240 to 160x120.
+// VP8 carries its size in every keyframe, so by default the file goes on
+// (and decodes cleanly); RollOnResolutionChange starts a new file instead.
+func TestVP8ResolutionChange(t *testing.T) {
+	requireFFmpeg(t)
+	out := filepath.Join(t.TempDir(), "small.ivf")
+	if b, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=15",
+		"-frames:v", "30", "-c:v", "libvpx", "-g", "15", "-f", "ivf", out).CombinedOutput(); err != nil {
+		t.Skipf("ffmpeg cannot encode VP8 here: %v %s", err, b)
+	}
+	big := readIVFFrames(t, fixture(mediafixture.VP8))
+	small := readIVFFrames(t, out)
+	frames := append([]mediaFrame(nil), big...)
+	for _, f := range small {
+		f.at += time.Duration(len(big)) * time.Second / 15
+		frames = append(frames, f)
+	}
+	for _, roll := range []bool{false, true} {
+		t.Run(fmt.Sprint("roll=", roll), func(t *testing.T) {
+			video := vp8Stream(t, frames, 0)
+			r := newTestRecorder(t, Config{RollOnResolutionChange: roll})
+			info := testInfo()
+			info.ExpectedTracks = 1
+			rec, err := r.Start(t.Context(), info)
+			if err != nil {
+				t.Fatal(err)
+			}
+			video.attach(t, rec, "video")
+			publish(t, publishOptions{ntp0: time.Now()}, video)
+			video.end(t)
+			waitDone(t, rec)
+			files := rec.Status().Files
+			ms := checkFiles(t, r.Dir(), files, 1)
+			switch {
+			case !roll && (len(files) != 1 || ms[0].Tracks[0].Frames != uint64(len(frames))):
+				t.Fatalf("without rolling: files %v, manifest %+v", files, ms[0])
+			case roll && (len(files) != 2 || ms[0].EndReason != ReasonResolution || ms[1].Tracks[0].Width != 160):
+				t.Fatalf("rolling: files %v, manifests %+v", files, ms)
+			}
+		})
 	}
 }
