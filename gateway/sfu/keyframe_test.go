@@ -132,7 +132,7 @@ func (p *kfPlayer) stop() {
 // timeOrigin turns them into Unix milliseconds.
 const kfPageProbe = `() => {
   if (window.__kf) return null;
-  const m = window.__kf = { connected: null, firstDecode: null, firstFrame: null, origin: performance.timeOrigin, pcs: 0 };
+  const m = window.__kf = { connected: null, firstPacket: null, inbound: null, firstDecode: null, firstFrame: null, origin: performance.timeOrigin, pcs: 0 };
   const Base = window.RTCPeerConnection;
   window.RTCPeerConnection = class extends Base {
     constructor(...args) {
@@ -147,7 +147,12 @@ const kfPageProbe = `() => {
           const rep = await this.getStats();
           const now = performance.now();
           rep.forEach((s) => {
-            if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0 && m.firstDecode === null) m.firstDecode = now;
+            if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
+            if (s.packetsReceived > 0 && m.firstPacket === null) m.firstPacket = now;
+            m.inbound = { packetsReceived: s.packetsReceived, packetsLost: s.packetsLost, framesReceived: s.framesReceived,
+              framesDecoded: s.framesDecoded, keyFramesDecoded: s.keyFramesDecoded, framesDropped: s.framesDropped,
+              pliCount: s.pliCount, firCount: s.firCount, nackCount: s.nackCount };
+            if (s.framesDecoded > 0 && m.firstDecode === null) m.firstDecode = now;
           });
         } catch (err) { /* closed meanwhile */ }
         setTimeout(poll, 5);
@@ -176,6 +181,10 @@ const kfPageWait = `async (ms) => {
 
 type kfProbe struct {
 	Connected   *float64 `json:"connected"`
+	FirstPacket *float64 `json:"firstPacket"`
+	// Inbound is the video inbound-rtp entry at the first decoded frame
+	// (or at the end of the wait), for the log.
+	Inbound map[string]any `json:"inbound"`
 	FirstDecode *float64 `json:"firstDecode"`
 	FirstFrame  *float64 `json:"firstFrame"`
 	Origin      float64  `json:"origin"`
@@ -290,10 +299,23 @@ func TestKeyframeCacheLateJoinerDecodesAtOnce(t *testing.T) {
 	if probe.FirstFrame != nil {
 		presented = fmt.Sprint(time.Duration((*probe.FirstFrame - *probe.Connected) * float64(time.Millisecond)).Round(time.Millisecond))
 	}
-	t.Logf("joined %v after the keyframe; connected %v after joining; first decoded frame %v after connected (first presented frame %s); PLIs/FIRs reaching the publisher: %d before the join, %d in all",
+	firstPacket := "n/a"
+	if probe.FirstPacket != nil {
+		firstPacket = fmt.Sprint(time.Duration((*probe.FirstPacket - *probe.Connected) * float64(time.Millisecond)).Round(time.Millisecond))
+	}
+	t.Logf("joined %v after the keyframe; connected %v after joining; first video packet %s, first decoded frame %v, first presented frame %s after connected; PLIs/FIRs reaching the publisher: %d before the join, %d in all; page inbound video %v",
 		joinAt.Sub(keyAt).Round(time.Millisecond), connectedAt.Sub(joinAt).Round(time.Millisecond),
-		delay.Round(time.Millisecond), presented, plisBefore, plis.Load())
+		firstPacket, delay.Round(time.Millisecond), presented, plisBefore, plis.Load(), probe.Inbound)
 
+	// The gateway's own account: the browser's video down-track started
+	// from the cache.
+	fams := scrape(t, gw.URL)
+	hits, misses := value(t, fams, "rtcio_keyframe_cache_hits_total"), value(t, fams, "rtcio_keyframe_cache_misses_total")
+	t.Logf("gateway: %v keyframe cache hits, %v misses, %v keyframe requests sent upstream",
+		hits, misses, value(t, fams, "rtcio_keyframe_requests_sent_total"))
+	if hits < 1 {
+		t.Errorf("the gateway counted %v keyframe cache hits (%v misses), want the browser's subscription", hits, misses)
+	}
 	// The join was mid-interval, and nothing but the cache could have
 	// given the browser a keyframe: the publisher wrote none between its
 	// keyframe before the join and the first decoded frame.
@@ -305,15 +327,6 @@ func TestKeyframeCacheLateJoinerDecodesAtOnce(t *testing.T) {
 			t.Fatalf("the publisher wrote a keyframe at %v, %v after the join and before the first decoded frame: the test proves nothing about the cache",
 				k.Format(time.StampMilli), k.Sub(joinAt))
 		}
-	}
-	// The gateway's own account: the browser's video down-track started
-	// from the cache.
-	fams := scrape(t, gw.URL)
-	hits, misses := value(t, fams, "rtcio_keyframe_cache_hits_total"), value(t, fams, "rtcio_keyframe_cache_misses_total")
-	t.Logf("gateway: %v keyframe cache hits, %v misses, %v keyframe requests sent upstream",
-		hits, misses, value(t, fams, "rtcio_keyframe_requests_sent_total"))
-	if hits < 1 {
-		t.Errorf("the gateway counted %v keyframe cache hits (%v misses), want the browser's subscription", hits, misses)
 	}
 	if delay < 0 || delay > maxFirstFrameDelay {
 		t.Fatalf("first decoded frame %v after the peer connection reached connected, want within %v", delay, maxFirstFrameDelay)

@@ -208,16 +208,23 @@ func (r *Room) Close() {
 	_ = r.sock.Close()
 	r.mu.Lock()
 	var ins []*inbound
+	var ended []Notice
 	for _, rel := range r.streams {
 		for _, in := range rel.tracks {
 			ins = append(ins, in)
 		}
 		ins = append(ins, rel.orphans...)
+		if rel.out != nil {
+			ended = append(ended, Notice{Kind: StreamUnpublished, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid})
+		}
 	}
 	r.streams = make(map[streamKey]*relayed)
 	r.mu.Unlock()
 	for _, in := range ins {
 		in.close()
+	}
+	for _, n := range ended {
+		r.notify(n)
 	}
 	r.loops.Wait()
 	r.local.Close()
