@@ -48,7 +48,15 @@ type Config struct {
 	TURN      TURN      `yaml:"turn"`
 	Webhooks  Webhooks  `yaml:"webhooks"`
 	Demo      Demo      `yaml:"demo"`
+	Debug     Debug     `yaml:"debug"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
+}
+
+// Debug exposes profiling.
+type Debug struct {
+	// PprofListen, when set, serves net/http/pprof on this address (its
+	// own listener, e.g. "127.0.0.1:6060"; never expose it publicly).
+	PprofListen string `yaml:"pprof_listen"`
 }
 
 // TURN makes the gateway hand out short-lived TURN credentials in the

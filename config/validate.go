@@ -85,6 +85,11 @@ func (c Config) Validate() error {
 	}
 	v.rooms(c.Rooms)
 	v.media(c.Media)
+	if c.Debug.PprofListen != "" {
+		if _, _, err := net.SplitHostPort(c.Debug.PprofListen); err != nil {
+			v.fail("debug.pprof_listen", strconv.Quote(c.Debug.PprofListen), "must be host:port")
+		}
+	}
 	if c.TURN.Secret != "" {
 		if len(c.TURN.URIs) == 0 {
 			v.fail("turn.uris", "[]", "must list at least one turn: or stun: URI when turn.secret is set")

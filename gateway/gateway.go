@@ -175,6 +175,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if addr := s.cfg.Debug.PprofListen; addr != "" {
+		stop, err := servePprof(addr, s.log)
+		if err != nil {
+			s.log.Error("pprof not served", "addr", addr, "error", err)
+		} else {
+			defer stop()
+		}
+	}
 	s.ready.Store(true)
 	s.log.Info("serving", "addr", ln.Addr().String(), "signaling_path", s.cfg.Signaling.Path)
 
