@@ -335,6 +335,11 @@ func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *
 		rel.orphans = append(rel.orphans, in)
 		if len(rel.tracks) == 0 {
 			rel.orphanedAt = time.Now()
+			if r.departing[peerID] {
+				// Closed because its socket left and its media went
+				// silent: the wait for a reconnect began with the silence.
+				rel.orphanedAt = time.Unix(0, in.lastPacket.Load())
+			}
 		}
 		r.mu.Unlock()
 		return
@@ -577,14 +582,17 @@ func (r *Room) Untrack(streamID, by string) (bool, error) {
 	return true, nil
 }
 
-// dropClient closes the gateway peer's connection to a client that left
-// the room. It runs on a signaling goroutine, so the close happens off it.
+// dropClient hands a client that left the room to the departure watch
+// instead of closing its connection at once: as in a mesh, a publisher
+// whose socket.io connection dropped while its media keeps flowing keeps
+// being forwarded, and its connection closes once its media is silent
+// (after MediaStopGrace for a client that sends nothing).
 func (r *Room) dropClient(id string) {
-	r.loops.Add(1)
-	go func() {
-		defer r.loops.Done()
-		r.sock.Peer(id).Close()
-	}()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.left[id]; !ok {
+		r.left[id] = time.Now()
+	}
 }
 
 // RoomStats is a snapshot of an SFU room's media side.
