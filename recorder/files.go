@@ -264,10 +264,16 @@ func (rec *Recording) closeSegment(state, reason string) {
 		"duration", time.Duration(seg.durationMs())*time.Millisecond, "bytes", m.Bytes)
 }
 
-// checkpoint refreshes the current file's manifest.
+// checkpoint refreshes the current file's manifest with what is certainly
+// in the file: a lower bound if the process dies before the next one.
 func (rec *Recording) checkpoint() {
 	seg := rec.seg
+	if err := seg.fw.Flush(); err != nil {
+		rec.fail(err)
+		return
+	}
 	m := rec.manifest(seg, StateRecording, "", nil)
+	m.DurationMs = seg.writtenMs()
 	if err := writeManifestAtomic(seg.manifestPath, m); err != nil {
 		rec.log.Warn("recorder: manifest checkpoint failed", "err", err)
 		return

@@ -73,7 +73,11 @@ type segment struct {
 
 	haveFirst      bool
 	firstMs, endMs int64
-	firstWall      time.Time // arrival of the first frame written
+	// safeEndMs is endMs before the last frame handed to ebml-go: its
+	// writer goroutine takes a frame only after writing the previous one,
+	// so everything up to here has reached the file writer.
+	safeEndMs int64
+	firstWall time.Time // arrival of the first frame written
 
 	fatalMu sync.Mutex
 	fatal   error
@@ -213,6 +217,7 @@ func (s *segment) write(t *segTrack, f *frame) error {
 	if (s.haveFirst && f.ms < s.firstMs) || (t.started && f.ms <= t.lastMs) {
 		return errFrameOrder
 	}
+	s.safeEndMs = s.endMs
 	if _, err := t.w.Write(!video || f.info.keyframe, f.ms, f.data); err != nil {
 		return fmt.Errorf("mux %s: %w", s.path, err)
 	}
@@ -238,6 +243,15 @@ func (s *segment) durationMs() int64 {
 		return 0
 	}
 	return s.endMs - s.firstMs
+}
+
+// writtenMs is the media time certainly handed to the file writer (see
+// safeEndMs); after a Flush, certainly in the file.
+func (s *segment) writtenMs() int64 {
+	if !s.haveFirst || s.safeEndMs < s.firstMs {
+		return 0
+	}
+	return s.safeEndMs - s.firstMs
 }
 
 // close finishes the file: ebml-go writes the seek index, the duration goes
