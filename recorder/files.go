@@ -224,7 +224,10 @@ func (rec *Recording) createSegment(hdrs []trackHeader) (*segment, error) {
 	seg.manifestPath = strings.TrimSuffix(seg.path, ext) + ".json"
 	m := rec.manifest(seg, StateRecording, "", nil)
 	if err := writeManifestAtomic(seg.manifestPath, m); err != nil {
+		// A file nobody can account for is worse than none: it holds
+		// only its header yet.
 		_ = seg.close()
+		_ = os.Remove(seg.path)
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	if err := makeReserve(seg.manifestPath); err != nil {

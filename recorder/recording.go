@@ -162,6 +162,9 @@ func (rec *Recording) Stop() error {
 	return rec.Err()
 }
 
+// Close is Stop, for io.Closer.
+func (rec *Recording) Close() error { return rec.Stop() }
+
 // poke wakes the recording's goroutine.
 func (rec *Recording) poke() {
 	select {
@@ -222,12 +225,7 @@ func (rec *Recording) reason(def string) string {
 // syncTracks creates the goroutine's state for newly added tracks and
 // handles ended ones.
 func (rec *Recording) syncTracks() {
-	rec.mu.Lock()
-	tracks := rec.tracks
-	rec.mu.Unlock()
-	for len(rec.states) < len(tracks) {
-		rec.states = append(rec.states, newTrackState(tracks[len(rec.states)], rec.cfg))
-	}
+	rec.addStates()
 	for _, st := range rec.states {
 		if st.t.closed.Load() && !st.ended {
 			// Everything the track sent before Close is already in the
@@ -237,6 +235,16 @@ func (rec *Recording) syncTracks() {
 			st.flush(rec.onFrame)
 			rec.drain(time.Now(), false)
 		}
+	}
+}
+
+// addStates creates the goroutine's state for newly added tracks.
+func (rec *Recording) addStates() {
+	rec.mu.Lock()
+	tracks := rec.tracks
+	rec.mu.Unlock()
+	for len(rec.states) < len(tracks) {
+		rec.states = append(rec.states, newTrackState(tracks[len(rec.states)], rec.cfg))
 	}
 }
 
@@ -267,7 +275,7 @@ func (rec *Recording) drainQueue() {
 
 func (rec *Recording) onPacket(p *inPacket) {
 	if p.track.index >= len(rec.states) {
-		rec.syncTracks()
+		rec.addStates()
 	}
 	st := rec.states[p.track.index]
 	if st.ended {
@@ -313,7 +321,7 @@ func (rec *Recording) requestKeyframes(now time.Time) {
 		}
 		waiting := st.needKeyframe
 		if rec.seg != nil {
-			if t := rec.seg.trackFor(st); t != nil && !t.started && len(t.queue) == 0 {
+			if t := rec.seg.trackFor(st); t != nil && !t.started {
 				waiting = true
 			}
 		}
