@@ -40,12 +40,16 @@ func TestHostileCtrlFramesGoToGo(t *testing.T) {
 	url := startGateway(t)
 	a := dial(t, url, testOptions(t))
 	b := dial(t, url, testOptions(t))
+	aConn := collect(a, EventPeerConnect)
 	bConn := collect(b, EventPeerConnect)
 	bOK := collect(b, "ok")
 	bBad := collect(b, "big")
 	join(t, a, "hostile")
 	join(t, b, "hostile")
-	bConn.next(t, "peer-connect")
+	// a writes on its own ctrl channel below: its open (a's peer-connect),
+	// not b's, says it can.
+	aConn.next(t, "a peer-connect")
+	bConn.next(t, "b peer-connect")
 	a.mu.Lock()
 	p := a.peers[b.ID()]
 	a.mu.Unlock()
