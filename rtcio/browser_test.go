@@ -207,3 +207,135 @@ func browserInterop(t *testing.T, goPolite bool) {
 	}
 	gRTP.waitPackets(t, video, 10)
 }
+
+// TestBrowserOfferCollision forces an offer collision between the Go Socket
+// and Chromium in both roles: both hold their signaling, both publish a
+// stream (so both make an offer), then both release. The impolite side must
+// ignore the polite side's offer, the polite side must give its own up, and
+// both streams must arrive with their events and media.
+func TestBrowserOfferCollision(t *testing.T) {
+	leakCheck(t)
+	for _, goPolite := range []bool{true, false} {
+		name := "go-impolite"
+		if goPolite {
+			name = "go-polite"
+		}
+		t.Run(name, func(t *testing.T) { browserOfferCollision(t, goPolite) })
+	}
+}
+
+func browserOfferCollision(t *testing.T, goPolite bool) {
+	leakCheck(t)
+	testenv.SkipIfNoBrowser(t)
+	if !goPolite {
+		// Our side works (Go ignores, Chromium rolls back and answers),
+		// but Chromium (156) keeps the header-extension ids of the offer
+		// it rolled back, which differ from pion's (mid is 1 in pion, 9 in
+		// Chromium's video), so its next offer fails: "A BUNDLE group
+		// contains a codec collision for header extension id=1". Its
+		// stream then never reaches Go. Nothing in the Go peer can repair
+		// Chromium's transceiver; see doc.go.
+		t.Skip("known Chromium issue: header-extension ids kept across rollback collide with pion's")
+	}
+	url := startGateway(t)
+	web := testenv.ServeWeb(t)
+	br := testenv.StartBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	g, gate := dialGated(t, url, testOptions(t))
+	gRTP := newRTPCounter(g)
+	gConn := collect(g, EventPeerConnect)
+	gScreen := collect(g, "screen")
+	page, err := testenv.OpenConformancePage(ctx, t, br, url, testenv.ConformanceOptions{WebURL: web, Name: "browser"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gJoined := collect(g.Server(), "join-ok")
+	first := func() error { join(t, g, "glare"); gJoined.next(t, "go join-ok"); return nil }
+	second := func() error {
+		if err := page.JoinRoom(ctx, "glare", ""); err != nil {
+			return err
+		}
+		_, err := page.WaitFor(ctx, `e.type === 'server' && e.name === 'join-ok'`, 0)
+		return err
+	}
+	if !goPolite {
+		first, second = second, first
+	}
+	if err := first(); err != nil {
+		t.Fatal(err)
+	}
+	if err := second(); err != nil {
+		t.Fatal(err)
+	}
+	gConn.next(t, "peer-connect with the browser")
+	if _, err := page.WaitFor(ctx, `e.type === 'peer-connect'`, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := g.Peer(page.ID).State(); !ok || st.Polite != goPolite {
+		t.Fatalf("go polite=%v, want %v", st.Polite, goPolite)
+	}
+
+	sum, err := page.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark := sum.LastSeq
+	if err := page.HoldSignals(ctx); err != nil {
+		t.Fatal(err)
+	}
+	gate.close()
+	screen, err := page.PublishCamera(ctx, "screen", []any{"$stream", map[string]any{"by": "browser"}}, testenv.MediaOptions{NoAudio: true, Source: "synthetic"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := page.WaitFor(ctx, `e.type === 'signaling-state' && e.state === 'have-local-offer'`, mark); err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ := fixtureStream(t, "go-screen")
+	if err := g.Emit("screen", st, map[string]any{"by": "go"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gate.offers:
+	case <-timeout():
+		t.Fatal("go made no offer while its signaling was held")
+	}
+	if n, err := page.ReleaseSignals(ctx); err != nil || n == 0 {
+		t.Fatalf("release browser signals: %d %v (want the held offer)", n, err)
+	}
+	gate.open(t)
+
+	// Browser stream on Go, with its ids and VP8/H.264 RTP.
+	ev := gScreen.next(t, "browser screen on go")
+	if ev.Stream == nil || ev.Stream.ID() != screen.RTCIOStreamID || ev.Stream.MediaStreamID() != screen.MediaStreamID {
+		t.Fatalf("screen stream %+v, want ids of %+v", ev.Stream, screen)
+	}
+	gRTP.waitPackets(t, waitTrack(t, gRTP, ev.Stream, webrtc.RTPCodecTypeVideo), 20)
+	// Go stream in the browser, decoded.
+	pred := fmt.Sprintf(`e.type === 'stream-event' && e.name === 'screen' && e.peerId === %q`, g.ID())
+	bev, err := page.WaitFor(ctx, pred, mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := bev.StreamArg(); !ok || got.RTCIOStreamID != st.ID() {
+		t.Fatalf("browser screen event %s, want stream %s", bev.Raw, st.ID())
+	}
+	stats := fmt.Sprintf(`(s[%q] || {inbound: []}).inbound.some((i) => i.kind === 'video' && i.framesDecoded > 0)`, g.ID())
+	if _, err := page.WaitForStats(ctx, stats); err != nil {
+		t.Fatalf("browser decoded no video from go: %v", err)
+	}
+
+	gs, _ := g.Peer(page.ID).State()
+	bs, err := page.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if goPolite && (gs.Rollbacks < 1 || bs.Counters.IgnoredOffers < 1 || bs.Counters.Rollbacks != 0) {
+		t.Fatalf("go polite: go %d rollbacks, browser %+v", gs.Rollbacks, bs.Counters)
+	}
+	if !goPolite && (gs.IgnoredOffers < 1 || bs.Counters.Rollbacks < 1 || gs.Rollbacks != 0) {
+		t.Fatalf("go impolite: go %d ignored, browser %+v", gs.IgnoredOffers, bs.Counters)
+	}
+}

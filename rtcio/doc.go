@@ -39,6 +39,13 @@
 //     applied at once: it cannot collide, since the impolite side never
 //     offers before its first answer. PeerState counts rollbacks and
 //     ignored offers.
+//   - Known interop issue, not ours to fix: when the Go side is impolite and
+//     a collision makes Chromium (156) roll back, Chromium keeps the
+//     header-extension ids of its rolled-back offer; where they differ from
+//     pion's (pion numbers extensions in registration order: sdes:mid is 1)
+//     Chromium's next offer fails with "A BUNDLE group contains a codec
+//     collision for header extension id=N" and its new tracks never arrive.
+//     With the Go side polite nothing is rolled back in the browser.
 //   - Custom channels are created when CreateChannel returns: a message
 //     sent after both ends returned from it always arrives, while one sent
 //     before the receiving end created the channel may be lost (pion hands

@@ -32,9 +32,13 @@ import (
 //     gathers early; it cannot collide, because the impolite side has no
 //     connection (and nothing to offer) before that offer reaches it.
 //
-// An ICE-restart offer restarts pion's ICE agent inside CreateOffer; if it is
-// forgotten in a collision, the restart rides our answer (new credentials)
-// and is asked for again in the next offer.
+// Two side effects of CreateOffer cannot be undone:
+//   - an ICE-restart offer restarts pion's ICE agent at once; if it is
+//     forgotten in a collision, the restart rides our answer (new
+//     credentials) and is asked for again in the next offer;
+//   - the new senders count as negotiated, so applying our answer to the
+//     remote's offer starts them: the remote drops their RTP (pion logs
+//     "Incoming unhandled RTP ssrc") until our next offer declares them.
 
 // politeMidPrefix starts the mids the polite side gives new transceivers.
 // Browsers and pion only generate numeric mids.
