@@ -241,3 +241,73 @@ func TestRecordVP9AndAV1(t *testing.T) {
 		})
 	}
 }
+
+// TestTimestampJumpIsNotAGap: a sender whose RTP clock jumps an hour ahead
+// (a restarted encoder keeping its SSRC) does not make an hour-long file.
+func TestTimestampJumpIsNotAGap(t *testing.T) {
+	requireFFmpeg(t)
+	audio := opusStream(t, loopFrames(readOpusFrames(t, fixture(mediafixture.Opus)), 2*time.Second), 0)
+	for _, pk := range audio.pkts[50:] {
+		for _, p := range pk {
+			p.Timestamp += 3600 * 48000
+		}
+	}
+	r := newTestRecorder(t, Config{})
+	info := testInfo()
+	info.ExpectedTracks = 1
+	rec, err := r.Start(t.Context(), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio.attach(t, rec, "audio")
+	publish(t, publishOptions{}, audio)
+	audio.end(t)
+	waitDone(t, rec)
+	file := filepath.Join(r.Dir(), rec.Status().Files[0])
+	if d := parseSeconds(t, ffprobe(t, file).Format.Duration); d > 2.5 {
+		t.Fatalf("file lasts %.3fs for 2s of audio", d)
+	}
+	if errs := ffmpegDecodeErrors(t, file); errs != "" {
+		t.Fatalf("ffmpeg decode errors:\n%s", errs)
+	}
+	if n := len(packetTimes(t, file, "a:0")); n != len(audio.frames) {
+		t.Fatalf("file has %d frames, published %d", n, len(audio.frames))
+	}
+}
+
+// TestSourceSwitchContinuesTrack: the publisher replaces its track (a new
+// SSRC, new sequence numbers and timestamps) in the middle of a recording;
+// the file goes on without a gap or a step back.
+func TestSourceSwitchContinuesTrack(t *testing.T) {
+	requireFFmpeg(t)
+	frames := readIVFFrames(t, fixture(mediafixture.VP8)) // keyframes every 15 frames
+	before := vp8Stream(t, frames[:30], 0)
+	after := newStream(t, forwarding.Codec{MimeType: forwarding.MimeTypeVP8, ClockRate: 90000, PayloadType: 96},
+		&codecs.VP8Payloader{EnablePictureID: true}, frames[30:], 5555, 0)
+	after.pub = before.pub
+	r := newTestRecorder(t, Config{})
+	info := testInfo()
+	info.ExpectedTracks = 1
+	rec, err := r.Start(t.Context(), info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before.attach(t, rec, "video")
+	publish(t, publishOptions{}, before)
+	publish(t, publishOptions{}, after)
+	before.end(t)
+	waitDone(t, rec)
+	file := filepath.Join(r.Dir(), rec.Status().Files[0])
+	pts := packetTimes(t, file, "v:0")
+	if len(pts) != len(frames) {
+		t.Fatalf("file has %d frames, published %d", len(pts), len(frames))
+	}
+	for i := 1; i < len(pts); i++ {
+		if d := pts[i] - pts[i-1]; d <= 0 || d > 0.1 {
+			t.Fatalf("frame %d: step of %.3fs", i, d)
+		}
+	}
+	if errs := ffmpegDecodeErrors(t, file); errs != "" {
+		t.Fatalf("ffmpeg decode errors:\n%s", errs)
+	}
+}

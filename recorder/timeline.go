@@ -66,7 +66,11 @@ func (tl *timeline) anchor(rec *Recording, st *trackState, f *frame) {
 	}
 	at := rec.localNs(f.arrival) + tl.offset
 	if r := st.sr(); tl.useSR && r != nil {
-		at = ntpToNs(r.ntp) + ticksToNs(int64(int32(uint32(f.ts)-r.rtp)), st.clock)
+		// A report far from the frame predates a jump of the sender's
+		// timestamps: arrival time is the better guess then.
+		if d := int64(int32(uint32(f.ts) - r.rtp)); d < 60*st.clock && d > -60*st.clock {
+			at = ntpToNs(r.ntp) + ticksToNs(d, st.clock)
+		}
 	}
 	if st.haveLastMs && tl.originSet {
 		// A new source continues the track; never go back in time.
@@ -89,6 +93,7 @@ func (tl *timeline) place(rec *Recording, st *trackState, f *frame) {
 		tl.originSet, tl.origin = true, st.domainNs(f)
 	}
 	f.ms = (st.domainNs(f) - tl.origin) / int64(time.Millisecond)
+	st.lastMs, st.haveLastMs = f.ms, true
 }
 
 // frameDurationMs estimates the duration of the track's frames.

@@ -104,6 +104,10 @@ var (
 	_ forwarding.SenderReportSink = (*Track)(nil)
 )
 
+// maxTSJump is the largest timestamp step, in seconds, taken as a gap in
+// the media rather than as a discontinuity of the sender's clock.
+const maxTSJump = 10
+
 // maxFramePackets and maxFrameBytes bound one frame's assembly, so hostile
 // input (no marker bit, ever) cannot grow memory.
 const (
@@ -293,6 +297,12 @@ func (st *trackState) complete(payloads [][]byte, ts uint32, at time.Time, out f
 		st.haveTS, st.lastTS, st.extTS = true, ts, int64(ts)
 	} else {
 		d := int64(int32(ts - st.lastTS))
+		if d > maxTSJump*st.clock || d < -st.clock {
+			// The sender's timestamps jumped (a restarted encoder, a
+			// broken sender): rather than a gap of hours or a step
+			// back, the track is placed again by arrival time.
+			st.epoch++
+		}
 		if d > 0 && d < st.clock {
 			st.durTicks = d
 		}
