@@ -38,11 +38,15 @@ type rtpSampleWriter struct {
 	pz    rtp.Packetizer
 	clock uint32
 	fed   time.Duration
+	first time.Time // when the first sample was sent
 }
 
 func (w *rtpSampleWriter) WriteSample(s media.Sample) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.first.IsZero() {
+		w.first = time.Now()
+	}
 	for _, p := range w.pz.Packetize(s.Data, uint32(s.Duration*time.Duration(w.clock)/time.Second)) {
 		if err := w.pub.WriteRTP(p); err != nil {
 			return err
