@@ -48,8 +48,28 @@ type Config struct {
 	TURN      TURN      `yaml:"turn"`
 	Webhooks  Webhooks  `yaml:"webhooks"`
 	Demo      Demo      `yaml:"demo"`
+	Recording Recording `yaml:"recording"`
 	Debug     Debug     `yaml:"debug"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
+}
+
+// Recording records SFU rooms' streams to disk, one file per stream.
+type Recording struct {
+	// Mode is "off" (only what the admin API or a server event starts),
+	// "all" (every SFU room) or "rooms" (rooms matching Rooms).
+	Mode string `yaml:"mode"`
+	// Rooms are room names or prefixes ending in "*" (mode "rooms").
+	Rooms []string `yaml:"rooms"`
+	// Dir is the output directory; recording is unavailable while empty.
+	Dir string `yaml:"dir"`
+	// NameTemplate names files below Dir ("{room}/{start}_{publisher}_{stream}"
+	// when empty).
+	NameTemplate string `yaml:"name_template"`
+	// MaxFileSize (bytes) and MaxDuration roll to a new file; 0 means none.
+	MaxFileSize int64         `yaml:"max_file_size"`
+	MaxDuration time.Duration `yaml:"max_duration"`
+	// FlushInterval bounds what a crash can lose.
+	FlushInterval time.Duration `yaml:"flush_interval"`
 }
 
 // Debug exposes profiling.
@@ -221,8 +241,9 @@ func Default() Config {
 			MetadataWait:  1500 * time.Millisecond,
 			AdoptGrace:    800 * time.Millisecond,
 		},
-		TURN:     TURN{TTL: 6 * time.Hour},
-		Demo:     Demo{Enabled: true},
-		Shutdown: Shutdown{Timeout: 10 * time.Second},
+		TURN:      TURN{TTL: 6 * time.Hour},
+		Demo:      Demo{Enabled: true},
+		Recording: Recording{Mode: "off", FlushInterval: time.Second},
+		Shutdown:  Shutdown{Timeout: 10 * time.Second},
 	}
 }

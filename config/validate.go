@@ -85,6 +85,14 @@ func (c Config) Validate() error {
 	}
 	v.rooms(c.Rooms)
 	v.media(c.Media)
+	v.oneOf("recording.mode", c.Recording.Mode, "off", "all", "rooms")
+	if c.Recording.Mode != "off" && c.Recording.Dir == "" {
+		v.fail("recording.dir", `""`, "must name a directory when recording.mode is \""+c.Recording.Mode+"\"")
+	}
+	if c.Recording.MaxFileSize < 0 {
+		v.fail("recording.max_file_size", strconv.FormatInt(c.Recording.MaxFileSize, 10), "must not be negative")
+	}
+	v.duration("recording.flush_interval", c.Recording.FlushInterval)
 	if c.Debug.PprofListen != "" {
 		if _, _, err := net.SplitHostPort(c.Debug.PprofListen); err != nil {
 			v.fail("debug.pprof_listen", strconv.Quote(c.Debug.PprofListen), "must be host:port")

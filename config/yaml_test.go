@@ -31,14 +31,15 @@ func TestParseYAMLFull(t *testing.T) {
 			MessagesPerSecond: 50.5, MessageBurst: 200, EnforceSource: false, RequireSharedRoom: false,
 			PingInterval: 10 * time.Second, PingTimeout: 5 * time.Second,
 		},
-		CORS:     CORS{AllowedOrigins: []string{"https://app.example.com", "https://*.example.org", "http://localhost:*"}},
-		Auth:     Auth{JWTSecret: "0123456789abcdef0123456789abcdef"},
-		Admin:    Admin{Token: "admin-token-0123456789"},
-		Rooms:    Rooms{DefaultTopology: "sfu", Topologies: []TopologyRule{{"standup", "mesh"}, {"town-hall-*", "sfu"}}},
-		Media:    Media{RelayChannels: []string{"chat"}, MetadataWait: 1500 * time.Millisecond, AdoptGrace: 800 * time.Millisecond},
-		TURN:     TURN{TTL: 6 * time.Hour},
-		Demo:     Demo{Enabled: true},
-		Shutdown: Shutdown{Timeout: 30 * time.Second},
+		CORS:      CORS{AllowedOrigins: []string{"https://app.example.com", "https://*.example.org", "http://localhost:*"}},
+		Auth:      Auth{JWTSecret: "0123456789abcdef0123456789abcdef"},
+		Admin:     Admin{Token: "admin-token-0123456789"},
+		Rooms:     Rooms{DefaultTopology: "sfu", Topologies: []TopologyRule{{"standup", "mesh"}, {"town-hall-*", "sfu"}}},
+		Media:     Media{RelayChannels: []string{"chat"}, MetadataWait: 1500 * time.Millisecond, AdoptGrace: 800 * time.Millisecond},
+		TURN:      TURN{TTL: 6 * time.Hour},
+		Demo:      Demo{Enabled: true},
+		Recording: Recording{Mode: "off", FlushInterval: time.Second},
+		Shutdown:  Shutdown{Timeout: 30 * time.Second},
 	}
 	if !equalConfigs(cfg, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", cfg, want)

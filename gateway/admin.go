@@ -20,6 +20,8 @@ func (s *Server) mountAdmin() {
 	s.mux.Handle("DELETE /admin/v1/sockets/{id}", s.adminOnly(s.adminKick))
 	s.mux.Handle("GET /admin/v1/rooms/{room}/streams", s.adminOnly(s.adminStreams))
 	s.mux.Handle("POST /admin/v1/rooms/{room}/streams/{stream}/untrack", s.adminOnly(s.adminUntrack))
+	s.mux.Handle("POST /admin/v1/rooms/{room}/recording/{action}", s.adminOnly(s.adminRecording))
+	s.mux.Handle("GET /admin/v1/rooms/{room}/recordings", s.adminOnly(s.adminRecordings))
 }
 
 func (s *Server) adminStreams(w http.ResponseWriter, r *http.Request) {

@@ -18,6 +18,7 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/metrics"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 )
 
 // Server is one gateway process's server.
@@ -29,6 +30,7 @@ type Server struct {
 	sfu       *sfu.Manager
 	metrics   *metrics.Metrics
 	webhooks  *webhooks
+	recorder  *recorder.Recorder
 	mux       *http.ServeMux
 	ready     atomic.Bool
 }
@@ -74,7 +76,13 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.webhooks = hooks
-	o.notify = append(o.notify, hooks.stream)
+	o.notify = append(o.notify, hooks.stream, hooks.recordingFinished)
+	rec, err := s.newRecorder(cfg.Recording)
+	if err != nil {
+		media.close()
+		return nil, err
+	}
+	s.recorder = rec
 	rooms := sfu.NewManager(sfu.Config{
 		API:          media.api,
 		ICEServers:   iceServers(cfg.Media.ICEServers),
@@ -83,6 +91,8 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		MetadataWait: cfg.Media.MetadataWait,
 		AdoptGrace:   cfg.Media.AdoptGrace,
 		Observer:     mediaMetrics{reg},
+		Recorder:     rec,
+		RecordRoom:   recordPolicy(cfg.Recording),
 		Notify: func(n sfu.Notice) {
 			for _, f := range o.notify {
 				f(n)
@@ -122,6 +132,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	sig.Handle(EventUntrackStream, func(c *signaling.Conn, args []any) error {
 		return untrackByPublisher(rooms, c, args)
 	})
+	sig.Handle(EventRecording, s.recordingEvent)
 	s.signaling, s.sfu = sig, rooms
 	reg.AddSource(s.stateSource)
 	s.mux.Handle("GET /metrics", reg.Handler())
@@ -209,6 +220,11 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 		// the rooms' media still has to tear down.
 		s.signaling.Close()
 		s.sfu.Close()
+		if s.recorder != nil {
+			// Every room is closed, so every recording has stopped; this
+			// waits for their files and manifests to be complete.
+			s.recorder.Close()
+		}
 		s.media.close()
 		s.webhooks.close(ctx)
 		close(closed)

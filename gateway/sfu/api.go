@@ -1,12 +1,14 @@
 package sfu
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -47,11 +49,70 @@ func NewAPI(router *RTCPRouter, tune ...func(*webrtc.SettingEngine)) (*webrtc.AP
 type RTCPRouter struct {
 	mu      sync.Mutex
 	writers map[uint32]interceptor.RTCPWriter
+	pending map[uint32]*streamWriter // RTP writers waiting for pion to bind their stream
+	bound   map[uint32]interceptor.RTPWriter
 }
 
 // NewRTCPRouter makes an empty router.
 func NewRTCPRouter() *RTCPRouter {
-	return &RTCPRouter{writers: make(map[uint32]interceptor.RTCPWriter)}
+	return &RTCPRouter{
+		writers: make(map[uint32]interceptor.RTCPWriter),
+		pending: make(map[uint32]*streamWriter),
+		bound:   make(map[uint32]interceptor.RTPWriter),
+	}
+}
+
+// rtpWriter returns the RTP writer a TrackLocal bound to the local stream
+// ssrc should use instead of its context's WriteStream. pion connects that
+// WriteStream only after Bind returned and silently drops (n == 0, nil
+// error) what is written before; a down-track's writer goroutine, started
+// in Bind, could lose the keyframe cache replay that way, and a late
+// joiner then waited for the publisher's next keyframe. The router's
+// interceptor sees pion bind the stream, so these writes wait for it. A
+// track bound again to a stream pion already bound (ReplaceTrack on a
+// sender that was sending) writes at once.
+func (r *RTCPRouter) rtpWriter(ssrc uint32) *streamWriter {
+	w := &streamWriter{ready: make(chan struct{}), abort: make(chan struct{})}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if bound := r.bound[ssrc]; bound != nil {
+		w.w = bound
+		close(w.ready)
+		return w
+	}
+	r.pending[ssrc] = w
+	return w
+}
+
+// forget drops w if pion never bound its stream, and unblocks its writes.
+func (r *RTCPRouter) forget(ssrc uint32, w *streamWriter) {
+	r.mu.Lock()
+	if r.pending[ssrc] == w {
+		delete(r.pending, ssrc)
+	}
+	r.mu.Unlock()
+	w.abortOnce.Do(func() { close(w.abort) })
+}
+
+var errStreamUnbound = errors.New("sfu: local stream unbound before pion connected it")
+
+// streamWriter writes to a local stream's interceptor chain once pion has
+// bound it; until then writes wait.
+type streamWriter struct {
+	ready     chan struct{}
+	abort     chan struct{}
+	abortOnce sync.Once
+	w         interceptor.RTPWriter // set before ready is closed
+}
+
+// WriteRTP implements forwarding.RTPWriter.
+func (s *streamWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	select {
+	case <-s.ready:
+		return s.w.Write(h, payload, nil)
+	case <-s.abort:
+		return 0, errStreamUnbound
+	}
 }
 
 // NewInterceptor implements interceptor.Factory: one per peer connection.
@@ -104,6 +165,16 @@ func (i *routerInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor
 }
 
 func (i *routerInterceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	// The router is the last interceptor, so w is the writer pion is about
+	// to connect the track's WriteStream to.
+	i.router.mu.Lock()
+	i.router.bound[info.SSRC] = w
+	if sw := i.router.pending[info.SSRC]; sw != nil {
+		delete(i.router.pending, info.SSRC)
+		sw.w = w
+		close(sw.ready)
+	}
+	i.router.mu.Unlock()
 	i.mu.Lock()
 	i.ssrcs = append(i.ssrcs, info.SSRC)
 	writer := i.writer
@@ -119,6 +190,7 @@ func (i *routerInterceptor) BindLocalStream(info *interceptor.StreamInfo, w inte
 func (i *routerInterceptor) UnbindLocalStream(info *interceptor.StreamInfo) {
 	i.router.mu.Lock()
 	delete(i.router.writers, info.SSRC)
+	delete(i.router.bound, info.SSRC)
 	i.router.mu.Unlock()
 }
 
@@ -129,6 +201,7 @@ func (i *routerInterceptor) Close() error {
 	i.router.mu.Lock()
 	for _, ssrc := range ssrcs {
 		delete(i.router.writers, ssrc)
+		delete(i.router.bound, ssrc)
 	}
 	i.router.mu.Unlock()
 	return nil

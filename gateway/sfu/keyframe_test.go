@@ -184,11 +184,11 @@ type kfProbe struct {
 	FirstPacket *float64 `json:"firstPacket"`
 	// Inbound is the video inbound-rtp entry at the first decoded frame
 	// (or at the end of the wait), for the log.
-	Inbound map[string]any `json:"inbound"`
-	FirstDecode *float64 `json:"firstDecode"`
-	FirstFrame  *float64 `json:"firstFrame"`
-	Origin      float64  `json:"origin"`
-	PCs         int      `json:"pcs"`
+	Inbound     map[string]any `json:"inbound"`
+	FirstDecode *float64       `json:"firstDecode"`
+	FirstFrame  *float64       `json:"firstFrame"`
+	Origin      float64        `json:"origin"`
+	PCs         int            `json:"pcs"`
 }
 
 // unix turns a probe time into wall-clock time.

@@ -23,6 +23,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
 
@@ -53,6 +54,10 @@ type Config struct {
 	AdoptGrace time.Duration
 	// Observer, when set, sees the media plane for metrics.
 	Observer Observer
+	// Recorder records streams; nil means recording is unavailable.
+	Recorder *recorder.Recorder
+	// RecordRoom says whether a room records every stream from its start.
+	RecordRoom func(roomID string) bool
 	// Notify, when set, hears what the rooms decide about streams (for
 	// webhooks, metrics and tests). It runs on the deciding goroutine and
 	// must not block.
@@ -77,6 +82,8 @@ const (
 	// StreamAdopted: a publisher that reconnected continues a stream on
 	// the subscribers' existing tracks.
 	StreamAdopted NoticeKind = "stream-adopted"
+	// RecordingFinished: a recording ended; Manifest is its manifest.
+	RecordingFinished NoticeKind = "recording-finished"
 )
 
 // Notice is one decision of a room about a stream.
@@ -91,6 +98,9 @@ type Notice struct {
 	Client string
 	// Events are the stream's event names at the time.
 	Events []string
+	// Recording and Manifest identify a finished recording.
+	Recording string
+	Manifest  string
 }
 
 func (c *Config) setDefaults() {
@@ -124,6 +134,10 @@ type Room struct {
 	left      map[string]time.Time // publishers whose socket left, and when
 	departing map[string]bool      // publishers whose peer the room closed
 	channels  map[string]*rtcio.BroadcastChannel
+	// recordAll records every stream the room relays; recordings are the
+	// running ones, by RTCIOStream id.
+	recordAll  bool
+	recordings map[string]*recorder.Recording
 }
 
 type streamKey struct{ publisher, msid string }
@@ -163,10 +177,12 @@ func newRoom(sig *signaling.Server, roomID string, cfg Config) (*Room, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	r := &Room{
 		id: roomID, cfg: cfg, log: log, local: local, sock: sock, ctx: ctx, stop: stop,
-		streams:   make(map[streamKey]*relayed),
-		left:      make(map[string]time.Time),
-		departing: make(map[string]bool),
-		channels:  make(map[string]*rtcio.BroadcastChannel),
+		streams:    make(map[streamKey]*relayed),
+		left:       make(map[string]time.Time),
+		departing:  make(map[string]bool),
+		channels:   make(map[string]*rtcio.BroadcastChannel),
+		recordings: make(map[string]*recorder.Recording),
+		recordAll:  cfg.Recorder != nil && cfg.RecordRoom != nil && cfg.RecordRoom(roomID),
 	}
 	sock.SetHooks(rtcio.Hooks{
 		RemoteTrack:        r.onRemoteTrack,
@@ -204,6 +220,7 @@ func (r *Room) PeerID() string { return r.local.ID() }
 // Close leaves the room: every peer connection closes (clients see
 // peer-disconnect), every publication stops.
 func (r *Room) Close() {
+	r.StopRecording("")
 	r.stop()
 	_ = r.sock.Close()
 	r.mu.Lock()
@@ -250,7 +267,11 @@ func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrt
 	rel.tracks[track] = in
 	out := rel.out
 	adopted := out != nil && r.adoptTrack(rel, in)
+	rec := r.recordingFor(rel)
 	r.mu.Unlock()
+	if rec != nil && !adopted {
+		r.attachRecording(rec, in)
+	}
 	r.log.Info("sfu: receiving track", "publisher", peerID, "stream", key.msid, "kind", track.Kind().String(), "codec", track.Codec().MimeType, "adopted", adopted)
 	if out != nil && !adopted {
 		r.addTrack(out, in)
@@ -303,6 +324,12 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 		}
 	}
 	r.sock.SendStream(out, to...)
+	r.mu.Lock()
+	recordIt := r.recordAll
+	r.mu.Unlock()
+	if recordIt {
+		_ = r.record(rel)
+	}
 	r.notify(Notice{Kind: StreamPublished, Publisher: peerID, Stream: rs.ID(), MediaStream: key.msid, Events: eventNames(events)})
 	r.log.Info("sfu: relaying stream", "publisher", peerID, "stream", rs.ID(), "msid", key.msid, "events", eventNames(events), "subscribers", len(to))
 }

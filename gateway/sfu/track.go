@@ -32,6 +32,7 @@ type forwardTrack struct {
 
 	mu     sync.Mutex
 	downs  map[string]*forwarding.DownTrack // by binding id
+	outs   map[string]*streamWriter         // by binding id
 	bySSRC map[uint32]*forwarding.DownTrack
 }
 
@@ -39,6 +40,7 @@ func newForwardTrack(pub *forwarding.Publication, codec webrtc.RTPCodecParameter
 	f := &forwardTrack{
 		pub: pub, codec: codec, id: id, streamID: streamID, kind: kind, router: router, observer: observer, log: log,
 		downs:  make(map[string]*forwarding.DownTrack),
+		outs:   make(map[string]*streamWriter),
 		bySSRC: make(map[uint32]*forwarding.DownTrack),
 	}
 	f.observe(observer)
@@ -59,21 +61,24 @@ func (f *forwardTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParame
 		bound := time.Now()
 		onFirst = func() { f.observer.FirstKeyframe(time.Since(bound)) }
 	}
+	out := f.router.rtpWriter(ssrc)
 	d, err := f.pub.Subscribe(context.Background(), forwarding.DownTrackConfig{
 		OnFirstKeyframe: onFirst,
 		SSRC:            ssrc,
 		PayloadType:     uint8(codec.PayloadType),
 		RTXSSRC:         uint32(ctx.SSRCRetransmission()),
 		RTXPayloadType:  rtxPT,
-		Writer:          ctx.WriteStream(),
+		Writer:          out,
 		RTCP:            f.router.Writer(ssrc),
 		Logger:          f.log,
 	})
 	if err != nil {
+		f.router.forget(ssrc, out)
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("sfu: subscribe: %w", err)
 	}
 	f.mu.Lock()
 	f.downs[ctx.ID()] = d
+	f.outs[ctx.ID()] = out
 	f.bySSRC[ssrc] = d
 	f.mu.Unlock()
 	return codec, nil
@@ -82,12 +87,17 @@ func (f *forwardTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParame
 // Unbind implements webrtc.TrackLocal.
 func (f *forwardTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 	f.mu.Lock()
-	d := f.downs[ctx.ID()]
+	d, out := f.downs[ctx.ID()], f.outs[ctx.ID()]
 	delete(f.downs, ctx.ID())
+	delete(f.outs, ctx.ID())
 	if d != nil {
 		delete(f.bySSRC, d.SSRC())
 	}
 	f.mu.Unlock()
+	if out != nil {
+		// A write still waiting for pion must not hold up Close.
+		f.router.forget(d.SSRC(), out)
+	}
 	if d != nil {
 		err := d.Close()
 		f.stats.retire(d.Stats())
