@@ -212,6 +212,10 @@ type TopologyRule struct {
 type Shutdown struct {
 	// Timeout is how long a stop may take before the process exits anyway.
 	Timeout time.Duration `yaml:"timeout"`
+	// ReadinessDelay is how long the server keeps serving after it turned
+	// unready, so load balancers stop sending new clients before the
+	// existing ones are told to leave. Counts within Timeout.
+	ReadinessDelay time.Duration `yaml:"readiness_delay"`
 }
 
 // Default returns the configuration used when nothing overrides it.

@@ -113,6 +113,9 @@ func (c Config) Validate() error {
 		v.fail("webhooks.secret", "", fmt.Sprintf("must be at least %d bytes when webhooks.urls is set", minSecretBytes))
 	}
 	v.duration("shutdown.timeout", c.Shutdown.Timeout)
+	if d := c.Shutdown.ReadinessDelay; d < 0 || c.Shutdown.Timeout > 0 && d >= c.Shutdown.Timeout {
+		v.fail("shutdown.readiness_delay", c.Shutdown.ReadinessDelay.String(), "must be at least 0 and below shutdown.timeout")
+	}
 	return errors.Join(v.errs...)
 }
 

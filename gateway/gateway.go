@@ -209,8 +209,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 	start := time.Now()
 	s.ready.Store(false)
-	s.signaling.Drain()
 	s.log.Info("shutting down", "timeout", s.cfg.Shutdown.Timeout)
+	if d := s.cfg.Shutdown.ReadinessDelay; d > 0 {
+		// Unready but still serving, so a load balancer takes this
+		// instance out before its clients are told to leave.
+		time.Sleep(d)
+	}
+	s.signaling.Drain()
 
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
 	defer cancel()

@@ -181,6 +181,11 @@ func lossyAPI(t *testing.T, rate float64, rtx bool) (*webrtc.API, *lossLink) {
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" || name == "lo0" })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// pion's default SRTP replay window is 64 packets: a plain
+	// retransmission arriving later than that (a slow NACK round trip on a
+	// busy machine) would be refused as a replay. Browsers keep a far
+	// larger window; so does this subscriber.
+	se.SetSRTPReplayProtectionWindow(1024)
 	me := &webrtc.MediaEngine{}
 	if rtx {
 		if err := me.RegisterDefaultCodecs(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -17,9 +18,30 @@ import (
 // one test, for packages the gateway itself imports (they cannot run it in
 // process without an import cycle).
 type GatewayProcess struct {
-	URL string
-	cmd *exec.Cmd
+	URL    string
+	cmd    *exec.Cmd
+	exited chan error
+	logs   *lockedBuffer
+	// Bin is the built binary, to start another process on the same files.
+	Bin string
 }
+
+// Signal sends sig to the process.
+func (g *GatewayProcess) Signal(sig os.Signal) error { return g.cmd.Process.Signal(sig) }
+
+// Wait waits (at most d) for the process to exit and returns how it ended.
+func (g *GatewayProcess) Wait(d time.Duration) (error, bool) {
+	select {
+	case err := <-g.exited:
+		g.exited <- err // keep it for cleanup
+		return err, true
+	case <-time.After(d):
+		return nil, false
+	}
+}
+
+// Logs returns what the process wrote so far.
+func (g *GatewayProcess) Logs() string { return g.logs.String() }
 
 // StartGatewayProcess builds cmd/rtcio-gateway and runs `serve` on a free
 // loopback port with media on loopback and args appended (for example
@@ -51,7 +73,8 @@ func StartGatewayProcess(t testing.TB, args ...string) *GatewayProcess {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			exited <- err
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
 			<-exited
@@ -61,7 +84,7 @@ func StartGatewayProcess(t testing.TB, args ...string) *GatewayProcess {
 			t.Logf("rtcio-gateway log:\n%s", logs.String())
 		}
 	})
-	g := &GatewayProcess{URL: "http://" + addr, cmd: cmd}
+	g := &GatewayProcess{URL: "http://" + addr, cmd: cmd, exited: exited, logs: logs, Bin: bin}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := waitReady(ctx, g.URL, exited); err != nil {
