@@ -105,6 +105,23 @@ func newMediaStack(cfg config.Media) (*mediaStack, error) {
 	return m, nil
 }
 
+// MediaAPI is the gateway's media stack for a peer outside a gateway
+// (rtcio-gateway join): the pion API with the forwarding plane's RTCP
+// routing, per the media configuration. Call closeFn when done.
+type MediaAPIs struct {
+	API    *webrtc.API
+	Router *sfu.RTCPRouter
+}
+
+// MediaAPI builds the media stack described by cfg.
+func MediaAPI(cfg config.Media) (MediaAPIs, func(), error) {
+	m, err := newMediaStack(cfg)
+	if err != nil {
+		return MediaAPIs{}, nil, err
+	}
+	return MediaAPIs{API: m.api, Router: m.router}, m.close, nil
+}
+
 func (m *mediaStack) close() {
 	if m.udpMux != nil {
 		_ = m.udpMux.Close()

@@ -1,6 +1,8 @@
 // Command rtcio-gateway runs the rtcio-gateway server.
 //
 //	rtcio-gateway serve [flags]          serve signaling, admin API and probes
+//	rtcio-gateway join --url U --room R [--record DIR]
+//	                                     join any rtc.io room as a peer, record it
 //	rtcio-gateway config check [flags]   load and validate the configuration
 //	rtcio-gateway version                print the build's version
 //
@@ -38,6 +40,8 @@ func main() {
 
 const usage = `usage:
   rtcio-gateway serve [flags]          serve signaling, admin API and probes
+  rtcio-gateway join --url U --room R [--record DIR] [flags]
+                                       join a room of any rtc.io server and record it
   rtcio-gateway config check [flags]   load and validate the configuration
   rtcio-gateway version                print the build's version
 Run a command with -h for its flags.`
@@ -51,6 +55,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], stderr, environ)
+	case "join":
+		return join(ctx, args[1:], stderr, environ)
 	case "config":
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprintln(stderr, usage)

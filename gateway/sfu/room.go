@@ -54,6 +54,9 @@ type Config struct {
 	AdoptGrace time.Duration
 	// Observer, when set, sees the media plane for metrics.
 	Observer Observer
+	// ReceiveOnly makes the peer a plain participant that relays nothing
+	// (see Join).
+	ReceiveOnly bool
 	// Recorder records streams; nil means recording is unavailable.
 	Recorder *recorder.Recorder
 	// RecordRoom says whether a room records every stream from its start.
@@ -123,7 +126,7 @@ type Room struct {
 	id    string
 	cfg   Config
 	log   *slog.Logger
-	local *signaling.LocalConn
+	local Conn
 	sock  *rtcio.Socket
 	ctx   context.Context
 	stop  context.CancelFunc
@@ -163,11 +166,25 @@ type relayed struct {
 	events    []string
 }
 
+// Conn is the gateway peer's signaling connection: in process for the
+// gateway's own rooms, a socket.io client for a room on another server.
+type Conn interface {
+	rtcio.Signaling
+	Close()
+}
+
 // newRoom attaches the gateway peer of roomID to the signaling server and
 // joins it to the room.
 func newRoom(sig *signaling.Server, roomID string, cfg Config) (*Room, error) {
+	return Join(sig.AttachLocal(signaling.RoleGateway), roomID, "gateway", cfg)
+}
+
+// Join makes a gateway peer on conn and joins it to roomID under name. With
+// cfg.ReceiveOnly it is a plain participant of someone else's room (a mesh
+// on any rtc.io server): it receives, and records when told to, but relays
+// nothing.
+func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 	cfg.setDefaults()
-	local := sig.AttachLocal(signaling.RoleGateway)
 	log := cfg.Logger.With("room", roomID, "gateway_peer", local.ID())
 	sock, err := rtcio.New(local, rtcio.Options{API: cfg.API, ICEServers: cfg.ICEServers, Logger: log, MetadataTimeout: cfg.MetadataWait})
 	if err != nil {
@@ -203,7 +220,7 @@ func newRoom(sig *signaling.Server, roomID string, cfg Config) (*Room, error) {
 	local.Subscribe(r.onSignal)
 	r.loops.Add(1)
 	go r.watchDepartures()
-	if err := local.Emit(signaling.EventJoinRoom, map[string]any{"roomId": roomID, "name": "gateway"}); err != nil {
+	if err := local.Emit(signaling.EventJoinRoom, map[string]any{"roomId": roomID, "name": name}); err != nil {
 		r.Close()
 		return nil, err
 	}
@@ -313,6 +330,15 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 	for _, in := range ins {
 		r.addTrack(out, in)
 	}
+	if r.cfg.ReceiveOnly {
+		r.mu.Lock()
+		recordIt := r.recordAll
+		r.mu.Unlock()
+		if recordIt {
+			_ = r.record(rel)
+		}
+		return
+	}
 	if err := r.sock.Relay(out, events); err != nil {
 		r.log.Error("sfu: relay stream", "err", err)
 		return
@@ -395,6 +421,9 @@ func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *
 // publisher still tracks it, each on its own so that a silent publisher
 // holds up nothing else.
 func (r *Room) replayTo(clientID string) {
+	if r.cfg.ReceiveOnly {
+		return
+	}
 	r.mu.Lock()
 	var candidates, untracked []*relayed
 	for _, rel := range r.streams {
@@ -436,6 +465,9 @@ func (r *Room) replayTo(clientID string) {
 
 // relayCtrl relays a client's ctrl event to every other client, in order.
 func (r *Room) relayCtrl(peerID, name string, raw []json.RawMessage) {
+	if r.cfg.ReceiveOnly {
+		return
+	}
 	args := rawArgs(raw)
 	for _, id := range r.sock.Peers() {
 		if id == peerID {
@@ -449,6 +481,9 @@ func (r *Room) relayCtrl(peerID, name string, raw []json.RawMessage) {
 
 // relayChannel relays a broadcast channel frame to every other client.
 func (r *Room) relayChannel(peerID, channel string, msg rtcio.ChannelMessage) {
+	if r.cfg.ReceiveOnly {
+		return
+	}
 	r.mu.Lock()
 	bc := r.channels[channel]
 	r.mu.Unlock()
