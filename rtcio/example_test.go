@@ -18,8 +18,11 @@ import (
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	// Any rtc.io signaling server will do; here, ours on a loopback port.
-	srv, err := gateway.New(config.Default(), slog.New(slog.DiscardHandler))
+	// Any rtc.io signaling server will do; here, ours on a loopback port,
+	// with mesh rooms as rtc.io-server has them.
+	cfg := config.Default()
+	cfg.Rooms.DefaultTopology = "mesh"
+	srv, err := gateway.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -45,7 +45,10 @@ func TestJoinRecordsAReferenceServerRoom(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = mediafixture.PlayIVF(playCtx, mediafixture.Path(mediafixture.VP8), video) }()
-	go func() { defer wg.Done(); _ = mediafixture.PlayOgg(playCtx, mediafixture.Path(mediafixture.Opus), audio) }()
+	go func() {
+		defer wg.Done()
+		_ = mediafixture.PlayOgg(playCtx, mediafixture.Path(mediafixture.Opus), audio)
+	}()
 	defer func() { stopPlay(); wg.Wait() }()
 	st, err := rtcio.NewStream(audio, video)
 	if err != nil {
