@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,6 +224,8 @@ func lossyAPI(t *testing.T, rate float64, rtx bool) (*webrtc.API, *lossLink) {
 // got, unwrapped to 64 bits, after pion's RTX repair: a packet recovered
 // through a retransmission counts once, like the original.
 type seqTrack struct {
+	drops *signalDrops
+
 	mu      sync.Mutex
 	started bool
 	first   uint64
@@ -232,8 +235,35 @@ type seqTrack struct {
 	changed chan struct{}
 }
 
-func newSeqTrack() *seqTrack {
-	return &seqTrack{got: make(map[uint64]bool), changed: make(chan struct{})}
+func newSeqTrack(drops *signalDrops) *seqTrack {
+	return &seqTrack{drops: drops, got: make(map[uint64]bool), changed: make(chan struct{})}
+}
+
+// signalDrops records participants whose socket.io connection dropped. The
+// gateway then drops them from the room (and a publisher's media with
+// them), so waiting on media would only time out with a misleading
+// message.
+type signalDrops struct {
+	mu    sync.Mutex
+	who   []string
+	first chan struct{}
+}
+
+func newSignalDrops() *signalDrops { return &signalDrops{first: make(chan struct{})} }
+
+func (d *signalDrops) add(who string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.who) == 0 {
+		close(d.first)
+	}
+	d.who = append(d.who, who)
+}
+
+func (d *signalDrops) names() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.who)
 }
 
 func (s *seqTrack) add(seq uint16) {
@@ -284,6 +314,8 @@ func (s *seqTrack) window(t *testing.T, who string, skip, n, margin uint64, d ti
 		s.mu.Unlock()
 		select {
 		case <-changed:
+		case <-s.drops.first:
+			t.Fatalf("%s: sequence span %d when the socket.io connection of %v dropped: a signaling failure, not a media one", who, span, s.drops.names())
 		case <-deadline:
 			t.Fatalf("%s: sequence span %d after %v, want %d", who, span, d, skip+n+margin)
 		}
@@ -297,8 +329,9 @@ func (s *seqTrack) duplicates() int {
 }
 
 // dialSeq joins room as a Go rtc.io client on api and records the
-// sequence numbers of the video it receives.
-func dialSeq(t *testing.T, url, room string, api *webrtc.API) (*rtcio.Socket, *seqTrack) {
+// sequence numbers of the video it receives and whether its signaling
+// dropped.
+func dialSeq(t *testing.T, url, room, name string, api *webrtc.API, drops *signalDrops) (*rtcio.Socket, *seqTrack) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
@@ -307,7 +340,8 @@ func dialSeq(t *testing.T, url, room string, api *webrtc.API) (*rtcio.Socket, *s
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	seqs := newSeqTrack()
+	seqs := newSeqTrack(drops)
+	s.Server().On("disconnect", func(*rtcio.Event) { drops.add(name) })
 	s.SetHooks(rtcio.Hooks{RemoteTrack: func(_ string, _ *rtcio.RemoteStream, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if tr.Kind() != webrtc.RTPCodecTypeVideo {
 			return
@@ -386,7 +420,8 @@ func TestLossSubscriberRecoversThroughNACK(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub, _ := dialSeq(t, gw.URL, room, pubAPI)
+	drops := newSignalDrops()
+	pub, _ := dialSeq(t, gw.URL, room, "publisher", pubAPI, drops)
 	st := publishSmallPackets(t, pub, "camera", "loss-cam")
 	notes.wait(t, "stream published", func(n sfu.Notice) bool {
 		return n.Kind == sfu.StreamPublished && n.Stream == st.ID()
@@ -394,6 +429,7 @@ func TestLossSubscriberRecoversThroughNACK(t *testing.T) {
 
 	type sub struct {
 		name  string
+		id    string
 		lossy bool
 		rtx   bool
 		link  *lossLink
@@ -413,7 +449,19 @@ func TestLossSubscriberRecoversThroughNACK(t *testing.T) {
 		} else if api, err = rtcio.LoopbackAPI(); err != nil {
 			t.Fatal(err)
 		}
-		_, s.seqs = dialSeq(t, gw.URL, room, api)
+		var sock *rtcio.Socket
+		sock, s.seqs = dialSeq(t, gw.URL, room, s.name, api, drops)
+		s.id = sock.ID()
+	}
+	// A late joiner gets the stream only if the publisher confirms it in
+	// time; on a starved machine it may not, and then no media comes.
+	for _, s := range subs {
+		n := notes.wait(t, "replay decision for "+s.name, func(n sfu.Notice) bool {
+			return n.Client == s.id && n.Stream == st.ID() && (n.Kind == sfu.StreamReplayed || n.Kind == sfu.StreamNotReplayed)
+		})
+		if n.Kind != sfu.StreamReplayed {
+			t.Fatalf("the gateway did not replay the stream to %s: the publisher did not confirm it in time (signaling, not media)", s.name)
+		}
 	}
 
 	// A window of 1000 packets (about 8 s), after the first 20 (the start
