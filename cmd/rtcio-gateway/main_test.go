@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -124,7 +123,7 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 	url := "http://" + addr
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := waitReady(ctx, url); err != nil {
+	if err := testenv.WaitReady(ctx, url, nil); err != nil {
 		t.Fatalf("%v\n%s", err, logs.String())
 	}
 
@@ -160,26 +159,5 @@ func TestServeStopsOnSIGTERM(t *testing.T) {
 		}
 	case <-time.After(bound + 2*time.Second):
 		t.Fatalf("still running %v after SIGTERM\n%s", bound+2*time.Second, logs.String())
-	}
-}
-
-// waitReady polls /readyz until it answers 200 or ctx ends: the process
-// gives no other signal that it is listening.
-func waitReady(ctx context.Context, url string) error {
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("not ready: %w", ctx.Err())
-		case <-tick.C:
-		}
 	}
 }

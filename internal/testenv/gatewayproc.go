@@ -87,15 +87,15 @@ func StartGatewayProcess(t testing.TB, args ...string) *GatewayProcess {
 	g := &GatewayProcess{URL: "http://" + addr, cmd: cmd, exited: exited, logs: logs, Bin: bin}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := waitReady(ctx, g.URL, exited); err != nil {
+	if err := WaitReady(ctx, g.URL, exited); err != nil {
 		t.Fatalf("rtcio-gateway: %v\n%s", err, logs.String())
 	}
 	return g
 }
 
-// waitReady polls /readyz until it answers 200: a process gives no other
-// sign that it is listening.
-func waitReady(ctx context.Context, url string, exited <-chan error) error {
+// WaitReady polls /readyz until it answers 200, or exited (when not nil)
+// reports an exit: a process gives no other sign that it is listening.
+func WaitReady(ctx context.Context, url string, exited <-chan error) error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
