@@ -146,7 +146,7 @@ func (b *BareTarget) post(ctx context.Context, path string, body, out any) error
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := oneShotClient().Do(req)
 	if err != nil {
 		return fmt.Errorf("POST %s: %w", path, err)
 	}

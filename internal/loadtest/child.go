@@ -110,7 +110,7 @@ func (p *Process) waitReady(ctx context.Context, url string) error {
 		if err != nil {
 			return fmt.Errorf("readiness request: %w", err)
 		}
-		if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp, err := oneShotClient().Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
@@ -201,4 +201,10 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.TrimSpace(string(t.b))
+}
+
+// oneShotClient makes requests without keep-alive: the tool sends a handful
+// of signaling and probe requests, and idle connections would outlive a run.
+func oneShotClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 }

@@ -39,6 +39,7 @@ type Setup struct {
 func (s Setup) RunGateway(ctx context.Context, cfg Config) (*Result, error) {
 	log := orDiscard(s.Log)
 	url, pid := s.GatewayURL, s.GatewayPID
+	var proc *Process
 	if url == "" {
 		httpPort, err := FreePort("tcp4")
 		if err != nil {
@@ -61,7 +62,7 @@ func (s Setup) RunGateway(ctx context.Context, cfg Config) (*Result, error) {
 				log.Warn("gateway stop", "error", err)
 			}
 		}()
-		pid = p.PID
+		pid, proc = p.PID, p
 		log.Info("gateway started", "url", url, "pid", pid, "udpPort", udpPort)
 	}
 	if s.CPUProfile != "" && s.Pprof != "" {
@@ -72,7 +73,11 @@ func (s Setup) RunGateway(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	target := &GatewayTarget{URL: url, Pid: pid, Room: "loadtest-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
-	return Run(ctx, cfg, target, log)
+	res, err := Run(ctx, cfg, target, log)
+	if proc != nil && (err != nil || len(res.Errors) > 0) {
+		log.Warn("gateway output", "tail", proc.Logs())
+	}
+	return res, err
 }
 
 // RunBare starts the bare forwarder, runs cfg against it and stops it.
@@ -151,7 +156,7 @@ func fetchProfile(ctx context.Context, addr string, d time.Duration, path string
 	if err != nil {
 		return fmt.Errorf("profile request: %w", err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := oneShotClient().Do(req)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", url, err)
 	}

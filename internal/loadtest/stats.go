@@ -108,6 +108,9 @@ func (r *Result) compute(members []*member, w window, subscribers, streams int) 
 	// Publishers' tracks are known to every member through expect; the
 	// kind comes from the run's tracks.
 	for _, m := range members {
+		if len(m.expect) == 0 {
+			continue // a publisher alone with subscribers receives nothing
+		}
 		byStream := map[uint32][]*streamRx{}
 		m.in.mu.Lock()
 		for _, s := range m.in.streams {
