@@ -143,8 +143,11 @@ func TestOfferCollisionGoToGo(t *testing.T) {
 			c.rtp.waitPackets(t, waitTrack(t, c.rtp, e.Stream, kind), 20)
 		}
 	}
-	sa, _ := a.Peer(b.ID()).State()
-	sb, _ := b.Peer(a.ID()).State()
+	sa, okA := a.Peer(b.ID()).State()
+	sb, okB := b.Peer(a.ID()).State()
+	if !okA || !okB {
+		t.Fatalf("peers gone: a has b %v, b has a %v", okA, okB)
+	}
 	if sa.Rollbacks < 1 || sb.IgnoredOffers < 1 || sa.IgnoredOffers != 0 || sb.Rollbacks != 0 {
 		t.Fatalf("collision handling: polite %d rollbacks %d ignored, impolite %d rollbacks %d ignored",
 			sa.Rollbacks, sa.IgnoredOffers, sb.Rollbacks, sb.IgnoredOffers)
