@@ -15,7 +15,7 @@ import (
 // after the run (workers need not know it while they receive).
 type sample struct {
 	sendNs int64
-	latNs  int32
+	latNs  int64
 	size   int32
 }
 
@@ -121,9 +121,7 @@ func (in *inbox) read(r rtpReader, mime string) {
 				rx.firstKeyNs = now
 			}
 			rx.mark(tr.Seq)
-			lat := now - tr.SendNs
-			lat = max(min(lat, 1<<31-1), -(1 << 31))
-			rx.samples = append(rx.samples, sample{sendNs: tr.SendNs, latNs: int32(lat), size: int32(n)})
+			rx.samples = append(rx.samples, sample{sendNs: tr.SendNs, latNs: now - tr.SendNs, size: int32(n)})
 		}
 	}()
 }
