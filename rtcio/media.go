@@ -51,7 +51,9 @@ func (p *peer) stopSender(t *webrtc.RTPTransceiver) {
 	if s := t.Sender(); s != nil {
 		if err := p.pc.RemoveTrack(s); err != nil {
 			p.log.Warn("rtcio: remove track", "err", err)
+			return
 		}
+		p.needOffer(false)
 	}
 }
 
@@ -145,9 +147,8 @@ func (p *peer) addSender(st *Stream, track webrtc.TrackLocal) *webrtc.RTPTransce
 			t = nil
 		} else {
 			// SetSender changes direction without pion's negotiation-needed
-			// bookkeeping, so ask for the round ourselves.
-			p.forceNeg = true
-			p.requestNegotiation()
+			// bookkeeping: force the round.
+			p.needOffer(true)
 		}
 	}
 	if t == nil {
@@ -157,6 +158,7 @@ func (p *peer) addSender(st *Stream, track webrtc.TrackLocal) *webrtc.RTPTransce
 			p.log.Error("rtcio: add transceiver", "track", track.ID(), "err", err)
 			return nil
 		}
+		p.needOffer(false)
 	}
 	p.readRTCP(st, track, t.Sender())
 	return t

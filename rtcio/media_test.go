@@ -274,3 +274,62 @@ func TestRequestMetadataFreshAnswer(t *testing.T) {
 	}
 	bCam.none(t, "camera fired again by a waited-for answer", 300*time.Millisecond)
 }
+
+// TestRemoveTrackAfterReplaceTrack removes a track after a ReplaceTrack
+// and a new data channel. pion counts the replaced track as a reason to
+// negotiate (its msid no longer matches) and raises negotiation-needed when
+// the channel is created; the Socket declines (neither needs a round) and
+// pion, its flag still set, stays silent about the removal. The Socket must
+// ask for the round itself (see needOffer).
+func TestRemoveTrackAfterReplaceTrack(t *testing.T) {
+	leakCheck(t)
+	url := startGateway(t)
+	a := dial(t, url, testOptions(t))
+	b := dial(t, url, testOptions(t))
+	bCam := collect(b, "camera")
+	bRemoved := collect(b, EventTrackRemoved)
+	cam, camAudio, camVideo := fixtureStream(t, "cam")
+	if err := a.Emit("camera", cam); err != nil {
+		t.Fatal(err)
+	}
+	joinInOrder(t, "replace-remove", a, b)
+	rs := bCam.next(t, "camera on b").Stream
+
+	a.mu.Lock()
+	p := a.peers[b.ID()]
+	a.mu.Unlock()
+	// See pion's event: the Socket's own handler, plus a signal.
+	negNeeded := make(chan struct{}, 16)
+	p.pc.OnNegotiationNeeded(func() {
+		p.post(p.requestNegotiation)
+		negNeeded <- struct{}{}
+	})
+	camVideo2, err := mediafixture.NewVP8Track("video2-cam", cam.MediaStreamID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	play(t, camVideo2, mediafixture.VP8)
+	if err := cam.ReplaceTrack(camVideo, camVideo2); err != nil {
+		t.Fatal(err)
+	}
+	replaced := make(chan struct{})
+	p.post(func() { close(replaced) }) // after the actor's syncStream
+	select {
+	case <-replaced:
+	case <-timeout():
+		t.Fatal("actor stuck")
+	}
+	if _, err := a.Peer(b.ID()).CreateChannel("notes", ChannelOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-negNeeded: // raised for the msid; pion's flag is now set
+	case <-timeout():
+		t.Fatal("pion raised no negotiation-needed after ReplaceTrack and a new channel")
+	}
+	cam.RemoveTrack(camAudio)
+	e := bRemoved.next(t, "track-removed for the audio")
+	if e.Stream != rs || e.Track.Kind() != webrtc.RTPCodecTypeAudio {
+		t.Fatalf("track-removed %s on %s, want audio of %s", e.Track.Kind(), e.Stream.MediaStreamID(), rs.MediaStreamID())
+	}
+}

@@ -51,6 +51,21 @@ func (p *peer) requestNegotiation() {
 	p.maybeOffer()
 }
 
+// needOffer records a change of ours that needs an offer round (force: even
+// if needsNegotiation cannot see it) and makes the round after the current
+// actor task, so that one offer covers everything the task changed.
+//
+// pion's negotiation-needed event cannot be relied on for this: pion also
+// counts a replaced track (its msid changed) as a reason to negotiate; when
+// it raises the event for that and we decline (ReplaceTrack needs no
+// round), its flag stays set and it stays silent about later changes until
+// the next exchange.
+func (p *peer) needOffer(force bool) {
+	p.negPending = true
+	p.forceNeg = p.forceNeg || force
+	p.post(p.maybeOffer)
+}
+
 // restartICE asks for an ICE-restart offer.
 func (p *peer) restartICE() {
 	p.restartICEReq = true
