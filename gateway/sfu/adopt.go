@@ -17,10 +17,25 @@ import (
 
 // orphanFor finds a departed publisher's stream waiting for adoption. r.mu
 // must be held.
-func (r *Room) orphanFor(id, msid string) *relayed {
+//
+// A publisher may also reconnect before the gateway noticed that its old
+// connection is gone (make before break): a stream with the same ids from
+// another connection supersedes the old one, whose tracks become orphans
+// at once and whose late packets are ignored.
+func (r *Room) orphanFor(id, msid, publisher string) *relayed {
 	for _, rel := range r.streams {
-		if rel.out != nil && len(rel.tracks) == 0 && len(rel.orphans) > 0 &&
-			rel.out.ID() == id && rel.key.msid == msid {
+		if rel.out == nil || rel.out.ID() != id || rel.key.msid != msid || rel.key.publisher == publisher {
+			continue
+		}
+		if len(rel.tracks) > 0 {
+			for track, in := range rel.tracks {
+				in.superseded.Store(true)
+				rel.orphans = append(rel.orphans, in)
+				delete(rel.tracks, track)
+			}
+			rel.orphanedAt = time.Now()
+		}
+		if len(rel.orphans) > 0 {
 			return rel
 		}
 	}

@@ -27,6 +27,9 @@ type inbound struct {
 	// can tell a publisher whose media stopped from one that merely lost
 	// its signaling connection.
 	lastPacket atomic.Int64
+	// superseded is set when a newer connection of the same publisher
+	// took this track's publication over: its packets no longer count.
+	superseded atomic.Bool
 	done       chan struct{}
 }
 
@@ -82,6 +85,9 @@ func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, rece
 				return
 			}
 			in.lastPacket.Store(time.Now().UnixNano())
+			if in.superseded.Load() {
+				continue
+			}
 			if err := in.pub.Load().WriteRaw(buf[:n]); err != nil && !errors.Is(err, forwarding.ErrClosed) {
 				r.log.Debug("sfu: dropped upstream packet", "track", track.ID(), "err", err)
 			}

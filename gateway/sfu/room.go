@@ -312,7 +312,7 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 		r.mu.Unlock()
 		return
 	}
-	if orphan := r.orphanFor(rs.ID(), key.msid); orphan != nil {
+	if orphan := r.orphanFor(rs.ID(), key.msid, peerID); orphan != nil {
 		r.adoptLocked(orphan, rel)
 		r.mu.Unlock()
 		r.continueAdopted(peerID, orphan, events)
