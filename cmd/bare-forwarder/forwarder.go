@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v5/udp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -47,7 +48,7 @@ type forwarder struct {
 	wg       sync.WaitGroup
 }
 
-func newForwarder(udpPort int, log *slog.Logger) (*forwarder, error) {
+func newForwarder(udpPort, batch int, batchInterval time.Duration, log *slog.Logger) (*forwarder, error) {
 	var se webrtc.SettingEngine
 	// Loopback only: the baseline never reaches beyond this machine.
 	se.SetIncludeLoopbackCandidate(true)
@@ -56,7 +57,15 @@ func newForwarder(udpPort int, log *slog.Logger) (*forwarder, error) {
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" || name == "lo0" })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	f := &forwarder{log: log, changed: make(chan struct{}), sessions: map[string]*webrtc.PeerConnection{}}
-	if udpPort != 0 {
+	if udpPort != 0 && batch > 0 {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: udpPort})
+		if err != nil {
+			return nil, fmt.Errorf("udp port %d: %w", udpPort, err)
+		}
+		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{UDPConn: udp.NewBatchConn(conn, batch, batchInterval)})
+		f.udpMux = mux
+		se.SetICEUDPMux(mux)
+	} else if udpPort != 0 {
 		mux, err := ice.NewMultiUDPMuxFromPort(udpPort,
 			ice.UDPMuxFromPortWithIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }),
 			ice.UDPMuxFromPortWithLoopback())

@@ -18,7 +18,11 @@
 //
 // Usage:
 //
-//	bare-forwarder --listen 127.0.0.1:7000 [--udp-port 0]
+//	bare-forwarder --listen 127.0.0.1:7000 [--udp-port 0] [--batch-write 0]
+//
+// --batch-write is an experiment, not the baseline: it measures what
+// batched UDP writes (sendmmsg through pion/transport's BatchConn under the
+// ICE UDP mux) would save a pion forwarder.
 package main
 
 import (
@@ -45,11 +49,17 @@ func run(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("bare-forwarder", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:7000", "HTTP signaling address (loopback)")
 	udpPort := fs.Int("udp-port", 0, "serve every peer connection on this one UDP port (ICE UDP mux); 0 means pion's default of a port per connection")
+	batch := fs.Int("batch-write", 0, "experiment, not the baseline: with --udp-port, queue writes and send them with sendmmsg in batches of this size (pion/transport's BatchConn)")
+	batchInterval := fs.Duration("batch-interval", 200*time.Microsecond, "with --batch-write, the longest a queued packet waits")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *batch > 0 && *udpPort == 0 {
+		fmt.Fprintln(os.Stderr, "--batch-write needs --udp-port")
+		return 2
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	fwd, err := newForwarder(*udpPort, log)
+	fwd, err := newForwarder(*udpPort, *batch, *batchInterval, log)
 	if err != nil {
 		log.Error("cannot start", "error", err)
 		return 1

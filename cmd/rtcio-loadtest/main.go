@@ -73,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&setup.BareUDPPort, "bare-udp-mux", false, "bare forwarder on one UDP port (ICE UDP mux) instead of pion's port per connection")
 	var gwArgs stringList
 	fs.Var(&gwArgs, "gateway-arg", "extra gateway serve argument (repeatable), e.g. --gateway-arg=--set --gateway-arg=key=value")
+	var bareArgs stringList
+	fs.Var(&bareArgs, "bare-arg", "extra bare forwarder argument (repeatable), for experiments such as --bare-arg=--batch-write=64")
 	fs.StringVar(&setup.Pprof, "pprof", "", "gateway pprof address (127.0.0.1:PORT)")
 	fs.StringVar(&setup.CPUProfile, "cpuprofile", "", "save a gateway CPU profile of the measured window (needs --pprof)")
 	baseline := fs.Bool("baseline", false, "also run the workload through the bare pion forwarder and print ratios")
@@ -86,6 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	setup.GatewayArgs = gwArgs
+	setup.BareArgs = bareArgs
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo

@@ -27,6 +27,9 @@ type Setup struct {
 	// BareUDPPort, when set, makes the bare forwarder use one UDP port
 	// too; 0 keeps pion's default of a port per connection.
 	BareUDPPort bool
+	// BareArgs are appended to the bare forwarder's flags (experiments
+	// such as --batch-write; the baseline uses none).
+	BareArgs []string
 	// Pprof is the gateway's pprof address; CPUProfile, when set, saves a
 	// CPU profile of the measured window there (needs Pprof).
 	Pprof      string
@@ -95,6 +98,7 @@ func (s Setup) RunBare(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		args = append(args, "--udp-port", strconv.Itoa(udpPort))
 	}
+	args = append(args, s.BareArgs...)
 	url := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
 	p, err := Start(ctx, ProcessOptions{Bin: s.BareBin, Args: args, CPUList: s.BareCPUs, URL: url, ReadyPath: "/readyz"})
 	if err != nil {
