@@ -303,6 +303,7 @@ func Run(ctx context.Context, cfg Config, target Target, log *slog.Logger) (*Res
 		res.Errors = append(res.Errors, fmt.Sprintf("%d publisher writes failed", writeErrs))
 	}
 	res.TargetCPU = cpu1.Total() - cpu0.Total()
+	res.TargetUserCPU = cpu1.User - cpu0.User
 	res.LoadgenCPU = self1.Total() - self0.Total()
 	res.RSSBaseline, res.RSSEnd = rssBase, rssEnd
 	// The deferred close waits for the readers; only then are the

@@ -66,9 +66,14 @@ type Result struct {
 	LoadgenCPU time.Duration `json:"loadgenCpuNs"`
 	// CPUPerPacket is the server's user+system CPU in the window divided
 	// by Forwarded, in microseconds.
-	CPUPerPacket   float64 `json:"cpuPerPacketUs"`
-	TargetCPUCores float64 `json:"targetCpuCores"`
-	LoadgenCores   float64 `json:"loadgenCpuCores"`
+	CPUPerPacket float64 `json:"cpuPerPacketUs"`
+	// UserPerPacket and SystemPerPacket split CPUPerPacket into the
+	// process's own code and the kernel working for it (syscalls).
+	UserPerPacket   float64       `json:"userCpuPerPacketUs"`
+	SystemPerPacket float64       `json:"systemCpuPerPacketUs"`
+	TargetUserCPU   time.Duration `json:"targetUserCpuNs"`
+	TargetCPUCores  float64       `json:"targetCpuCores"`
+	LoadgenCores    float64       `json:"loadgenCpuCores"`
 
 	Loss        []SubscriberLoss `json:"loss"`
 	LossMean    float64          `json:"lossMeanPercent"`
@@ -175,6 +180,8 @@ func (r *Result) compute(members []*member, w window, subscribers, streams int) 
 	}
 	if r.Forwarded > 0 {
 		r.CPUPerPacket = float64(r.TargetCPU.Microseconds()) / float64(r.Forwarded)
+		r.UserPerPacket = float64(r.TargetUserCPU.Microseconds()) / float64(r.Forwarded)
+		r.SystemPerPacket = r.CPUPerPacket - r.UserPerPacket
 	}
 	if subscribers > 0 {
 		r.RSSPerSubscriber = float64(r.RSSEnd-r.RSSBaseline) / float64(subscribers)
