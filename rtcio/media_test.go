@@ -286,6 +286,7 @@ func TestRemoveTrackAfterReplaceTrack(t *testing.T) {
 	url := startGateway(t)
 	a := dial(t, url, testOptions(t))
 	b := dial(t, url, testOptions(t))
+	bRTP := newRTPCounter(b)
 	bCam := collect(b, "camera")
 	bRemoved := collect(b, EventTrackRemoved)
 	cam, camAudio, camVideo := fixtureStream(t, "cam")
@@ -294,6 +295,9 @@ func TestRemoveTrackAfterReplaceTrack(t *testing.T) {
 	}
 	joinInOrder(t, "replace-remove", a, b)
 	rs := bCam.next(t, "camera on b").Stream
+	// pion announces a remote track with its first packet: only a track b
+	// has seen can be removed on b.
+	waitTrack(t, bRTP, rs, webrtc.RTPCodecTypeAudio)
 
 	a.mu.Lock()
 	p := a.peers[b.ID()]
