@@ -58,7 +58,7 @@ func WriteTable(w io.Writer, results ...*Result) error {
 	row("join->first packet max ms", func(r *Result) float64 { return r.JoinFirstMs.Max }, "%.1f", true)
 	row("join->first keyframe p50 ms", func(r *Result) float64 { return r.JoinKeyMs.P50 }, "%.1f", true)
 	row("join->first keyframe max ms", func(r *Result) float64 { return r.JoinKeyMs.Max }, "%.1f", true)
-	row("RSS per subscriber MiB", func(r *Result) float64 { return r.RSSPerSubscriber / (1 << 20) }, "%.2f", true)
+	row("RSS per participant MiB", func(r *Result) float64 { return r.RSSPerParticipant / (1 << 20) }, "%.2f", true)
 	row("RSS at end MiB", func(r *Result) float64 { return float64(r.RSSEnd) / (1 << 20) }, "%.1f", true)
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("loadtest: table: %w", err)
@@ -112,7 +112,7 @@ func Medians(runs [][]*Result) []*Result {
 		med(func(r *Result) *float64 { return &r.JoinFirstMs.Max })
 		med(func(r *Result) *float64 { return &r.JoinKeyMs.P50 })
 		med(func(r *Result) *float64 { return &r.JoinKeyMs.Max })
-		med(func(r *Result) *float64 { return &r.RSSPerSubscriber })
+		med(func(r *Result) *float64 { return &r.RSSPerParticipant })
 		ends := make([]float64, len(rs))
 		missing := make([]float64, len(rs))
 		for i, r := range rs {

@@ -229,17 +229,19 @@ func Run(ctx context.Context, cfg Config, target Target, log *slog.Logger) (*Res
 		}
 	}()
 
+	pid := target.PID()
+	// The baseline is the server before anyone joins, so the delta covers
+	// every participant's peer connection(s).
+	rssBase, err := ReadRSS(pid)
+	if err != nil {
+		return nil, err
+	}
 	pubs, subs := splitMembers(members)
 	log.Info("joining publishers", "count", len(pubs))
 	if err := joinAll(ctx, target, pubs, cfg.Ramp); err != nil {
 		return nil, err
 	}
 	if err := waitEstablished(ctx, pubs, cfg.SettleTimeout); err != nil {
-		return nil, err
-	}
-	pid := target.PID()
-	rssBase, err := ReadRSS(pid)
-	if err != nil {
 		return nil, err
 	}
 	log.Info("joining subscribers", "count", len(subs))

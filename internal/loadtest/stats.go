@@ -87,7 +87,11 @@ type Result struct {
 
 	RSSBaseline      int64   `json:"rssBaselineBytes"`
 	RSSEnd           int64   `json:"rssEndBytes"`
-	RSSPerSubscriber float64 `json:"rssPerSubscriberBytes"`
+	// RSSPerParticipant is the server's RSS growth from before the first
+	// join to the end of the window, divided by the participants (each has
+	// one peer connection to the gateway; two to the bare forwarder when
+	// it both publishes and receives).
+	RSSPerParticipant float64 `json:"rssPerParticipantBytes"`
 
 	Errors []string `json:"errors,omitempty"`
 }
@@ -183,8 +187,8 @@ func (r *Result) compute(members []*member, w window, subscribers, streams int) 
 		r.UserPerPacket = float64(r.TargetUserCPU.Microseconds()) / float64(r.Forwarded)
 		r.SystemPerPacket = r.CPUPerPacket - r.UserPerPacket
 	}
-	if subscribers > 0 {
-		r.RSSPerSubscriber = float64(r.RSSEnd-r.RSSBaseline) / float64(subscribers)
+	if len(members) > 0 {
+		r.RSSPerParticipant = float64(r.RSSEnd-r.RSSBaseline) / float64(len(members))
 	}
 	r.LatencyUs = distOf(lat)
 	r.JoinFirstMs = distOf(joinFirst)
