@@ -85,8 +85,8 @@ type Result struct {
 	JoinFirstMs Dist             `json:"joinToFirstPacketMs"`
 	JoinKeyMs   Dist             `json:"joinToFirstKeyframeMs"`
 
-	RSSBaseline      int64   `json:"rssBaselineBytes"`
-	RSSEnd           int64   `json:"rssEndBytes"`
+	RSSBaseline int64 `json:"rssBaselineBytes"`
+	RSSEnd      int64 `json:"rssEndBytes"`
 	// RSSPerParticipant is the server's RSS growth from before the first
 	// join to the end of the window, divided by the participants (each has
 	// one peer connection to the gateway; two to the bare forwarder when
