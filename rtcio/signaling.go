@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zishang520/socket.io/clients/engine/v3/transports"
@@ -66,6 +67,9 @@ type sioSignaling struct {
 	changed chan struct{} // connect or disconnect happened (cap 1)
 	stop    context.CancelFunc
 	done    chan struct{} // supervise returned
+	// gaveUp: the server refused the handshake or disconnected us; as in
+	// socket.io, no reconnection follows.
+	gaveUp atomic.Bool
 }
 
 func (s *sioSignaling) ID() string { return s.c.Id() }
@@ -99,21 +103,38 @@ const (
 	reconnectDelay = 200 * time.Millisecond
 )
 
-// supervise makes the connect attempts. The Go client (v3.0.6) has two
-// races in Manager.Open that rule out its own timeout and reconnection:
-//   - it starts the engine before it listens for the engine's "open", so an
-//     attempt now and then never completes; only a new attempt helps;
-//   - it arms the attempt's timeout before it registers the timer's
-//     cancellation, so when "open" comes in between, the timer survives the
-//     connect and, one timeout later, closes the healthy connection (the
-//     server sees "transport close", the client comes back under a new id
-//     and out of its rooms). Seen in about one test run in ten under -race.
+// The Go socket.io client (v3.0.6) has three races in connecting, so its own
+// timeout and reconnection are not used:
+//   - Manager.Open starts the engine before it listens for the engine's
+//     "open", so an attempt now and then never completes; only a new
+//     attempt helps;
+//   - Manager.Open arms the attempt's timeout before it registers the
+//     timer's cancellation, so when "open" comes in between, the timer
+//     survives the connect and, one timeout later, closes the healthy
+//     connection (the server sees "transport close", the client comes back
+//     under a new id, out of its rooms); seen in about one test run in ten
+//     under -race;
+//   - Socket.Connect on a closed manager sends CONNECT twice when the engine
+//     opens fast (from the manager's "open" event and from its own
+//     ready-state check), and a socket.io server then makes two server
+//     sockets for the one client.
 //
-// So the client's timeout is set beyond reach and its reconnection is off,
-// and this loop starts a fresh attempt (Disconnect, which resets the
-// manager, then Connect) whenever the client wants to be connected (Active:
-// not refused, not kicked by the server, not closed) and has not been for
-// connectAttempt.
+// So the client's timeout is set beyond reach and its reconnection is off;
+// attempt opens the manager first and connects the socket only once it is
+// open (one CONNECT), and supervise starts a fresh attempt (Disconnect,
+// which resets the manager, then attempt) whenever the client has had no
+// connection for connectAttempt, or reconnectDelay after a disconnect,
+// unless the server gave up on us.
+
+// attempt opens the manager and then connects the socket.
+func (s *sioSignaling) attempt() {
+	s.c.Io().Open(func(err error) {
+		if err == nil {
+			s.c.Connect()
+		}
+	})
+}
+
 func (s *sioSignaling) supervise(ctx context.Context) {
 	defer close(s.done)
 	t := time.NewTimer(connectAttempt)
@@ -128,9 +149,9 @@ func (s *sioSignaling) supervise(ctx context.Context) {
 				next = reconnectDelay
 			}
 		case <-t.C:
-			if !s.c.Connected() && s.c.Active() {
+			if !s.c.Connected() && !s.gaveUp.Load() {
 				s.c.Disconnect()
-				s.c.Connect()
+				s.attempt()
 			}
 		}
 		t.Reset(next)
@@ -176,6 +197,9 @@ func DialSignaling(ctx context.Context, url string, auth map[string]any) (Signal
 		s.subs.emit("connect", nil)
 	})
 	_ = c.On("disconnect", func(args ...any) {
+		if reason, _ := firstArg(args).(string); reason == "io server disconnect" {
+			s.gaveUp.Store(true)
+		}
 		s.poke()
 		s.subs.emit("disconnect", args)
 	})
@@ -183,6 +207,7 @@ func DialSignaling(ctx context.Context, url string, auth map[string]any) (Signal
 		if !c.Active() {
 			// The server refused the handshake (middleware error): no
 			// reconnection will follow, so the dial has failed.
+			s.gaveUp.Store(true)
 			report(fmt.Errorf("rtcio: connect to %s refused: %v", url, args))
 		}
 	})
@@ -199,7 +224,7 @@ func DialSignaling(ctx context.Context, url string, auth map[string]any) (Signal
 	superCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.supervise(superCtx)
-	c.Connect()
+	s.attempt()
 	select {
 	case err := <-first:
 		if err != nil {
@@ -211,6 +236,13 @@ func DialSignaling(ctx context.Context, url string, auth map[string]any) (Signal
 		return nil, nil, fmt.Errorf("rtcio: connect to %s: %w", url, ctx.Err())
 	}
 	return s, s.close, nil
+}
+
+func firstArg(args []any) any {
+	if len(args) == 0 {
+		return nil
+	}
+	return args[0]
 }
 
 // Dial connects to an rtc.io signaling server and returns a Socket on it.
