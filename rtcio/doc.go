@@ -50,6 +50,10 @@
 //     sent after both ends returned from it always arrives, while one sent
 //     before the receiving end created the channel may be lost (pion hands
 //     it to its in-band channel acceptor, which discards it).
+//   - pion announces a remote track with its first RTP packet, browsers
+//     when the description is applied: a track removed before any of its
+//     packets arrived is never seen, so it fires neither track-added nor
+//     track-removed.
 //   - ReplaceTrack keeps the sender but a pion sample track restarts RTP
 //     sequence numbers; see Stream.ReplaceTrack.
 //   - There are no default STUN servers (Options.ICEServers).
