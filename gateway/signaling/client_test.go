@@ -121,19 +121,26 @@ func dialGo(t testing.TB, url, name string, opt dialOptions) *goClient {
 	return c
 }
 
+// attemptTimeout is the Go client's connect attempt timeout (see tryDialGo).
+const attemptTimeout = 15 * time.Second
+
 func tryDialGo(t testing.TB, url, name string, opt dialOptions) (*goClient, error) {
 	opts := sioclient.DefaultOptions()
 	opts.SetForceNew(true)
 	opts.SetReconnection(true)
 	opts.SetReconnectionDelay(50)
-	opts.SetTimeout(3 * time.Second)
+	// The Go client (v3.0.6) starts its engine.io transport before it
+	// listens for the transport's "open", so now and then a connect is
+	// missed and only its attempt timeout (with reconnection) retries it.
+	// The same race can leave that timer armed after a good connect, so
+	// that it closes the connection one timeout later. The timeout is set
+	// longer than any test here runs after connecting; a missed connect
+	// then costs its length (rtcio supervises attempts itself instead).
+	opts.SetTimeout(attemptTimeout)
 	// Handlers must be in place before the connection starts, or a fast
 	// connect is missed.
 	opts.SetAutoConnect(false)
-	// The Go client (v3.0.6) starts its engine.io transport before it
-	// listens for the transport's "open", so now and then a connect is
-	// missed and times out. A short attempt timeout with reconnection
-	// retries it; over WebSocket that always recovered here, while the
+	// WebSocket: over it a missed open always recovered here, while the
 	// polling start could also stall for good (4 in 300 under -race).
 	// Browsers' polling is covered by the Node and Chromium tests.
 	opts.SetTransports(types.NewSet(sioclient.WebSocket))
@@ -187,8 +194,8 @@ func tryDialGo(t testing.TB, url, name string, opt dialOptions) (*goClient, erro
 		return c, nil
 	case err := <-failed:
 		return nil, err
-	case <-time.After(10 * time.Second):
-		return nil, fmt.Errorf("not connected within 10s")
+	case <-time.After(2*attemptTimeout + 5*time.Second):
+		return nil, fmt.Errorf("not connected within %v", 2*attemptTimeout+5*time.Second)
 	}
 }
 
