@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,29 +24,11 @@ func (w *countingWriter) WriteRTP(_ *rtp.Header, payload []byte) (int, error) {
 	return len(payload), nil
 }
 
-// mountTinyTmpfs mounts a small tmpfs, or skips the test when it cannot.
-func mountTinyTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs to fill needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (no CAP_SYS_ADMIN?): %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
 // TestFullDiskStopsRecordingNotForwarding fills a small filesystem: the
 // recording stops with a clear error in its status and manifest, while the
 // publication goes on delivering every packet to a subscriber.
 func TestFullDiskStopsRecordingNotForwarding(t *testing.T) {
-	dir := mountTinyTmpfs(t, "160k")
+	dir := testenv.MountTmpfs(t, "160k")
 	const published = 40 * time.Second
 	video := vp8Stream(t, loopFrames(readIVFFrames(t, fixture(mediafixture.VP8)), published), 0)
 	audio := opusStream(t, loopFrames(readOpusFrames(t, fixture(mediafixture.Opus)), published), 0)

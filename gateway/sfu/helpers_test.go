@@ -84,8 +84,8 @@ func join(t testing.TB, s *rtcio.Socket, room string) {
 	}
 }
 
-// dialNoJoin connects a Go rtc.io client that has not joined a room.
-func dialNoJoin(t testing.TB, url string) *client {
+// dialSocket connects a loopback-only Go rtc.io Socket, closed at cleanup.
+func dialSocket(t testing.TB, url string) *rtcio.Socket {
 	t.Helper()
 	api, err := rtcio.LoopbackAPI()
 	if err != nil {
@@ -98,6 +98,13 @@ func dialNoJoin(t testing.TB, url string) *client {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// dialNoJoin connects a Go rtc.io client that has not joined a room.
+func dialNoJoin(t testing.TB, url string) *client {
+	t.Helper()
+	s := dialSocket(t, url)
 	c := &client{Socket: s, packets: make(map[string]int), tracks: make(map[string]*webrtc.TrackRemote), got: make(chan struct{}, 1)}
 	s.SetHooks(rtcio.Hooks{RemoteTrack: func(_ string, _ *rtcio.RemoteStream, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		c.mu.Lock()

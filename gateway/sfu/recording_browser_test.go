@@ -190,25 +190,6 @@ func TestRecordingBrowser(t *testing.T) {
 	}
 }
 
-// mountTmpfs mounts a tmpfs of size on a fresh directory and unmounts it
-// when the test ends (after the gateway, started later, has stopped).
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (no CAP_SYS_ADMIN?): %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", dir, err, out)
-		}
-	})
-	return dir
-}
-
 // fullDiskRoom runs a gateway recording every room into dir, with a
 // publisher and a subscriber receiving its media.
 func fullDiskRoom(t *testing.T, dir string) (*gatewaytest.Gateway, *notices, *client, []string) {
@@ -267,7 +248,7 @@ func TestRecordingFullDisk(t *testing.T) {
 	// A directory with less than the recorder's 1 MiB minimum free space:
 	// no recording can start; asking for one is refused with the reason.
 	t.Run("FullAtStart", func(t *testing.T) {
-		dir := mountTmpfs(t, "64k")
+		dir := testenv.MountTmpfs(t, "64k")
 		gw, _, b, ids := fullDiskRoom(t, dir)
 		if recs := adminRecordingsOf(t, gw.URL, "full"); len(recs) != 0 {
 			t.Errorf("recordings on a 64k directory: %+v", recs)
@@ -293,7 +274,7 @@ func TestRecordingFullDisk(t *testing.T) {
 	// The disk fills while a file is being written: the recording ends
 	// failed with the write error, the subscriber keeps its media.
 	t.Run("FillsWhileRecording", func(t *testing.T) {
-		dir := mountTmpfs(t, "4m")
+		dir := testenv.MountTmpfs(t, "4m")
 		gw, n, b, ids := fullDiskRoom(t, dir)
 		waitFileStarted(t, dir)
 		fillDisk(t, dir)
@@ -374,17 +355,7 @@ type timingSubscriber struct {
 
 func newTimingSubscriber(t *testing.T, url string) *timingSubscriber {
 	t.Helper()
-	api, err := rtcio.LoopbackAPI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	s, err := rtcio.Dial(ctx, url, rtcio.Options{API: api})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := dialSocket(t, url)
 	ts := &timingSubscriber{Socket: s}
 	s.SetHooks(rtcio.Hooks{RemoteTrack: func(_ string, _ *rtcio.RemoteStream, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if tr.Kind() != webrtc.RTPCodecTypeVideo {
