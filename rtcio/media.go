@@ -179,6 +179,7 @@ func (p *peer) idle(x *webrtc.RTPTransceiver) bool {
 // readRTCP drains the sender's RTCP (interceptors such as NACK need it
 // read) and hands it to the stream's OnRTCP callback.
 func (p *peer) readRTCP(st *Stream, track webrtc.TrackLocal, s *webrtc.RTPSender) {
+	p.rtcpSenders = append(p.rtcpSenders, s)
 	p.rtcpWG.Add(1)
 	go func() {
 		defer p.rtcpWG.Done()

@@ -28,6 +28,10 @@ type peer struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	rtcpWG sync.WaitGroup
+	// rtcpSenders are the senders readRTCP reads; shutdown stops them all,
+	// since a sender swapped out of its transceiver is not stopped by the
+	// peer connection's Close and its Read would block for ever.
+	rtcpSenders []*webrtc.RTPSender
 
 	qmu   sync.Mutex
 	queue []func()
@@ -203,6 +207,9 @@ func (p *peer) shutdown() {
 	}
 	if err := p.pc.Close(); err != nil {
 		p.log.Debug("rtcio: close peer connection", "err", err)
+	}
+	for _, s := range p.rtcpSenders {
+		_ = s.Stop()
 	}
 	p.rtcpWG.Wait()
 	for _, c := range chans {
