@@ -14,7 +14,7 @@ import (
 )
 
 // TestBrowserInterop meets a Go Socket and the browser conformance peer
-// (Chromium's own RTCPeerConnection speaking PROTOCOL.md) through our
+// (Chromium's own RTCPeerConnection speaking docs/PROTOCOL.md) through our
 // signaling server, with Go as the polite and as the impolite side.
 func TestBrowserInterop(t *testing.T) {
 	leakCheck(t)

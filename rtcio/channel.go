@@ -24,7 +24,7 @@ const (
 	DefaultQueueBudget   = 1 << 20
 )
 
-// ChannelOptions map to the DataChannel init (PROTOCOL.md section 5) plus
+// ChannelOptions map to the DataChannel init (docs/PROTOCOL.md section 5) plus
 // send-side backpressure settings.
 type ChannelOptions struct {
 	Ordered           *bool

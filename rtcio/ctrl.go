@@ -50,7 +50,7 @@ func (p *peer) createCtrl() error {
 	return nil
 }
 
-// onCtrlMessage applies the receive rules of PROTOCOL.md section 5 and
+// onCtrlMessage applies the receive rules of docs/PROTOCOL.md section 5 and
 // dispatches the event to global and per-peer listeners.
 func (p *peer) onCtrlMessage(msg webrtc.DataChannelMessage) {
 	if !msg.IsString {

@@ -9,7 +9,7 @@ import (
 	"unicode/utf16"
 )
 
-// Wire constants from PROTOCOL.md section 5.
+// Wire constants from docs/PROTOCOL.md section 5.
 const (
 	// InternalPrefix starts every library-internal event name.
 	InternalPrefix = "#rtcio:"
@@ -25,7 +25,7 @@ const (
 	MaxCtrlQueue = 1024
 )
 
-// Signaling event names (PROTOCOL.md section 2).
+// Signaling event names (docs/PROTOCOL.md section 2).
 const (
 	EventMessage   = "#rtcio:message"
 	EventInitOffer = "#rtcio:init-offer"
@@ -88,7 +88,7 @@ func encodeEnvelope(name string, args []any) ([]byte, error) {
 }
 
 // decodeEnvelope parses a received text frame. It enforces the receive-side
-// rules of PROTOCOL.md section 5: size limit, valid JSON object, string `e`,
+// rules of docs/PROTOCOL.md section 5: size limit, valid JSON object, string `e`,
 // reserved names rejected, non-array `d` meaning no arguments.
 func decodeEnvelope(data []byte) (string, []json.RawMessage, error) {
 	if len(data) > MaxEnvelopeBytes {

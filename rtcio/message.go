@@ -9,7 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// message is one `#rtcio:message` payload (PROTOCOL.md section 3).
+// message is one `#rtcio:message` payload (docs/PROTOCOL.md section 3).
 type message struct {
 	Source string      `json:"source"`
 	Target string      `json:"target"`

@@ -8,7 +8,7 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Perfect negotiation on pion (PROTOCOL.md section 4).
+// Perfect negotiation on pion (docs/PROTOCOL.md section 4).
 //
 // The W3C polite peer answers a colliding offer by rolling its own offer
 // back. pion v4.2 cannot: SetLocalDescription and SetRemoteDescription

@@ -10,7 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// Watchdog tunes the per-peer liveness watchdog (PROTOCOL.md section 7).
+// Watchdog tunes the per-peer liveness watchdog (docs/PROTOCOL.md section 7).
 // Zero fields take the defaults.
 type Watchdog struct {
 	// Timeout is how long a peer may stay disconnected or failed before it

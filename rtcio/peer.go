@@ -17,7 +17,7 @@ const maxPendingCandidates = 512
 // peer is one remote participant and its peer connection. Everything that
 // touches the connection's negotiation runs on the peer's actor goroutine,
 // one task at a time, which gives the strict per-peer ordering of signaling
-// that PROTOCOL.md section 4 requires.
+// that docs/PROTOCOL.md section 4 requires.
 type peer struct {
 	s      *Socket
 	id     string
@@ -252,7 +252,7 @@ func (s *Socket) forgetPeer(id string) {
 	}
 }
 
-// handleState drives the liveness watchdog (PROTOCOL.md section 7).
+// handleState drives the liveness watchdog (docs/PROTOCOL.md section 7).
 func (p *peer) handleState(st webrtc.PeerConnectionState) {
 	p.log.Debug("rtcio: connection state", "state", st.String())
 	switch st {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 )
 
-// The signaling event names of PROTOCOL.md section 2 and the reference room
+// The signaling event names of docs/PROTOCOL.md section 2 and the reference room
 // convention. Names starting with "#rtcio:" are the rtc.io library's own.
 const (
 	EventMessage    = "#rtcio:message"

@@ -29,7 +29,7 @@ func summary(ev received) string {
 	}
 }
 
-// summaries renders a whole sequence. PROTOCOL.md fixes no order between
+// summaries renders a whole sequence. docs/PROTOCOL.md fixes no order between
 // the two leave notices of one socket (rtc.io-server emits them from two
 // independent disconnecting hooks), so a user-disconnected directly followed
 // by the same socket's peer-left is put in one canonical order.
@@ -55,7 +55,7 @@ func bySource(id string) func(map[string]any) bool {
 	return func(o map[string]any) bool { return o["source"] == id }
 }
 
-// runRoomScenario drives three clients through PROTOCOL.md section 2 and
+// runRoomScenario drives three clients through docs/PROTOCOL.md section 2 and
 // checks every event each of them received, in order: backfill, presence,
 // init-offer to existing members only, relay to the target only, media-state
 // backfill to a late joiner, and peer-left plus user-disconnected on a clean

@@ -1,5 +1,5 @@
 // Package signaling is the socket.io signaling server of rtcio-gateway: it
-// speaks rtc.io-server's protocol (PROTOCOL.md sections 1 and 2) and the
+// speaks rtc.io-server's protocol (docs/PROTOCOL.md sections 1 and 2) and the
 // reference room convention, so a browser running the plain rtc.io client
 // cannot tell it from rtc.io-server, and hardens it: the server, not the
 // client, says who sent a message; messages reach only room mates; payload

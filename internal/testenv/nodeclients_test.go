@@ -51,7 +51,7 @@ func mustWait(t *testing.T, ctx context.Context, n *NodeClients, client, event s
 	return args
 }
 
-// TestRefServerRoomConvention walks the demo room convention of PROTOCOL.md
+// TestRefServerRoomConvention walks the demo room convention of docs/PROTOCOL.md
 // section 2 with real socket.io clients against the Node reference server,
 // which also proves the driver's connect, emit, clean disconnect and drop.
 func TestRefServerRoomConvention(t *testing.T) {

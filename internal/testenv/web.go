@@ -14,7 +14,7 @@ import (
 )
 
 // The conformance page (test/web/conformance.html) is our own browser rtc.io
-// peer, written from shared/PROTOCOL.md, because the real rtc.io npm client
+// peer, written from docs/PROTOCOL.md, because the real rtc.io npm client
 // is not available here. It runs on the browser's RTCPeerConnection and the
 // socket.io-client 4.x browser build; Go drives it through Page.EvalArg.
 

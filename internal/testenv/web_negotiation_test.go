@@ -8,7 +8,7 @@ import (
 )
 
 // TestConformancePageNegotiation drives the page through the harder parts of
-// PROTOCOL.md sections 4 and 6 between two browsers: a forced offer
+// docs/PROTOCOL.md sections 4 and 6 between two browsers: a forced offer
 // collision (impolite ignores, polite rolls back, both streams still
 // arrive), re-asking for stream metadata before and after untrackStream,
 // track removal, restore and a renegotiation-free track swap.
