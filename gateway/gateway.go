@@ -33,6 +33,8 @@ type Server struct {
 	recorder  *recorder.Recorder
 	mux       *http.ServeMux
 	ready     atomic.Bool
+	// recordingAskers are the clients told when a recording fails.
+	recordingAskers askers
 }
 
 // Option adjusts what New builds beyond the configuration.
@@ -76,7 +78,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.webhooks = hooks
-	o.notify = append(o.notify, hooks.stream, hooks.recordingFinished)
+	o.notify = append(o.notify, hooks.stream, hooks.recordingFinished, s.recordingFailed)
 	rec, err := s.newRecorder(cfg.Recording)
 	if err != nil {
 		media.close()
@@ -121,6 +123,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		OnLeave: func(ev signaling.RoomEvent) {
 			rooms.OnLeave(ev)
 			hooks.left(ev)
+			if clients(ev.Members) == 0 {
+				s.recordingAskers.forget(ev.Room)
+			}
 		},
 		Logger: log.With("component", "signaling"),
 	})

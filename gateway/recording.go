@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
@@ -13,12 +14,21 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 )
 
-// EventRecording is the server event that starts or stops recording an
-// SFU room or one of its streams: {roomId, action: "start"|"stop",
-// streamId?}. It is answered with recording {roomId, action, streamId,
-// count}, or a gateway-error. Any member of the room may send it; restrict
-// who joins with tokens.
+// EventRecording is the server event that starts or stops recording a
+// room or one of its streams: {roomId, action: "start"|"stop", streamId?}.
+// It is answered with recording {roomId, action, streamId, count}, or a
+// gateway-error. Any member of the room may send it; restrict who joins
+// with tokens.
 const EventRecording = "recording"
+
+// EventRecordingFailed tells clients that a recording of their room could
+// not start or stopped on an error: {roomId, streamId, recordingId, reason}
+// with reason "disk-full", "permission" or "error" (the details, which name
+// server paths, go to the log and the webhook only).
+// It goes to the clients that asked for the room's recording with
+// EventRecording and are still connected, or, for a recording nobody asked
+// for (recording.mode), to every client of the room.
+const EventRecordingFailed = "recording-failed"
 
 // newRecorder builds the recorder when recording.dir is set, after marking
 // the manifests a previous process left unfinished as interrupted.
@@ -64,11 +74,18 @@ func recordPolicy(cfg config.Recording) func(string) bool {
 	return nil
 }
 
-// controlRecording applies a start or stop to a room or one stream.
+// controlRecording applies a start or stop to a room or one stream. A
+// mesh room that has no recorder peer yet gets one on a start.
 func (s *Server) controlRecording(roomID, action, streamID string) (int, error) {
 	room := s.sfu.Room(roomID)
+	if room == nil && action == "start" && s.isMeshRoom(roomID) {
+		var err error
+		if room, err = s.sfu.RecordMesh(roomID); err != nil {
+			return 0, signaling.Refuse(signaling.ReasonForbidden, err.Error())
+		}
+	}
 	if room == nil {
-		return 0, signaling.Refuse(signaling.ReasonNotFound, fmt.Sprintf("no SFU room %q", roomID))
+		return 0, signaling.Refuse(signaling.ReasonNotFound, fmt.Sprintf("no room %q with clients", roomID))
 	}
 	switch action {
 	case "start":
@@ -95,6 +112,9 @@ func (s *Server) recordingEvent(c *signaling.Conn, args []any) error {
 	n, err := s.controlRecording(roomID, v["action"], streamID)
 	if err != nil {
 		return err
+	}
+	if v["action"] == "start" {
+		s.recordingAskers.add(roomID, c.ID())
 	}
 	return c.Emit(EventRecording, map[string]any{"roomId": roomID, "action": v["action"], "streamId": streamID, "count": n})
 }
@@ -129,4 +149,93 @@ func (w *webhooks) recordingFinished(n sfu.Notice) {
 		}
 	}
 	w.notify(ev)
+}
+
+// isMeshRoom reports whether roomID is a mesh room with clients in it.
+func (s *Server) isMeshRoom(roomID string) bool {
+	for _, r := range s.signaling.Rooms() {
+		if r.ID != roomID || r.Topology != (signaling.Mesh{}).Name() {
+			continue
+		}
+		for _, m := range r.Members {
+			if m.Role == signaling.RoleClient.String() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// recordingFailed makes a failed recording loud: a log line came from the
+// room; here the metric, the webhook and the clients' server event.
+func (s *Server) recordingFailed(n sfu.Notice) {
+	if n.Kind != sfu.RecordingFailed {
+		return
+	}
+	s.metrics.Direct.RecordingFailures.Add(1)
+	s.webhooks.notify(webhook.Event{Type: webhook.RecordingFailed, Room: n.Room,
+		Recording: &webhook.Recording{ID: n.Recording, Stream: n.Stream, Error: n.Error}})
+	to := s.recordingAskers.connected(n.Room, s.roomClients(n.Room))
+	s.signaling.EmitTo(to, EventRecordingFailed, map[string]any{
+		"roomId": n.Room, "streamId": n.Stream, "recordingId": n.Recording, "reason": n.Reason,
+	})
+}
+
+// roomClients lists the client members of a room.
+func (s *Server) roomClients(roomID string) []string {
+	var ids []string
+	for _, r := range s.signaling.Rooms() {
+		if r.ID != roomID {
+			continue
+		}
+		for _, m := range r.Members {
+			if m.Role == signaling.RoleClient.String() {
+				ids = append(ids, m.ID)
+			}
+		}
+	}
+	return ids
+}
+
+// askers remembers which clients asked for a room's recording, so that a
+// failure reaches them. It is forgotten with the room's gateway peer.
+type askers struct {
+	mu    sync.Mutex
+	rooms map[string]map[string]bool
+}
+
+func (a *askers) add(room, id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.rooms == nil {
+		a.rooms = make(map[string]map[string]bool)
+	}
+	if a.rooms[room] == nil {
+		a.rooms[room] = make(map[string]bool)
+	}
+	a.rooms[room][id] = true
+}
+
+// connected returns the askers of room among members, or all members when
+// none of them asked.
+func (a *askers) connected(room string, members []string) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []string
+	for _, id := range members {
+		if a.rooms[room][id] {
+			out = append(out, id)
+		}
+	}
+	if len(out) == 0 {
+		return members
+	}
+	return out
+}
+
+// forget drops what is known of a room.
+func (a *askers) forget(room string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.rooms, room)
 }

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"errors"
 	"slices"
 	"sync"
 
@@ -8,8 +9,10 @@ import (
 )
 
 // Manager creates a room's gateway peer when the first client joins an SFU
-// room and closes it when the last client is gone. Wire OnJoin and OnLeave
-// into the signaling server's options.
+// room and closes it when the last client is gone. A mesh room gets one
+// too, receive-only, while it is recorded: one more member of the mesh
+// that records what the clients send it. Wire OnJoin and OnLeave into the
+// signaling server's options.
 type Manager struct {
 	cfg Config
 
@@ -34,42 +37,81 @@ func (m *Manager) Attach(sig *signaling.Server) {
 }
 
 // OnJoin starts the room's gateway peer when a client joins an SFU room
-// that has none.
+// that has none, or a mesh room recorded from its start.
 func (m *Manager) OnJoin(ev signaling.RoomEvent) {
-	if ev.Topology.Name() != (signaling.SFU{}).Name() || ev.Member.Role != signaling.RoleClient {
+	if ev.Member.Role != signaling.RoleClient {
 		return
 	}
+	switch ev.Topology.Name() {
+	case (signaling.SFU{}).Name():
+		_, _ = m.host(ev.Room, m.cfg)
+	case (signaling.Mesh{}).Name():
+		if m.cfg.Recorder != nil && m.cfg.RecordRoom != nil && m.cfg.RecordRoom(ev.Room) {
+			_, _ = m.host(ev.Room, m.meshConfig())
+		}
+	}
+}
+
+// RecordMesh joins a receive-only gateway peer to a mesh room, so that its
+// streams can be recorded on request, and returns it (the room's existing
+// gateway peer when it has one). It leaves with the room's last client.
+func (m *Manager) RecordMesh(roomID string) (*Room, error) {
+	if m.cfg.Recorder == nil {
+		return nil, ErrRecordingUnavailable
+	}
+	return m.host(roomID, m.meshConfig())
+}
+
+// meshConfig is the configuration of a mesh room's recorder peer: a plain
+// receive-only participant.
+func (m *Manager) meshConfig() Config {
+	cfg := m.cfg
+	cfg.ReceiveOnly = true
+	cfg.Channels = nil
+	return cfg
+}
+
+// ErrRoomStarting is returned by RecordMesh while the room's gateway peer
+// is being created by another call.
+var ErrRoomStarting = errors.New("sfu: the room's gateway peer is starting")
+
+// host creates roomID's gateway peer with cfg unless the room has one.
+func (m *Manager) host(roomID string, cfg Config) (*Room, error) {
 	m.mu.Lock()
-	if _, exists := m.rooms[ev.Room]; exists || m.closed || m.sig == nil {
+	if room, exists := m.rooms[roomID]; exists || m.closed || m.sig == nil {
 		m.mu.Unlock()
-		return
+		switch {
+		case room != nil:
+			return room, nil
+		case exists:
+			return nil, ErrRoomStarting
+		}
+		return nil, errors.New("sfu: the gateway is closing")
 	}
 	// Reserve the room before creating it: creating it joins the gateway
 	// peer, which calls OnJoin again.
-	m.rooms[ev.Room] = nil
+	m.rooms[roomID] = nil
 	sig := m.sig
 	m.mu.Unlock()
 
-	room, err := newRoom(sig, ev.Room, m.cfg)
+	room, err := newRoom(sig, roomID, cfg)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
-		m.cfg.Logger.Error("sfu: cannot start the room's gateway peer", "room", ev.Room, "err", err)
-		delete(m.rooms, ev.Room)
-		return
+		m.cfg.Logger.Error("sfu: cannot start the room's gateway peer", "room", roomID, "err", err)
+		delete(m.rooms, roomID)
+		return nil, err
 	}
 	if m.closed {
 		m.closeLater(room)
-		return
+		return nil, errors.New("sfu: the gateway is closing")
 	}
-	m.rooms[ev.Room] = room
+	m.rooms[roomID] = room
+	return room, nil
 }
 
 // OnLeave closes a room's gateway peer once no client is left in it.
 func (m *Manager) OnLeave(ev signaling.RoomEvent) {
-	if ev.Topology.Name() != (signaling.SFU{}).Name() {
-		return
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	room := m.rooms[ev.Room]

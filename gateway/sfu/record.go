@@ -3,8 +3,10 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 )
@@ -121,6 +123,8 @@ func (r *Room) record(rel *relayed) error {
 	})
 	if err != nil {
 		r.log.Error("sfu: cannot start recording", "stream", rel.out.ID(), "err", err)
+		r.notify(Notice{Kind: RecordingFailed, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid,
+			Error: err.Error(), Reason: failureReason(err)})
 		return fmt.Errorf("recording %s: %w", rel.out.ID(), err)
 	}
 	r.mu.Lock()
@@ -165,8 +169,22 @@ func (r *Room) awaitRecording(streamID string, rec *recorder.Recording) {
 		last := st.Files[len(st.Files)-1]
 		n.Manifest = filepath.Join(r.cfg.Recorder.Dir(), strings.TrimSuffix(last, filepath.Ext(last))+".json")
 	}
+	r.notify(n)
 	if st.Err != nil {
 		r.log.Error("sfu: recording failed", "recording", st.ID, "stream", streamID, "err", st.Err)
+		failed := n
+		failed.Kind, failed.Error, failed.Reason = RecordingFailed, st.Err.Error(), failureReason(st.Err)
+		r.notify(failed)
 	}
-	r.notify(n)
+}
+
+// failureReason names what stopped a recording in words that carry no path.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), strings.Contains(err.Error(), "is full"):
+		return "disk-full"
+	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.EROFS):
+		return "permission"
+	}
+	return "error"
 }

@@ -87,6 +87,9 @@ const (
 	StreamAdopted NoticeKind = "stream-adopted"
 	// RecordingFinished: a recording ended; Manifest is its manifest.
 	RecordingFinished NoticeKind = "recording-finished"
+	// RecordingFailed: a recording could not start, or stopped early on an
+	// error (disk full, permission, codec); Error says why.
+	RecordingFailed NoticeKind = "recording-failed"
 )
 
 // Notice is one decision of a room about a stream.
@@ -104,6 +107,10 @@ type Notice struct {
 	// Recording and Manifest identify a finished recording.
 	Recording string
 	Manifest  string
+	// Error is why a recording failed, for the operator (it may name
+	// paths); Reason is the same as a short code a client may see:
+	// "disk-full", "permission" or "error".
+	Error, Reason string
 }
 
 func (c *Config) setDefaults() {

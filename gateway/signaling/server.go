@@ -467,6 +467,10 @@ func (c *Conn) refused(event string, err error) {
 	c.lastRefusalLog, c.suppressedLogs = now, 0
 }
 
+// EmitTo sends a server event to the sockets with these ids, wherever
+// they are connected; ids that are not connected are skipped.
+func (s *Server) EmitTo(ids []string, event string, args ...any) { s.to(ids, event, args...) }
+
 // to emits an event to a set of sockets by id.
 func (s *Server) to(ids []string, event string, args ...any) {
 	if len(ids) == 0 {

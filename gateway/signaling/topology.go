@@ -23,7 +23,9 @@ type Topology interface {
 }
 
 // Mesh is rtc.io-server's topology: every existing member is told to offer
-// to the newcomer, so the room becomes a full mesh.
+// to the newcomer, so the room becomes a full mesh. A gateway participant
+// (the recorder of a mesh room) is one more member of that mesh, hidden
+// from presence.
 type Mesh struct{}
 
 // Name implements Topology.
@@ -38,8 +40,9 @@ func (Mesh) InitOffers(existing []Member, newcomer Member) []InitOffer {
 	return offers
 }
 
-// Visible implements Topology.
-func (Mesh) Visible(Member) bool { return true }
+// Visible implements Topology: everyone but a gateway participant, which is
+// not a person.
+func (Mesh) Visible(m Member) bool { return m.Role != RoleGateway }
 
 // MayRelay implements Topology.
 func (Mesh) MayRelay(Member, Member) bool { return true }

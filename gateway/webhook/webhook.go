@@ -45,6 +45,7 @@ const (
 	StreamPublished   EventType = "stream_published"
 	StreamUnpublished EventType = "stream_unpublished"
 	RecordingFinished EventType = "recording_finished"
+	RecordingFailed   EventType = "recording_failed"
 )
 
 const (
@@ -58,7 +59,7 @@ const (
 func Types() []EventType {
 	return []EventType{
 		RoomStarted, ParticipantJoined, StreamPublished, StreamUnpublished,
-		RecordingFinished, ParticipantLeft, RoomFinished,
+		RecordingFailed, RecordingFinished, ParticipantLeft, RoomFinished,
 	}
 }
 
@@ -103,9 +104,12 @@ type Stream struct {
 	Kinds []string `json:"kinds,omitempty"`
 }
 
-// Recording is a finished recording.
+// Recording is a finished or failed recording.
 type Recording struct {
-	ID string `json:"id"`
+	ID string `json:"id,omitempty"`
+	// Stream is the RTCIOStream id recorded; Error why a recording failed.
+	Stream string `json:"stream,omitempty"`
+	Error  string `json:"error,omitempty"`
 	// Manifest is the recorder's manifest, passed through untouched; it must
 	// be valid JSON when set.
 	Manifest json.RawMessage `json:"manifest,omitempty"`

@@ -1,0 +1,270 @@
+package sfu_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/config"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/webhook"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
+	"github.com/rtcio-gateway/rtcio-gateway/recorder"
+	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
+)
+
+// serverMailbox collects one server event of a Go socket.
+func serverMailbox(s *rtcio.Socket, name string) *mailbox {
+	m := &mailbox{ch: make(chan *rtcio.Event, 64)}
+	s.Server().On(name, func(e *rtcio.Event) {
+		select {
+		case m.ch <- e:
+		default:
+		}
+	})
+	return m
+}
+
+// hookLog is a webhook receiver that keeps every event it was sent.
+type hookLog struct {
+	mu      sync.Mutex
+	events  []webhook.Event
+	arrived chan struct{}
+}
+
+func startHookLog(t *testing.T, secret string) (*hookLog, string) {
+	h := &hookLog{arrived: make(chan struct{}, 256)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify([]byte(secret), r.Header, body, time.Now(), time.Minute); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev webhook.Event
+		if err := json.Unmarshal(body, &ev); err != nil {
+			t.Errorf("webhook body: %v", err)
+		}
+		h.mu.Lock()
+		h.events = append(h.events, ev)
+		h.mu.Unlock()
+		select {
+		case h.arrived <- struct{}{}:
+		default:
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return h, srv.URL
+}
+
+// wait returns the first event that matches, waiting for it to arrive.
+func (h *hookLog) wait(t *testing.T, what string, match func(webhook.Event) bool) webhook.Event {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		h.mu.Lock()
+		for _, ev := range h.events {
+			if match(ev) {
+				h.mu.Unlock()
+				return ev
+			}
+		}
+		h.mu.Unlock()
+		select {
+		case <-h.arrived:
+		case <-deadline:
+			t.Fatalf("no %s webhook within %v", what, waitFor)
+		}
+	}
+}
+
+// meshRecordingConfig records the mesh rooms named "rec-*"; rooms named
+// "sfu-*" are SFU rooms (not recorded).
+func meshRecordingConfig(dir string) config.Config {
+	cfg := gatewaytest.TestConfig()
+	cfg.Admin.Token = "admin-token"
+	cfg.Rooms.Topologies = []config.TopologyRule{{Pattern: "sfu-*", Topology: "sfu"}}
+	cfg.Recording = config.Recording{Mode: "rooms", Rooms: []string{"rec-*"}, Dir: dir, FlushInterval: 200 * time.Millisecond}
+	return cfg
+}
+
+// TestMeshRecordingGoPeers: a mesh room recorded from its start gets a
+// receive-only gateway peer that nobody sees in presence; the clients still
+// reach each other directly, and each published stream is recorded with
+// one audio and one video track. The gateway peer leaves with the last
+// client.
+func TestMeshRecordingGoPeers(t *testing.T) {
+	needFFmpeg(t)
+	dir := t.TempDir()
+	n := newNotices()
+	gw := gatewaytest.StartGateway(t, meshRecordingConfig(dir), gateway.WithStreamNotices(n.add))
+	const room = "rec-mesh"
+	a := dialNoJoin(t, gw.URL)
+	presence := serverMailbox(a.Socket, "user-connected")
+	join(t, a.Socket, room)
+	st := publishFixture(t, a.Socket, "camera", "mesh-cam", map[string]any{"name": "a"})
+	b := dial(t, gw.URL, room)
+	// b gets a's media over the mesh, straight from a.
+	b.waitRTP(t, 60, trackIDs(st)...)
+	if ev := presence.next(t, "user-connected for b"); firstField(ev, "id") != b.ID() {
+		t.Errorf("a was told of %v, want b (%s)", ev.Args, b.ID())
+	}
+	if _, ok := a.Socket.Peer(b.ID()).State(); !ok {
+		t.Errorf("a has no direct connection to b in a mesh room")
+	}
+	recs := waitRecordings(t, gw.URL, room, 1)
+	if recs[0].Stream != st.ID() {
+		t.Errorf("recording of stream %s, want %s", recs[0].Stream, st.ID())
+	}
+	if !presence.empty() {
+		t.Errorf("a was told of another member: %v", (<-presence.ch).Args)
+	}
+	_ = a.Close()
+	fin := n.wait(t, "recording finished", func(x sfu.Notice) bool { return x.Kind == sfu.RecordingFinished && x.Stream == st.ID() })
+	m, err := recorder.ReadManifest(fin.Manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != recorder.StateDone {
+		t.Errorf("recording ended %s (%s)", m.State, m.Error)
+	}
+	media := strings.TrimSuffix(fin.Manifest, ".json") + ".webm"
+	if kinds := ffprobeStreams(t, media); strings.Join(kinds, ",") != "video,audio" && strings.Join(kinds, ",") != "audio,video" {
+		t.Errorf("%s has streams %v, want one audio and one video", media, kinds)
+	}
+	_ = b.Close()
+	waitNoRoom(t, gw, room)
+}
+
+func firstField(ev *rtcio.Event, key string) string {
+	if len(ev.Args) == 0 {
+		return ""
+	}
+	var obj map[string]any
+	if err := ev.Decode(0, &obj); err != nil {
+		return ""
+	}
+	s, _ := obj[key].(string)
+	return s
+}
+
+// waitRecordings polls the admin API (a recording starts with no event to
+// wait on) until the room has n recordings with a file.
+func waitRecordings(t *testing.T, url, room string, n int) []sfu.RecordingInfo {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		recs := adminRecordingsOf(t, url, room)
+		withFiles := 0
+		for _, r := range recs {
+			if len(r.Files) > 0 {
+				withFiles++
+			}
+		}
+		if withFiles >= n {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("room %s: %d recordings with files within %v, want %d: %+v", room, withFiles, waitFor, n, recs)
+		}
+		<-tick.C
+	}
+}
+
+// waitNoRoom waits for the room's gateway peer to leave.
+func waitNoRoom(t *testing.T, gw *gatewaytest.Gateway, room string) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for gw.Server.SFU().Room(room) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("room %s still has its gateway peer after its clients left", room)
+		}
+		<-tick.C
+	}
+}
+
+// TestMeshRecordingOnRequest: a mesh room that does not record by policy
+// gets its recorder peer when a client asks for a recording; the answer
+// counts the streams already published.
+func TestMeshRecordingOnRequest(t *testing.T) {
+	dir := t.TempDir()
+	gw := gatewaytest.StartGateway(t, meshRecordingConfig(dir))
+	const room = "asked"
+	a := dial(t, gw.URL, room)
+	st := publishFixture(t, a.Socket, "camera", "asked-cam", map[string]any{"name": "a"})
+	b := dial(t, gw.URL, room)
+	b.waitRTP(t, 10, trackIDs(st)...)
+	if gw.Server.SFU().Room(room) != nil {
+		t.Fatalf("an unrecorded mesh room has a gateway peer")
+	}
+	answers := serverMailbox(b.Socket, "recording")
+	_ = b.Server().Emit("recording", map[string]any{"roomId": room, "action": "start"})
+	answers.next(t, "recording answer")
+	recs := waitRecordings(t, gw.URL, room, 1)
+	if recs[0].Stream != st.ID() {
+		t.Errorf("recording of %s, want %s", recs[0].Stream, st.ID())
+	}
+}
+
+// TestRecordingFailureIsLoud: the disk fills under a mesh room's recording.
+// The operator gets a recording_failed webhook and the metric moves; the
+// client that asked for the recording gets recording-failed; an SFU room
+// beside it keeps forwarding.
+func TestRecordingFailureIsLoud(t *testing.T) {
+	needFFmpeg(t)
+	dir := testenv.MountTmpfs(t, "4m")
+	const secret = "webhook-secret-0123456789abcdef"
+	hooks, hookURL := startHookLog(t, secret)
+	cfg := meshRecordingConfig(dir)
+	cfg.Webhooks.URLs, cfg.Webhooks.Secret = []string{hookURL}, secret
+	cfg.Recording.Mode = "off" // recorded on request
+	gw := gatewaytest.StartGateway(t, cfg)
+
+	// The bystanders: an SFU room with a publisher and a subscriber.
+	c := dial(t, gw.URL, "sfu-bystander")
+	other := publishFixture(t, c.Socket, "camera", "bystander-cam", map[string]any{"name": "c"})
+	d := dial(t, gw.URL, "sfu-bystander")
+	otherIDs := trackIDs(other)
+	d.waitRTP(t, 30, otherIDs...)
+
+	const room = "rec-full"
+	a := dial(t, gw.URL, room)
+	st := publishFixture(t, a.Socket, "camera", "full-mesh-cam", map[string]any{"name": "a"})
+	b := dial(t, gw.URL, room)
+	b.waitRTP(t, 10, trackIDs(st)...)
+	failed := serverMailbox(b.Socket, gateway.EventRecordingFailed)
+	answers := serverMailbox(b.Socket, "recording")
+	_ = b.Server().Emit("recording", map[string]any{"roomId": room, "action": "start"})
+	answers.next(t, "recording answer")
+	waitFileStarted(t, dir)
+	before := value(t, scrape(t, gw.URL), "rtcio_recording_failures_total")
+	fillDisk(t, dir)
+
+	ev := failed.next(t, "recording-failed at the client that asked")
+	var body struct{ RoomID, StreamID, Reason string }
+	if err := ev.Decode(0, &body); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("client got recording-failed %+v", body)
+	if body.RoomID != room || body.StreamID != st.ID() || body.Reason != "disk-full" {
+		t.Errorf("recording-failed %+v: want room %s, stream %s, reason disk-full", body, room, st.ID())
+	}
+	hook := hooks.wait(t, "recording_failed", func(e webhook.Event) bool { return e.Type == webhook.RecordingFailed })
+	if hook.Room != room || hook.Recording == nil || hook.Recording.Stream != st.ID() || !strings.Contains(hook.Recording.Error, "no space left on device") {
+		t.Errorf("recording_failed webhook %+v: want room %s, stream %s and an error", hook, room, st.ID())
+	}
+	if after := value(t, scrape(t, gw.URL), "rtcio_recording_failures_total"); after != before+1 {
+		t.Errorf("rtcio_recording_failures_total went from %v to %v, want +1", before, after)
+	}
+	d.keepsForwarding(t, 100, otherIDs...)
+}
