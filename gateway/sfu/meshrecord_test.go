@@ -1,10 +1,14 @@
 package sfu_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -267,4 +271,121 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 		t.Errorf("rtcio_recording_failures_total went from %v to %v, want +1", before, after)
 	}
 	d.keepsForwarding(t, 100, otherIDs...)
+}
+
+// TestMeshRecordingBrowser: two Chromium pages publish their camera and
+// microphone in a mesh room recorded from its start, for about 10 s each,
+// then close. Two files come out, one per page, each with one audio and
+// one video track, lasting as long as the page published (from the file's
+// first frame to the page's close) within 0.5 s, and decoding cleanly.
+func TestMeshRecordingBrowser(t *testing.T) {
+	needFFmpeg(t)
+	testenv.SkipIfNoBrowser(t)
+	const publishFor = 10 * time.Second
+	web, err := testenv.NewWebHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newNotices()
+	cfg := meshRecordingConfig(t.TempDir())
+	cfg.Recording.Mode = "all"
+	gw := gatewaytest.StartGateway(t, cfg, gateway.WithStreamNotices(n.add))
+	gw.Server.Handle("/", web)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	env := &browserEnv{gw: gw, notes: n, browser: testenv.StartBrowser(t), ctx: ctx}
+
+	const room = "mesh-browser"
+	pages := []*testenv.ConformancePeer{env.openPage(t, "alice"), env.openPage(t, "bob")}
+	streams := make([]testenv.StreamInfo, len(pages))
+	for i, p := range pages {
+		env.joinPage(t, p, room)
+		streams[i] = env.publishPage(t, p, "camera", []string{"alice", "bob"}[i])
+	}
+	// Each page gets the other's camera straight from it, over the mesh.
+	for i, p := range pages {
+		ev, err := p.WaitFor(ctx, fmt.Sprintf(`e.type === 'stream-event' && e.name === 'camera' && e.stream && e.stream.mediaStreamId === %q`, streams[1-i].MediaStreamID), 0)
+		if err != nil {
+			t.Fatalf("page %d never got the other page's camera: %v", i, err)
+		}
+		if ev.PeerID != pages[1-i].ID {
+			t.Errorf("page %d got the other camera from %s, want the other page %s", i, ev.PeerID, pages[1-i].ID)
+		}
+	}
+	waitRecordings(t, gw.URL, room, 2)
+
+	timer := time.NewTimer(publishFor)
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	closed := make([][2]time.Time, len(pages))
+	for i, p := range pages {
+		closed[i][0] = time.Now()
+		if err := p.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		closed[i][1] = time.Now()
+	}
+	for i, st := range streams {
+		fin := n.wait(t, "recording finished", func(x sfu.Notice) bool {
+			return x.Kind == sfu.RecordingFinished && x.Stream == st.RTCIOStreamID
+		})
+		m, err := recorder.ReadManifest(fin.Manifest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.State != recorder.StateDone {
+			t.Errorf("page %d: recording ended %s (%s)", i, m.State, m.Error)
+		}
+		media := filepath.Join(filepath.Dir(fin.Manifest), m.File)
+		info, got := probeFile(t, media)
+		var video, audio int
+		for _, s := range info.Streams {
+			switch s.CodecType {
+			case "video":
+				video++
+			case "audio":
+				audio++
+			}
+		}
+		if video != 1 || audio != 1 {
+			t.Errorf("page %d: %s has %d video and %d audio streams, want one of each", i, m.File, video, audio)
+		}
+		lo, hi := closed[i][0].Sub(m.Start).Seconds(), closed[i][1].Sub(m.Start).Seconds()
+		t.Logf("page %d: file %.3fs, published %.3f..%.3fs (manifest start to close)", i, got, lo, hi)
+		if got < lo-0.5 || got > hi+0.5 {
+			t.Errorf("page %d: file lasts %.3fs, the page published for %.3f..%.3fs: off by more than 0.5s", i, got, lo, hi)
+		}
+		decodesCleanly(t, media)
+	}
+	// Nobody saw the gateway's recorder in presence.
+	for i, p := range pages {
+		evs, err := p.Events(ctx, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			var who struct{ ID string }
+			if ev.Type != "server" || ev.Name != "user-connected" || ev.Arg(0, &who) != nil {
+				continue
+			}
+			if who.ID != pages[1-i].ID {
+				t.Errorf("page %d was told of member %s, which is not the other page", i, who.ID)
+			}
+		}
+	}
+}
+
+// decodesCleanly decodes every frame of media with ffmpeg, which must
+// print nothing. The null muxer runs at a 1 ms video time base: at its
+// default (one nominal frame) two frames of a variable-rate file can share
+// a tick and ffmpeg complains about the muxer, not the file.
+func decodesCleanly(t *testing.T, media string) {
+	t.Helper()
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", media, "-enc_time_base:v", "1:1000", "-f", "null", "-").CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("ffmpeg decoding %s: %v\n%s", media, err, out)
+	}
 }
