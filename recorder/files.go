@@ -223,7 +223,7 @@ func (rec *Recording) createSegment(hdrs []trackHeader) (*segment, error) {
 	}
 	seg.manifestPath = strings.TrimSuffix(seg.path, ext) + ".json"
 	m := rec.manifest(seg, StateRecording, "", nil)
-	if err := writeManifestAtomic(seg.manifestPath, m); err != nil {
+	if err := writeJSONAtomic(seg.manifestPath, m); err != nil {
 		// A file nobody can account for is worse than none: it holds
 		// only its header yet.
 		_ = seg.close()
@@ -254,7 +254,7 @@ func (rec *Recording) closeSegment(state, reason string) {
 		state, reason, err = StateFailed, ReasonWriteError, rec.failed
 	}
 	m := rec.manifest(seg, state, reason, err)
-	if werr := writeManifestAtomic(seg.manifestPath, m); werr != nil {
+	if werr := writeJSONAtomic(seg.manifestPath, m); werr != nil {
 		rec.log.Error("recorder: final manifest not written; Recover will mark it interrupted", "err", werr)
 	}
 	rec.prevFile = filepath.Base(seg.path)
@@ -277,7 +277,7 @@ func (rec *Recording) checkpoint() {
 	}
 	m := rec.manifest(seg, StateRecording, "", nil)
 	m.DurationMs = seg.writtenMs()
-	if err := writeManifestAtomic(seg.manifestPath, m); err != nil {
+	if err := writeJSONAtomic(seg.manifestPath, m); err != nil {
 		rec.log.Warn("recorder: manifest checkpoint failed", "err", err)
 		return
 	}

@@ -103,11 +103,11 @@ func reservePath(manifestPath string) string {
 	return filepath.Join(dir, "."+base+".tmp")
 }
 
-// writeManifestAtomic writes m to path through a temporary file and a
-// rename, so readers see either the old or the new manifest, never a mix.
-// It uses the reserve file when present.
-func writeManifestAtomic(path string, m *Manifest) error {
-	b, err := json.MarshalIndent(m, "", "  ")
+// writeJSONAtomic writes v to path through a temporary file and a rename,
+// so readers see either the old or the new manifest, never a mix. It uses
+// the reserve file when present.
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
 	}
@@ -204,6 +204,13 @@ func Recover(dir string, log *slog.Logger) ([]string, error) {
 				errs = append(errs, err)
 			}
 			return nil
+		case strings.HasSuffix(name, RoomManifestSuffix):
+			if ok, err := recoverRoom(path); err != nil {
+				errs = append(errs, err)
+			} else if ok {
+				changed = append(changed, path)
+			}
+			return nil
 		case !strings.HasSuffix(name, ".json"):
 			return nil
 		}
@@ -222,7 +229,7 @@ func Recover(dir string, log *slog.Logger) ([]string, error) {
 			m.End = &end
 			m.Bytes = st.Size()
 		}
-		if err := writeManifestAtomic(path, m); err != nil {
+		if err := writeJSONAtomic(path, m); err != nil {
 			errs = append(errs, err)
 			return nil
 		}
@@ -237,4 +244,20 @@ func Recover(dir string, log *slog.Logger) ([]string, error) {
 		return changed, fmt.Errorf("recorder: recover %s: %w", dir, errors.Join(errs...))
 	}
 	return changed, nil
+}
+
+// recoverRoom marks a room manifest left in state "recording" as
+// interrupted, ending it at its last change.
+func recoverRoom(path string) (bool, error) {
+	m, err := ReadRoomManifest(path)
+	if err != nil || m.State != StateRecording {
+		return false, err
+	}
+	m.State = StateInterrupted
+	if st, err := os.Stat(path); err == nil {
+		end := st.ModTime().UTC()
+		m.End = &end
+		m.DurationMs = end.Sub(m.Start).Milliseconds()
+	}
+	return true, writeJSONAtomic(path, m)
 }

@@ -18,7 +18,7 @@ func TestRecoverMarksOnlyUnfinishedManifests(t *testing.T) {
 	write := func(name, state string) string {
 		p := filepath.Join(sub, name+".json")
 		m := &Manifest{Version: 1, State: state, File: name + ".webm", Start: start, DurationMs: 1500, PacketsReceived: 10}
-		if err := writeManifestAtomic(p, m); err != nil {
+		if err := writeJSONAtomic(p, m); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(sub, name+".webm"), make([]byte, 1234), 0o644); err != nil {
@@ -70,7 +70,7 @@ func TestManifestUsesReserve(t *testing.T) {
 	if err != nil || st.Size() != manifestReserve {
 		t.Fatalf("reserve %v %v", st, err)
 	}
-	if err := writeManifestAtomic(p, &Manifest{Version: 1, State: StateDone, File: "x.webm"}); err != nil {
+	if err := writeJSONAtomic(p, &Manifest{Version: 1, State: StateDone, File: "x.webm"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(reservePath(p)); !os.IsNotExist(err) {

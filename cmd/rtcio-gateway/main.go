@@ -3,6 +3,8 @@
 //	rtcio-gateway serve [flags]          serve signaling, admin API and probes
 //	rtcio-gateway join --url U --room R [--record DIR]
 //	                                     join any rtc.io room as a peer, record it
+//	rtcio-gateway compose DIR/ROOM [-o out.mp4]
+//	                                     one playable file of a recorded meeting
 //	rtcio-gateway config check [flags]   load and validate the configuration
 //	rtcio-gateway version                print the build's version
 //
@@ -42,6 +44,8 @@ const usage = `usage:
   rtcio-gateway serve [flags]          serve signaling, admin API and probes
   rtcio-gateway join --url U --room R [--record DIR] [flags]
                                        join a room of any rtc.io server and record it
+  rtcio-gateway compose DIR/ROOM [-o out.mp4|out.webm]
+                                       one playable file of a recorded meeting (needs ffmpeg)
   rtcio-gateway config check [flags]   load and validate the configuration
   rtcio-gateway version                print the build's version
 Run a command with -h for its flags.`
@@ -57,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return serve(ctx, args[1:], stderr, environ)
 	case "join":
 		return join(ctx, args[1:], stderr, environ)
+	case "compose":
+		return composeMeeting(ctx, args[1:], stdout, stderr)
 	case "config":
 		if len(args) < 2 || args[1] != "check" {
 			fmt.Fprintln(stderr, usage)

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
@@ -130,6 +132,10 @@ func (r *Room) record(rel *relayed) error {
 	r.mu.Lock()
 	r.recordings[rel.out.ID()] = rec
 	r.mu.Unlock()
+	meeting := r.meeting.open(r.cfg.Recorder, r.id, r.log)
+	if meeting != nil {
+		meeting.Add(rec)
+	}
 	for _, in := range ins {
 		r.attachRecording(rec, in)
 	}
@@ -158,6 +164,9 @@ func (r *Room) recordingFor(rel *relayed) *recorder.Recording {
 func (r *Room) awaitRecording(streamID string, rec *recorder.Recording) {
 	defer r.loops.Done()
 	<-rec.Done()
+	if m := r.meeting.get(); m != nil {
+		m.Ended(rec)
+	}
 	r.mu.Lock()
 	if r.recordings[streamID] == rec {
 		delete(r.recordings, streamID)
@@ -187,4 +196,42 @@ func failureReason(err error) string {
 		return "permission"
 	}
 	return "error"
+}
+
+// meeting opens the room manifest when the room's first recording starts
+// and closes it with the room, so every file recorded while the room's
+// gateway peer lived is one meeting on one clock.
+type meeting struct {
+	mu     sync.Mutex
+	log    *recorder.RoomLog
+	failed bool
+}
+
+// open returns the room manifest, opening it on the first call; nil when it
+// cannot be written (logged once; the recordings go on without it).
+func (m *meeting) open(rec *recorder.Recorder, room string, log *slog.Logger) *recorder.RoomLog {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.log == nil && !m.failed {
+		l, err := rec.OpenRoom(room)
+		if err != nil {
+			log.Error("sfu: room manifest", "err", err)
+			m.failed = true
+			return nil
+		}
+		m.log = l
+	}
+	return m.log
+}
+
+func (m *meeting) get() *recorder.RoomLog {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.log
+}
+
+func (m *meeting) close() {
+	if l := m.get(); l != nil {
+		l.Close()
+	}
 }

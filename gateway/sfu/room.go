@@ -148,6 +148,9 @@ type Room struct {
 	// running ones, by RTCIOStream id.
 	recordAll  bool
 	recordings map[string]*recorder.Recording
+	// meeting is the room manifest of the recordings, from the first one
+	// until the room closes.
+	meeting meeting
 }
 
 type streamKey struct{ publisher, msid string }
@@ -268,6 +271,7 @@ func (r *Room) Close() {
 		r.notify(n)
 	}
 	r.loops.Wait()
+	r.meeting.close()
 	r.local.Close()
 	r.log.Info("sfu: gateway peer left")
 }
