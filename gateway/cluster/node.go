@@ -1,0 +1,163 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Departure is a socket taken out of a room by the reaper, because its node
+// died.
+type Departure struct {
+	Room, Socket, Node string
+	// Remaining are the room's members after it left, in join order.
+	Remaining []Member
+}
+
+// NodeHooks are what RunNode tells its caller.
+type NodeHooks struct {
+	// Reaped runs for every socket of a dead node taken out of a room,
+	// once in the whole cluster (on the node that reaped it).
+	Reaped func(Departure)
+	// Reassert runs when this node's heartbeat finds that Redis forgot it
+	// (Redis restarted empty, or the node was reaped while paused): the
+	// node should write its sockets and rooms again.
+	Reassert func(ctx context.Context)
+	// Health runs after every heartbeat with whether Redis answered.
+	Health func(ok bool)
+}
+
+// AddSocket records that socket id is connected to this node, so that the
+// reaper can take it out of its rooms if the node dies.
+func (c *Cluster) AddSocket(ctx context.Context, id string) error {
+	if err := c.rdb.SAdd(ctx, c.keys.nodeSockets(c.cfg.NodeID), id).Err(); err != nil {
+		return fmt.Errorf("cluster: add socket: %w", err)
+	}
+	return nil
+}
+
+// RemoveSocket forgets socket id once it left all its rooms.
+func (c *Cluster) RemoveSocket(ctx context.Context, id string) error {
+	pipe := c.rdb.TxPipeline()
+	pipe.SRem(ctx, c.keys.nodeSockets(c.cfg.NodeID), id)
+	pipe.Del(ctx, c.keys.socketRooms(id))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("cluster: remove socket: %w", err)
+	}
+	return nil
+}
+
+// LiveNodes lists the nodes whose heartbeat is current.
+func (c *Cluster) LiveNodes(ctx context.Context) ([]string, error) {
+	nodes, err := c.rdb.SMembers(ctx, c.keys.nodes()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: nodes: %w", err)
+	}
+	var live []string
+	for _, n := range nodes {
+		if ok, err := c.rdb.Exists(ctx, c.keys.nodeAlive(n)).Result(); err == nil && ok == 1 {
+			live = append(live, n)
+		}
+	}
+	return live, nil
+}
+
+// RunNode heartbeats this node and reaps dead ones until ctx ends, then
+// removes this node's heartbeat. reaped counts the sockets it reaped.
+func (c *Cluster) RunNode(ctx context.Context, hooks NodeHooks, reaped *atomic.Uint64) {
+	tick := time.NewTicker(c.cfg.Heartbeat)
+	defer tick.Stop()
+	known := false // this process has written its heartbeat before
+	for {
+		ok := c.heartbeat(ctx, &known, hooks)
+		if hooks.Health != nil {
+			hooks.Health(ok)
+		}
+		if ok {
+			c.reap(ctx, hooks, reaped)
+		}
+		select {
+		case <-ctx.Done():
+			// A clean stop: the others need not wait for the TTL.
+			stop, cancel := context.WithTimeout(context.Background(), time.Second)
+			c.rdb.Del(stop, c.keys.nodeAlive(c.cfg.NodeID))
+			cancel()
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// heartbeat refreshes this node's key; when Redis no longer had it (but
+// this process wrote it before), the node's state was lost and is
+// re-asserted.
+func (c *Cluster) heartbeat(ctx context.Context, known *bool, hooks NodeHooks) bool {
+	prev, err := c.rdb.SetArgs(ctx, c.keys.nodeAlive(c.cfg.NodeID), c.incarnation,
+		redis.SetArgs{TTL: c.cfg.NodeTTL, Get: true}).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false
+	}
+	if err := c.rdb.SAdd(ctx, c.keys.nodes(), c.cfg.NodeID).Err(); err != nil {
+		return false
+	}
+	lost := *known && prev != c.incarnation
+	*known = true
+	if lost {
+		c.log.Warn("redis forgot this node; re-asserting its state")
+		if hooks.Reassert != nil {
+			hooks.Reassert(ctx)
+		}
+	}
+	return true
+}
+
+// reap takes the sockets of every dead node out of their rooms. One live
+// node reaps a given dead node at a time (a short Redis lock), and Leave
+// reports each departure once even if two reapers overlap.
+func (c *Cluster) reap(ctx context.Context, hooks NodeHooks, reaped *atomic.Uint64) {
+	nodes, err := c.rdb.SMembers(ctx, c.keys.nodes()).Result()
+	if err != nil {
+		return
+	}
+	for _, n := range nodes {
+		if n == c.cfg.NodeID {
+			continue
+		}
+		alive, err := c.rdb.Exists(ctx, c.keys.nodeAlive(n)).Result()
+		if err != nil || alive == 1 {
+			continue
+		}
+		got, err := c.rdb.SetNX(ctx, c.keys.reaping(n), c.cfg.NodeID, c.cfg.NodeTTL).Result()
+		if err != nil || !got {
+			continue
+		}
+		sockets, err := c.rdb.SMembers(ctx, c.keys.nodeSockets(n)).Result()
+		if err != nil {
+			continue
+		}
+		for _, s := range sockets {
+			rooms, err := c.RoomsOf(ctx, s)
+			if err != nil {
+				continue
+			}
+			for _, room := range rooms {
+				remaining, left, err := c.Leave(ctx, room, s)
+				if err != nil || !left {
+					continue
+				}
+				reaped.Add(1)
+				if hooks.Reaped != nil {
+					hooks.Reaped(Departure{Room: room, Socket: s, Node: n, Remaining: remaining})
+				}
+			}
+			c.rdb.Del(ctx, c.keys.socketRooms(s))
+			c.rdb.SRem(ctx, c.keys.nodeSockets(n), s)
+		}
+		c.rdb.SRem(ctx, c.keys.nodes(), n)
+		c.log.Info("reaped dead node", "dead", n, "sockets", len(sockets))
+	}
+}
