@@ -2,7 +2,7 @@
 # The project's test command (CI runs it through .ci/run).
 #
 # 1. Installs what is missing, skipping what is present: Debian packages
-#    (chromium, ffmpeg, redis-server, iproute2, systemd, Node.js) and test/node's
+#    (chromium, ffmpeg, redis-server, iproute2, nftables, systemd, Node.js) and test/node's
 #    npm modules (npm ci, when node_modules is missing or stale).
 # 2. gofmt check, go vet ./...
 # 3. go test -race ./... and a short run of every FuzzXxx target, inside a
@@ -23,7 +23,7 @@ GO_TEST_TIMEOUT="${GO_TEST_TIMEOUT:-20m}"
 FUZZ_TIME="${FUZZ_TIME:-10s}"
 FUZZ_TARGET_TIMEOUT="${FUZZ_TARGET_TIMEOUT:-240}"
 GO_TEST_PKGS="${GO_TEST_PKGS:-./...}"
-APT_PACKAGES=(chromium ffmpeg redis-server iproute2 systemd)
+APT_PACKAGES=(chromium ffmpeg redis-server iproute2 nftables systemd)
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/rtcio-test.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT

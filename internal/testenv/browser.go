@@ -65,9 +65,42 @@ func StartBrowser(t testing.TB) *Browser {
 	return b
 }
 
+// BrowserOptions change how Chromium is started.
+type BrowserOptions struct {
+	// Netns runs Chromium inside that network namespace (see Shaped), so
+	// its traffic crosses a shaped link.
+	Netns string
+	// Args are extra Chromium flags, e.g.
+	// --unsafely-treat-insecure-origin-as-secure=http://198.18.0.1:PORT
+	// (a page served from an address other than localhost is not a secure
+	// context, and getUserMedia needs one).
+	Args []string
+}
+
+// StartBrowserWith is StartBrowser with options.
+func StartBrowserWith(t testing.TB, opts BrowserOptions) *Browser {
+	t.Helper()
+	SkipIfNoBrowser(t)
+	b, err := NewBrowserWith(context.Background(), t.Logf, opts)
+	if err != nil {
+		t.Fatalf("start browser: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("stop browser: %v", err)
+		}
+	})
+	return b
+}
+
 // NewBrowser launches Chromium and waits until it runs. It runs until Close
 // or until ctx ends.
 func NewBrowser(ctx context.Context, logf Logf) (*Browser, error) {
+	return NewBrowserWith(ctx, logf, BrowserOptions{})
+}
+
+// NewBrowserWith is NewBrowser with options.
+func NewBrowserWith(ctx context.Context, logf Logf, opts BrowserOptions) (*Browser, error) {
 	profile, err := os.MkdirTemp("", "rtcio-chromium-")
 	if err != nil {
 		return nil, fmt.Errorf("browser profile: %w", err)
@@ -79,8 +112,22 @@ func NewBrowser(ctx context.Context, logf Logf) (*Browser, error) {
 		changed: make(chan struct{}),
 		pages:   make(map[string]*pageLog),
 	}
-	proc, err := startJSONL(ctx, logf, "browser", "browser.mjs", b.handleLine,
-		"--profile="+profile, "--chromium="+ChromiumPath())
+	chromium := ChromiumPath()
+	if opts.Netns != "" {
+		// A launcher that enters the namespace first: playwright starts
+		// whatever executable it is given, with Chromium's arguments.
+		chromium = filepath.Join(profile, "chromium-in-netns")
+		script := fmt.Sprintf("#!/bin/sh\nexec ip netns exec %s %s \"$@\"\n", opts.Netns, ChromiumPath())
+		if err := os.WriteFile(chromium, []byte(script), 0o755); err != nil {
+			_ = os.RemoveAll(profile)
+			return nil, fmt.Errorf("browser launcher: %w", err)
+		}
+	}
+	args := []string{"--profile=" + filepath.Join(profile, "profile"), "--chromium=" + chromium}
+	for _, a := range opts.Args {
+		args = append(args, "--arg="+a)
+	}
+	proc, err := startJSONL(ctx, logf, "browser", "browser.mjs", b.handleLine, args...)
 	if err != nil {
 		_ = os.RemoveAll(profile)
 		return nil, err

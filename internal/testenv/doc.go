@@ -11,8 +11,11 @@
 //   - StartNodeClients: many socket.io-client 4.8 instances in one process,
 //     with clean disconnects, abrupt transport drops and an event mailbox.
 //   - StartRefServer: the reference rtc.io signaling server (socket.io 4.8).
-//   - StartBrowser: headless Debian Chromium with fake media devices.
+//   - StartBrowser: headless Debian Chromium with fake media devices;
+//     StartBrowserWith runs it inside a network namespace, with extra flags.
 //   - StartRedis: a throwaway redis-server on a loopback port.
+//   - NewShaped: a child network namespace behind a veth pair whose
+//     bandwidth (tc tbf) and random loss (nftables) the test sets.
 //
 // Missing prerequisites skip a test on a developer machine but fail it when
 // the CI environment variable is "true".

@@ -2,7 +2,7 @@
 // Commands arrive as JSON lines on stdin, reports leave as JSON lines on
 // stdout (see lib/jsonl.mjs for the reply convention).
 //
-// Usage: node browser.mjs [--profile=DIR] [--chromium=PATH]
+// Usage: node browser.mjs [--profile=DIR] [--chromium=PATH] [--arg=CHROMIUM_FLAG ...]
 // DIR is the --user-data-dir (created fresh if missing, removed on exit; a
 // temporary one by default). Prints {"type":"ready"} once Chromium runs.
 //
@@ -40,11 +40,12 @@ const CHROMIUM_ARGS = [
 ];
 
 function parseArgs(argv) {
-  const out = { profile: undefined, chromium: "/usr/bin/chromium" };
+  const out = { profile: undefined, chromium: "/usr/bin/chromium", extra: [] };
   for (const arg of argv) {
     let m;
     if ((m = /^--profile=(.+)$/.exec(arg))) out.profile = m[1];
     else if ((m = /^--chromium=(.+)$/.exec(arg))) out.chromium = m[1];
+    else if ((m = /^--arg=(.+)$/.exec(arg))) out.extra.push(m[1]);
     else throw new Error(`unknown argument ${arg}`);
   }
   return out;
@@ -72,7 +73,7 @@ try {
   context = await chromium.launchPersistentContext(profile, {
     executablePath: args.chromium,
     headless: false,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args.extra],
     ignoreDefaultArgs: ["--mute-audio"],
     timeout: 60000,
   });
