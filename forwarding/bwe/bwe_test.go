@@ -1,0 +1,183 @@
+package bwe_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/forwarding/bwe"
+)
+
+var t0 = time.Unix(1000, 0)
+
+// feed sends 1,700 kbit/s to e for d, in 20 ms bursts, from at.
+func feed(e *bwe.Estimator, at time.Time, d time.Duration) time.Time {
+	for end := at.Add(d); at.Before(end); at = at.Add(20 * time.Millisecond) {
+		e.OnSent(1_700_000/8/50, at)
+	}
+	return at
+}
+
+func TestEstimatorREMBAndLoss(t *testing.T) {
+	e := bwe.NewEstimator(bwe.EstimatorConfig{})
+	now := feed(e, t0, 2*time.Second)
+	if got := e.SentRate(now); got < 1_600_000 || got > 1_800_000 {
+		t.Fatalf("sent rate %d, want about 1.7 Mbit/s", got)
+	}
+	if e.Congested(now) || e.Estimate(now) != 3_000_000 {
+		t.Fatalf("no feedback yet: congested %v, estimate %d", e.Congested(now), e.Estimate(now))
+	}
+	e.OnREMB(320_000, now)
+	if !e.Congested(now) || e.Estimate(now) != 320_000 {
+		t.Errorf("REMB 320k under 1.7M sent: congested %v, estimate %d", e.Congested(now), e.Estimate(now))
+	}
+	// Stale REMB is ignored.
+	later := now.Add(4 * time.Second)
+	if e.Estimate(later) != 3_000_000 {
+		t.Errorf("4 s after the last REMB the estimate is %d", e.Estimate(later))
+	}
+
+	// Loss: 25% lost takes the limit to the sent rate times 0.875.
+	e = bwe.NewEstimator(bwe.EstimatorConfig{})
+	now = feed(e, t0, 2*time.Second)
+	e.OnLoss(64, now)
+	sent := e.SentRate(now)
+	if got, want := e.Estimate(now), uint64(float64(sent)*0.875); got != want {
+		t.Errorf("after 25%% loss: estimate %d, want %d", got, want)
+	}
+	// Without loss it grows 8% a second, up to the maximum.
+	before := e.Estimate(now)
+	for range 10 {
+		now = now.Add(time.Second)
+		e.OnLoss(0, now)
+	}
+	if got := e.Estimate(now); got <= before*2 {
+		t.Errorf("10 s without loss: estimate %d from %d", got, before)
+	}
+}
+
+// room runs a publisher with a strong and a weak subscriber through the
+// policy, every 500 ms.
+type room struct {
+	p            *bwe.Policy
+	now          time.Time
+	weak         uint64 // the weak subscriber's estimate
+	pauses, resu int
+	caps         []uint64
+	sentCaps     int
+}
+
+func newRoom() *room {
+	return &room{p: bwe.NewPolicy(bwe.PolicyConfig{}), now: t0, weak: 3_000_000}
+}
+
+func (r *room) run(d time.Duration) {
+	for end := r.now.Add(d); r.now.Before(end); r.now = r.now.Add(500 * time.Millisecond) {
+		subs := []bwe.Subscriber{
+			{ID: "strong", Estimate: 3_000_000, Audio: 32_000, Videos: []bwe.Video{{Key: "pub/video"}}},
+			{ID: "weak", Estimate: r.weak, Congested: r.weak < 1_500_000 && !r.p.Paused("weak", "pub/video"), Audio: 32_000,
+				Videos: []bwe.Video{{Key: "pub/video"}}},
+		}
+		dec := r.p.Decide(subs, r.now)
+		r.pauses += len(dec.Paused)
+		r.resu += len(dec.Resumed)
+		if c, ok := dec.Caps["pub/video"]; ok {
+			r.sentCaps++
+			r.caps = append(r.caps, c)
+		}
+	}
+}
+
+func TestNoCongestionNoCost(t *testing.T) {
+	r := newRoom()
+	r.run(60 * time.Second)
+	if r.sentCaps != 0 || r.pauses != 0 {
+		t.Errorf("no congestion: %d caps sent, %d pauses", r.sentCaps, r.pauses)
+	}
+}
+
+// TestWeakSubscriberCapsThePublisher: a subscriber that can take 350
+// kbit/s brings the publisher's cap down to its share in bounded steps;
+// its video is not paused.
+func TestWeakSubscriberCapsThePublisher(t *testing.T) {
+	r := newRoom()
+	r.weak = 350_000
+	r.run(10 * time.Second)
+	if r.pauses != 0 {
+		t.Fatalf("paused at 350 kbit/s")
+	}
+	last := uint64(3_000_000)
+	for _, c := range r.caps {
+		if float64(c) < 0.7*float64(last)-1 {
+			t.Errorf("cap fell from %d to %d in one step", last, c)
+		}
+		last = c
+	}
+	if got := r.p.Cap("pub/video"); got != 350_000-32_000 {
+		t.Errorf("cap %d, want the weak subscriber's share %d", got, 350_000-32_000)
+	}
+}
+
+// TestVeryWeakSubscriberIsPausedNotTheRoom: at 150 kbit/s the weak
+// subscriber's video is paused and the publisher stays uncapped (the floor
+// protects the others); when the link recovers the video resumes after
+// its backoff and the cap is lifted once.
+func TestVeryWeakSubscriberIsPausedNotTheRoom(t *testing.T) {
+	r := newRoom()
+	r.weak = 150_000
+	r.run(time.Second)
+	if r.pauses != 1 || !r.p.Paused("weak", "pub/video") {
+		t.Fatalf("at 150 kbit/s: %d pauses", r.pauses)
+	}
+	r.run(10 * time.Second)
+	if got := r.p.Cap("pub/video"); got != 3_000_000 {
+		t.Errorf("with the weak video paused the publisher is capped at %d", got)
+	}
+	r.weak = 3_000_000
+	start := r.now
+	for r.p.Paused("weak", "pub/video") && r.now.Sub(start) < 20*time.Second {
+		r.run(500 * time.Millisecond)
+	}
+	if took := r.now.Sub(start); r.p.Paused("weak", "pub/video") || took > 5*time.Second {
+		t.Errorf("resumed after %v (paused %v)", took, r.p.Paused("weak", "pub/video"))
+	}
+}
+
+// TestEdgeDoesNotFlap: a link alternating between 150 kbit/s and 3 Mbit/s
+// every 10 s for 60 s pauses and resumes at most 4 times.
+func TestEdgeDoesNotFlap(t *testing.T) {
+	r := newRoom()
+	for i := range 6 {
+		r.weak = []uint64{150_000, 3_000_000}[i%2]
+		r.run(10 * time.Second)
+	}
+	if r.pauses > 4 || r.resu > 4 {
+		t.Errorf("60 s at the edge: %d pauses, %d resumes", r.pauses, r.resu)
+	}
+	// And a link that hovers right at the floor does not flap either.
+	r = newRoom()
+	for i := range 120 {
+		r.weak = []uint64{230_000, 250_000}[i%2]
+		r.run(500 * time.Millisecond)
+	}
+	if r.pauses+r.resu > 2 {
+		t.Errorf("hovering at the floor: %d pauses, %d resumes", r.pauses, r.resu)
+	}
+}
+
+// TestSpeakerKeepsVideoLongest: a subscriber that cannot take three videos
+// loses the lowest-priority ones first.
+func TestSpeakerKeepsVideoLongest(t *testing.T) {
+	p := bwe.NewPolicy(bwe.PolicyConfig{})
+	sub := bwe.Subscriber{ID: "s", Estimate: 500_000, Congested: true, Audio: 64_000, Videos: []bwe.Video{
+		{Key: "a", Priority: 0}, {Key: "speaker", Priority: 10}, {Key: "b", Priority: 1},
+	}}
+	d := p.Decide([]bwe.Subscriber{sub}, t0)
+	if len(d.Paused) != 1 || d.Paused[0].Video != "a" {
+		t.Fatalf("paused %+v, want only the lowest priority (a)", d.Paused)
+	}
+	sub.Estimate = 350_000
+	d = p.Decide([]bwe.Subscriber{sub}, t0.Add(time.Second))
+	if len(d.Paused) != 1 || d.Paused[0].Video != "b" || p.Paused("s", "speaker") {
+		t.Fatalf("paused %+v; the speaker's video must stay", d.Paused)
+	}
+}

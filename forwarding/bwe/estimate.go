@@ -1,0 +1,157 @@
+// Package bwe decides how much media each subscriber of a room can take
+// and what to ask of each publisher, for clients that send one encoding
+// per track (no simulcast, no SVC): the two levers are the publisher's
+// send rate (REMB) and pausing a subscriber's video.
+//
+// A subscriber's estimate comes from what its browser already sends: REMB
+// (Chrome sends it for streams without transport-wide sequence numbers)
+// and the loss in its receiver reports, held against what the gateway
+// sent it. A subscriber is congested when its estimate is clearly below
+// what it is being sent. The room Policy turns the estimates into one cap
+// per publisher (following its congested subscribers, never below a
+// floor, with bounded steps down) and into pause and resume decisions per
+// subscriber (lowest priority first, with backoff against flapping).
+//
+// Everything here is arithmetic on reported numbers and a clock passed
+// in: no goroutines, no I/O.
+package bwe
+
+import (
+	"time"
+)
+
+// EstimatorConfig tunes a subscriber's estimate. Zero values use the
+// defaults.
+type EstimatorConfig struct {
+	// Max is the estimate before any feedback (default 3 Mbit/s).
+	Max uint64
+	// Window over which the sent rate is measured (default 2s).
+	Window time.Duration
+	// LossHigh: above this fraction lost the loss-based limit falls
+	// (default 0.10); LossLow: below it the limit grows (default 0.02).
+	LossHigh, LossLow float64
+	// Growth per second of the loss-based limit without loss (default
+	// 0.08, 8%).
+	Growth float64
+	// Congested: the estimate is below this fraction of the sent rate
+	// (default 0.85).
+	Congested float64
+	// Stale: feedback older than this is ignored (default 3s).
+	Stale time.Duration
+}
+
+func (c *EstimatorConfig) setDefaults() {
+	if c.Max == 0 {
+		c.Max = 3_000_000
+	}
+	if c.Window <= 0 {
+		c.Window = 2 * time.Second
+	}
+	if c.LossHigh <= 0 {
+		c.LossHigh = 0.10
+	}
+	if c.LossLow <= 0 {
+		c.LossLow = 0.02
+	}
+	if c.Growth <= 0 {
+		c.Growth = 0.08
+	}
+	if c.Congested <= 0 {
+		c.Congested = 0.85
+	}
+	if c.Stale <= 0 {
+		c.Stale = 3 * time.Second
+	}
+}
+
+// Estimator is one subscriber's estimate. It is not safe for concurrent
+// use: its owner (the subscriber's RTCP path) serialises calls.
+type Estimator struct {
+	cfg EstimatorConfig
+
+	remb     uint64
+	rembAt   time.Time
+	lossCap  uint64
+	lossAt   time.Time
+	lastLoss float64
+
+	sent []sample // bytes sent, newest last, within Window
+}
+
+type sample struct {
+	at    time.Time
+	bytes int
+}
+
+// NewEstimator makes an estimate that starts at cfg.Max.
+func NewEstimator(cfg EstimatorConfig) *Estimator {
+	cfg.setDefaults()
+	return &Estimator{cfg: cfg, lossCap: cfg.Max}
+}
+
+// OnSent records bytes sent to the subscriber (media and retransmissions).
+func (e *Estimator) OnSent(bytes int, now time.Time) {
+	e.sent = append(e.sent, sample{at: now, bytes: bytes})
+	e.trim(now)
+}
+
+func (e *Estimator) trim(now time.Time) {
+	i := 0
+	for i < len(e.sent) && now.Sub(e.sent[i].at) > e.cfg.Window {
+		i++
+	}
+	if i > 0 {
+		e.sent = append(e.sent[:0], e.sent[i:]...)
+	}
+}
+
+// SentRate is what the subscriber was sent over the window, in bit/s.
+func (e *Estimator) SentRate(now time.Time) uint64 {
+	e.trim(now)
+	total := 0
+	for _, s := range e.sent {
+		total += s.bytes
+	}
+	return uint64(float64(total*8) / e.cfg.Window.Seconds())
+}
+
+// OnREMB takes the subscriber's receiver estimate, in bit/s.
+func (e *Estimator) OnREMB(bps uint64, now time.Time) {
+	e.remb, e.rembAt = bps, now
+}
+
+// OnLoss takes a receiver report's fraction lost (the RTCP field: n/256).
+// Above LossHigh the loss-based limit falls to the sent rate times
+// (1 - loss/2); below LossLow it grows by Growth per second.
+func (e *Estimator) OnLoss(fractionLost uint8, now time.Time) {
+	loss := float64(fractionLost) / 256
+	sent := e.SentRate(now)
+	switch {
+	case loss > e.cfg.LossHigh && sent > 0:
+		e.lossCap = min(e.lossCap, uint64(float64(sent)*(1-loss/2)))
+	case loss < e.cfg.LossLow && !e.lossAt.IsZero():
+		grow := 1 + e.cfg.Growth*now.Sub(e.lossAt).Seconds()
+		e.lossCap = min(e.cfg.Max, uint64(float64(e.lossCap)*grow))
+	}
+	e.lossAt, e.lastLoss = now, loss
+}
+
+// Estimate is what the subscriber can take now, in bit/s: the smaller of
+// its REMB and the loss-based limit, ignoring stale feedback.
+func (e *Estimator) Estimate(now time.Time) uint64 {
+	est := e.cfg.Max
+	if !e.rembAt.IsZero() && now.Sub(e.rembAt) <= e.cfg.Stale {
+		est = min(est, e.remb)
+	}
+	if !e.lossAt.IsZero() && now.Sub(e.lossAt) <= e.cfg.Stale {
+		est = min(est, e.lossCap)
+	}
+	return est
+}
+
+// Congested reports whether the estimate is clearly below what the
+// subscriber is being sent: it cannot take its current media.
+func (e *Estimator) Congested(now time.Time) bool {
+	sent := e.SentRate(now)
+	return sent > 0 && float64(e.Estimate(now)) < e.cfg.Congested*float64(sent)
+}

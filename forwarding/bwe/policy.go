@@ -1,0 +1,241 @@
+package bwe
+
+import (
+	"sort"
+	"time"
+)
+
+// PolicyConfig tunes a room's decisions. Zero values use the defaults.
+type PolicyConfig struct {
+	// Floor is the least a publisher is asked to send per video, and the
+	// least share of a subscriber's estimate one video needs to stay on
+	// (default 200 kbit/s).
+	Floor uint64
+	// Max is the cap when nobody is congested (default 3 Mbit/s): a cap
+	// at Max means "no limit" and is sent once, to lift an earlier one.
+	Max uint64
+	// StepDown bounds how far a cap falls in one decision (default 0.3:
+	// at most 30%); StepUp how far it rises (default 0.15).
+	StepDown, StepUp float64
+	// ResumeFactor: a paused video comes back when its share would be at
+	// least Floor times this (default 1.5), so a link at the edge does not
+	// flap.
+	ResumeFactor float64
+	// Backoff is how long a resumable video waits the first time (default
+	// 2s); each pause within BackoffReset of a resume doubles it, up to
+	// MaxBackoff (default 30s).
+	Backoff, MaxBackoff, BackoffReset time.Duration
+}
+
+func (c *PolicyConfig) setDefaults() {
+	if c.Floor == 0 {
+		c.Floor = 200_000
+	}
+	if c.Max == 0 {
+		c.Max = 3_000_000
+	}
+	if c.StepDown <= 0 {
+		c.StepDown = 0.3
+	}
+	if c.StepUp <= 0 {
+		c.StepUp = 0.15
+	}
+	if c.ResumeFactor <= 0 {
+		c.ResumeFactor = 1.5
+	}
+	if c.Backoff <= 0 {
+		c.Backoff = 2 * time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 30 * time.Second
+	}
+	if c.BackoffReset <= 0 {
+		c.BackoffReset = 30 * time.Second
+	}
+}
+
+// Subscriber is what the policy needs of one subscriber at a decision.
+type Subscriber struct {
+	ID string
+	// Estimate is what it can take (Estimator.Estimate), Congested whether
+	// that is clearly less than it is sent.
+	Estimate  uint64
+	Congested bool
+	// Audio is the bit rate of the audio it receives, which is never
+	// paused and comes off the estimate first.
+	Audio uint64
+	// Videos it receives.
+	Videos []Video
+}
+
+// Video is one video track a subscriber receives.
+type Video struct {
+	// Key names the publisher's track.
+	Key string
+	// Priority: higher keeps its video longer (the active speaker's is
+	// highest).
+	Priority int
+}
+
+// Change is a video paused or resumed for one subscriber.
+type Change struct {
+	Subscriber, Video string
+}
+
+// Decision is the outcome of one decision round.
+type Decision struct {
+	// Caps are the REMB values to send, per publisher video, for those
+	// whose cap changed or is below Max (a cap back at Max is sent once).
+	Caps map[string]uint64
+	// Paused and Resumed list the subscribers' videos to stop and start.
+	Paused, Resumed []Change
+}
+
+// Policy keeps a room's caps and paused videos between decisions. It is
+// not safe for concurrent use: the room's clock calls Decide.
+type Policy struct {
+	cfg    PolicyConfig
+	caps   map[string]uint64
+	paused map[Change]*pause
+	// recent remembers resumed videos for the backoff of their next pause.
+	recent map[Change]resumed
+}
+
+type pause struct {
+	at      time.Time
+	backoff time.Duration
+	okSince time.Time // since when resuming would fit; zero when it would not
+}
+
+type resumed struct {
+	at      time.Time
+	backoff time.Duration
+}
+
+// NewPolicy makes a room's policy.
+func NewPolicy(cfg PolicyConfig) *Policy {
+	cfg.setDefaults()
+	return &Policy{cfg: cfg, caps: make(map[string]uint64), paused: make(map[Change]*pause), recent: make(map[Change]resumed)}
+}
+
+// Paused reports whether sub's video is paused.
+func (p *Policy) Paused(sub, video string) bool { return p.paused[Change{sub, video}] != nil }
+
+// Cap is a publisher video's current cap (Max when none).
+func (p *Policy) Cap(video string) uint64 {
+	if c, ok := p.caps[video]; ok {
+		return c
+	}
+	return p.cfg.Max
+}
+
+// Decide runs one round over the room's subscribers.
+func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
+	var d Decision
+	target := make(map[string]uint64) // per video: the least share of its congested subscribers
+	live := make(map[Change]bool)
+	for _, s := range subs {
+		avail := uint64(0)
+		if s.Estimate > s.Audio {
+			avail = s.Estimate - s.Audio
+		}
+		vids := append([]Video(nil), s.Videos...)
+		sort.SliceStable(vids, func(i, j int) bool { return vids[i].Priority > vids[j].Priority })
+		var on []Video
+		for _, v := range vids {
+			live[Change{s.ID, v.Key}] = true
+			if !p.Paused(s.ID, v.Key) {
+				on = append(on, v)
+			}
+		}
+		// Pause from the lowest priority until every video on gets the
+		// floor.
+		for len(on) > 0 && avail/uint64(len(on)) < p.cfg.Floor {
+			v := on[len(on)-1]
+			on = on[:len(on)-1]
+			c := Change{s.ID, v.Key}
+			backoff := p.cfg.Backoff
+			if r, ok := p.recent[c]; ok && now.Sub(r.at) < p.cfg.BackoffReset {
+				backoff = min(2*r.backoff, p.cfg.MaxBackoff)
+			}
+			p.paused[c] = &pause{at: now, backoff: backoff}
+			d.Paused = append(d.Paused, c)
+		}
+		// Resume from the highest priority when the share would stay
+		// comfortably above the floor, for the video's backoff.
+		for _, v := range vids {
+			c := Change{s.ID, v.Key}
+			ps := p.paused[c]
+			if ps == nil || now.Sub(ps.at) < ps.backoff {
+				continue
+			}
+			fits := float64(avail)/float64(len(on)+1) >= p.cfg.ResumeFactor*float64(p.cfg.Floor)
+			if !fits {
+				ps.okSince = time.Time{}
+				break
+			}
+			if ps.okSince.IsZero() {
+				ps.okSince = now
+			}
+			if now.Sub(ps.okSince) < ps.backoff/2 {
+				break
+			}
+			delete(p.paused, c)
+			p.recent[c] = resumed{at: now, backoff: ps.backoff}
+			on = append(on, v)
+			d.Resumed = append(d.Resumed, c)
+		}
+		if s.Congested && len(on) > 0 {
+			share := max(p.cfg.Floor, avail/uint64(len(on)))
+			for _, v := range on {
+				if t, ok := target[v.Key]; !ok || share < t {
+					target[v.Key] = share
+				}
+			}
+		}
+	}
+	// Forget subscribers and videos that are gone.
+	for c := range p.paused {
+		if !live[c] {
+			delete(p.paused, c)
+		}
+	}
+	for c, r := range p.recent {
+		if now.Sub(r.at) > p.cfg.BackoffReset {
+			delete(p.recent, c)
+		}
+	}
+	// Caps: towards the target in bounded steps, back up without one.
+	keys := make(map[string]bool, len(p.caps)+len(target))
+	for k := range p.caps {
+		keys[k] = true
+	}
+	for k := range target {
+		keys[k] = true
+	}
+	for k := range keys {
+		cur := p.Cap(k)
+		next := cur
+		if t, ok := target[k]; ok && t < cur {
+			next = max(t, uint64(float64(cur)*(1-p.cfg.StepDown)), p.cfg.Floor)
+		} else if cur < p.cfg.Max {
+			up := uint64(float64(cur) * (1 + p.cfg.StepUp))
+			if t, ok := target[k]; ok {
+				up = min(up, max(t, cur))
+			}
+			next = min(p.cfg.Max, up)
+		}
+		if next != cur || next < p.cfg.Max {
+			if d.Caps == nil {
+				d.Caps = make(map[string]uint64)
+			}
+			d.Caps[k] = next
+		}
+		if next >= p.cfg.Max {
+			delete(p.caps, k)
+		} else {
+			p.caps[k] = next
+		}
+	}
+	return d
+}
