@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 )
 
@@ -23,7 +24,7 @@ func (s subscriber) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 func Example() {
 	ctx := context.Background()
 	pub, err := forwarding.NewPublication(ctx, forwarding.PublicationConfig{
-		Codec: forwarding.Codec{MimeType: forwarding.MimeTypeVP8, ClockRate: 90000, PayloadType: 96},
+		Codec: forwarding.Codec{MimeType: codec.MimeTypeVP8, ClockRate: 90000, PayloadType: 96},
 	})
 	if err != nil {
 		panic(err)

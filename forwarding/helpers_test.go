@@ -3,10 +3,7 @@ package forwarding
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
@@ -16,100 +13,38 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"go.uber.org/goleak"
+
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// mediaPath locates a media fixture: the shared ones under internal/testdata,
-// or this package's own testdata.
-func mediaPath(t testing.TB, name string) string {
-	t.Helper()
-	for _, p := range []string{
-		filepath.Join("testdata", name),
-		filepath.Join("..", "internal", "testdata", "media", name),
-	} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatalf("media fixture %s not found", name)
-	return ""
-}
-
-// readIVF returns the frames of an IVF file (VP8, VP9, AV1).
+// readIVF returns the frames of a shared IVF fixture.
 func readIVF(t testing.TB, name string) [][]byte {
 	t.Helper()
-	b, err := os.ReadFile(mediaPath(t, name))
+	frames, err := mediafixture.ReadIVF(mediafixture.Path(name))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(b) < 32 || string(b[:4]) != "DKIF" {
-		t.Fatalf("%s: not an IVF file", name)
-	}
-	hl := int(binary.LittleEndian.Uint16(b[6:8]))
-	var frames [][]byte
-	for i := hl; i+12 <= len(b); {
-		size := int(binary.LittleEndian.Uint32(b[i : i+4]))
-		i += 12
-		if i+size > len(b) {
-			t.Fatalf("%s: truncated frame", name)
-		}
-		frames = append(frames, b[i:i+size])
-		i += size
 	}
 	return frames
 }
 
-// readH264 returns the access units of an Annex-B H.264 file, each still in
-// Annex-B form; a unit ends with its (single) slice NAL.
+// readH264 returns the access units of the shared Annex-B fixture.
 func readH264(t testing.TB, name string) [][]byte {
 	t.Helper()
-	b, err := os.ReadFile(mediaPath(t, name))
+	units, err := mediafixture.ReadAnnexB(mediafixture.Path(name))
 	if err != nil {
 		t.Fatal(err)
-	}
-	var units [][]byte
-	var cur []byte
-	for _, nal := range bytes.Split(b, []byte{0, 0, 1}) {
-		nal = bytes.TrimRight(nal, "\x00")
-		if len(nal) == 0 {
-			continue
-		}
-		cur = append(cur, 0, 0, 0, 1)
-		cur = append(cur, nal...)
-		if t := nal[0] & 0x1f; t == 1 || t == 5 {
-			units = append(units, cur)
-			cur = nil
-		}
 	}
 	return units
 }
 
-func h264UnitIsIDR(unit []byte) bool {
-	for _, nal := range bytes.Split(unit, []byte{0, 0, 1}) {
-		nal = bytes.TrimRight(nal, "\x00")
-		if len(nal) > 0 && nal[0]&0x1f == naluIDR {
-			return true
-		}
-	}
-	return false
-}
-
-// packetize turns frames into RTP packets, one slice of packets per frame.
-func packetize(payloader rtp.Payloader, frames [][]byte, ssrc uint32, pt uint8, samples uint32) [][]*rtp.Packet {
-	pz := rtp.NewPacketizer(1200, pt, ssrc, payloader, rtp.NewRandomSequencer(), 90000)
-	out := make([][]*rtp.Packet, len(frames))
-	for i, f := range frames {
-		out[i] = pz.Packetize(f, samples)
-	}
-	return out
-}
-
 func vp8Frames(t testing.TB, name string, ssrc uint32) [][]*rtp.Packet {
 	t.Helper()
-	return packetize(&codecs.VP8Payloader{EnablePictureID: true}, readIVF(t, name), ssrc, 96, 3000)
+	return mediafixture.Packetize(&codecs.VP8Payloader{EnablePictureID: true}, readIVF(t, name), ssrc, 96, 3000)
 }
 
 // testWait bounds every wait in this package's tests: long enough for a
@@ -374,7 +309,7 @@ func subscribe(t testing.TB, p *Publication, cfg DownTrackConfig) *DownTrack {
 	return d
 }
 
-var vp8Codec = Codec{MimeType: MimeTypeVP8, ClockRate: 90000, PayloadType: 96}
+var vp8Codec = Codec{MimeType: codec.MimeTypeVP8, ClockRate: 90000, PayloadType: 96}
 
 // simplePacket builds a small RTP packet with a recognisable payload.
 func simplePacket(ssrc uint32, seq uint16, ts uint32) *rtp.Packet {

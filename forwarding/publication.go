@@ -13,6 +13,8 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 )
 
 // maxRetiredSources bounds how many previous SSRCs are remembered to drop
@@ -32,7 +34,7 @@ type Publication struct {
 	cfg        PublicationConfig
 	log        *slog.Logger
 	base       time.Time
-	isKeyframe keyframeFunc
+	isKeyframe func(payload []byte) bool
 	video      bool
 	pool       *sync.Pool
 	hist       *history
@@ -92,7 +94,7 @@ func NewPublication(ctx context.Context, cfg PublicationConfig) (*Publication, e
 		cfg:        cfg,
 		log:        cfg.Logger.With("mime", cfg.Codec.MimeType),
 		base:       cfg.Clock(),
-		isKeyframe: keyframeDetector(cfg.Codec.MimeType),
+		isKeyframe: codec.Detector(codec.KindOf(cfg.Codec.MimeType)),
 		video:      cfg.Codec.IsVideo(),
 		pool:       newPacketPool(),
 		hist:       newHistory(cfg.HistorySize),

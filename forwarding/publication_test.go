@@ -11,6 +11,9 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
 
 // A subscriber joining mid-GOP is started from the cached keyframe and the
@@ -42,7 +45,7 @@ func TestKeyframeCacheReplayForLateSubscriber(t *testing.T) {
 	if len(got) != len(all) {
 		t.Fatalf("late subscriber got %d packets, want %d", len(got), len(all))
 	}
-	if !IsVP8Keyframe(got[0].payload) {
+	if !codec.IsVP8Keyframe(got[0].payload) {
 		t.Fatal("late subscriber did not start with the keyframe")
 	}
 	checkContinuous(t, got, 2)
@@ -89,16 +92,16 @@ func TestKeyframeCacheBoundsAndFrameStart(t *testing.T) {
 	units := readH264(t, "h264.h264")
 	// The payloader puts SPS and PPS in their own STAP-A before the IDR
 	// fragments; the cache must begin there.
-	frames := packetize(&codecs.H264Payloader{}, units, 5, 102, 3000)
+	frames := mediafixture.Packetize(&codecs.H264Payloader{}, units, 5, 102, 3000)
 	pub := newTestPublication(t, PublicationConfig{
-		Codec: Codec{MimeType: MimeTypeH264, ClockRate: 90000, PayloadType: 102},
+		Codec: Codec{MimeType: codec.MimeTypeH264, ClockRate: 90000, PayloadType: 102},
 	})
 	lastIDR := -1
 	for i, f := range frames[:len(frames)-1] {
 		for _, pk := range f {
 			mustWrite(t, pub, pk)
 		}
-		if h264UnitIsIDR(units[i]) {
+		if mediafixture.AnnexBHasIDR(units[i]) {
 			lastIDR = i
 		}
 	}
@@ -247,9 +250,9 @@ func TestSenderReportsKeepPublisherTimeline(t *testing.T) {
 		lastUp  uint32
 		publish bool // whether the publisher sends sender reports
 	}
-	video := &media{codec: Codec{MimeType: MimeTypeVP8, ClockRate: 90000}, baseTS: 123456, publish: true}
-	audio := &media{codec: Codec{MimeType: MimeTypeOpus, ClockRate: 48000}, baseTS: 4000000000, publish: true}
-	silent := &media{codec: Codec{MimeType: MimeTypeOpus, ClockRate: 48000}, baseTS: 99}
+	video := &media{codec: Codec{MimeType: codec.MimeTypeVP8, ClockRate: 90000}, baseTS: 123456, publish: true}
+	audio := &media{codec: Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000}, baseTS: 4000000000, publish: true}
+	silent := &media{codec: Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000}, baseTS: 99}
 	all := []*media{video, audio, silent}
 	for i, m := range all {
 		m.pub = newTestPublication(t, PublicationConfig{Codec: m.codec, Clock: clk.Now})
@@ -570,7 +573,7 @@ func FuzzWriteRaw(f *testing.F) {
 	f.Add([]byte{0xa0, 0x60, 0, 5, 0, 0, 0, 9, 0, 0, 0, 1, 0xaa, 0xbb, 0, 0, 3})
 	f.Add([]byte{0x81, 0x60, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0x7c, 0x85})
 	f.Fuzz(func(t *testing.T, buf []byte) {
-		pub, err := NewPublication(context.Background(), PublicationConfig{Codec: Codec{MimeType: MimeTypeH264, ClockRate: 90000}})
+		pub, err := NewPublication(context.Background(), PublicationConfig{Codec: Codec{MimeType: codec.MimeTypeH264, ClockRate: 90000}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -93,16 +93,3 @@ func unescapeRBSP(b []byte) []byte {
 	}
 	return out
 }
-
-// leb128 decodes an AV1 LEB128 value, returning the value and its length
-// (0 if invalid).
-func leb128(b []byte) (uint64, int) {
-	var v uint64
-	for i := 0; i < 8 && i < len(b); i++ {
-		v |= uint64(b[i]&0x7f) << (7 * i)
-		if b[i]&0x80 == 0 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
-}

@@ -5,56 +5,27 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/pion/rtp/codecs"
+
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 )
-
-// codecKind is a codec the recorder can write.
-type codecKind int
-
-const (
-	codecUnknown codecKind = iota
-	codecVP8
-	codecVP9
-	codecAV1
-	codecH264
-	codecOpus
-)
-
-func kindOf(mime string) codecKind {
-	switch strings.ToLower(mime) {
-	case "video/vp8":
-		return codecVP8
-	case "video/vp9":
-		return codecVP9
-	case "video/av1":
-		return codecAV1
-	case "video/h264":
-		return codecH264
-	case "audio/opus":
-		return codecOpus
-	}
-	return codecUnknown
-}
-
-func (k codecKind) video() bool { return k != codecOpus && k != codecUnknown }
 
 // inWebM reports whether WebM may hold the codec; anything else needs
 // Matroska.
-func (k codecKind) inWebM() bool { return k != codecH264 }
+func inWebM(k codec.Kind) bool { return k != codec.H264 }
 
-func (k codecKind) matroskaID() string {
+func matroskaID(k codec.Kind) string {
 	switch k {
-	case codecVP8:
+	case codec.VP8:
 		return "V_VP8"
-	case codecVP9:
+	case codec.VP9:
 		return "V_VP9"
-	case codecAV1:
+	case codec.AV1:
 		return "V_AV1"
-	case codecH264:
+	case codec.H264:
 		return "V_MPEG4/ISO/AVC"
-	case codecOpus:
+	case codec.Opus:
 		return "A_OPUS"
 	}
 	return ""
@@ -75,20 +46,20 @@ var errBadFrame = errors.New("undecodable frame")
 // the container stores. Depacketizers keep state across packets (fragmented
 // NAL units and OBUs), so each frame gets fresh ones: junk left by a hostile
 // frame never leaks into the next.
-func depacketize(k codecKind, payloads [][]byte) ([]byte, error) {
+func depacketize(k codec.Kind, payloads [][]byte) ([]byte, error) {
 	var d interface {
 		Unmarshal([]byte) ([]byte, error)
 	}
 	switch k {
-	case codecVP8:
+	case codec.VP8:
 		d = &codecs.VP8Packet{}
-	case codecVP9:
+	case codec.VP9:
 		d = &codecs.VP9Packet{}
-	case codecAV1:
+	case codec.AV1:
 		d = &codecs.AV1Depacketizer{}
-	case codecH264:
+	case codec.H264:
 		d = &codecs.H264Packet{IsAVC: true}
-	case codecOpus:
+	case codec.Opus:
 		d = &codecs.OpusPacket{}
 	default:
 		return nil, fmt.Errorf("%w: unknown codec", errBadFrame)
@@ -101,7 +72,7 @@ func depacketize(k codecKind, payloads [][]byte) ([]byte, error) {
 		}
 		out = append(out, b...)
 	}
-	if k == codecAV1 {
+	if k == codec.AV1 {
 		out = stripTemporalDelimiters(out)
 	}
 	if len(out) == 0 {
@@ -111,30 +82,30 @@ func depacketize(k codecKind, payloads [][]byte) ([]byte, error) {
 }
 
 // isPartitionHead reports whether an RTP payload may start a frame.
-func isPartitionHead(k codecKind, payload []byte) bool {
+func isPartitionHead(k codec.Kind, payload []byte) bool {
 	switch k {
-	case codecVP8:
+	case codec.VP8:
 		return (&codecs.VP8Packet{}).IsPartitionHead(payload)
-	case codecVP9:
+	case codec.VP9:
 		return (&codecs.VP9Packet{}).IsPartitionHead(payload)
-	case codecAV1:
+	case codec.AV1:
 		return (&codecs.AV1Depacketizer{}).IsPartitionHead(payload)
-	case codecH264:
+	case codec.H264:
 		return (&codecs.H264Packet{}).IsPartitionHead(payload)
 	}
 	return len(payload) > 0
 }
 
 // inspect parses a frame for keyframe, size and codec configuration.
-func inspect(k codecKind, frame []byte) frameInfo {
+func inspect(k codec.Kind, frame []byte) frameInfo {
 	switch k {
-	case codecVP8:
+	case codec.VP8:
 		return inspectVP8(frame)
-	case codecVP9:
+	case codec.VP9:
 		return inspectVP9(frame)
-	case codecAV1:
+	case codec.AV1:
 		return inspectAV1(frame)
-	case codecH264:
+	case codec.H264:
 		return inspectH264(frame)
 	}
 	return frameInfo{keyframe: true}
@@ -143,7 +114,7 @@ func inspect(k codecKind, frame []byte) frameInfo {
 func inspectVP8(f []byte) frameInfo {
 	// RFC 6386 9.1: a keyframe's 3-byte tag has P=0, then the start code
 	// 9d 01 2a and two 14-bit sizes.
-	if len(f) < 10 || f[0]&1 != 0 || f[3] != 0x9d || f[4] != 0x01 || f[5] != 0x2a {
+	if len(f) < 10 || !codec.VP8FrameIsKey(f) {
 		return frameInfo{}
 	}
 	return frameInfo{
@@ -352,7 +323,7 @@ func forEachOBU(b []byte, f func(typ byte, obu, payload []byte)) {
 		if h&0x02 == 0 || len(b) < hl {
 			return
 		}
-		size, n := leb128(b[hl:])
+		size, n := codec.LEB128(b[hl:])
 		if n == 0 || size > uint64(len(b)-hl-n) {
 			return
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
@@ -85,11 +86,11 @@ func runHelper() int {
 		play  func(context.Context, mediafixture.SampleWriter) error
 	}
 	tracks := []track{
-		{forwarding.Codec{MimeType: forwarding.MimeTypeVP8, ClockRate: 90000, PayloadType: 96}, &codecs.VP8Payloader{EnablePictureID: true},
+		{forwarding.Codec{MimeType: codec.MimeTypeVP8, ClockRate: 90000, PayloadType: 96}, &codecs.VP8Payloader{EnablePictureID: true},
 			func(ctx context.Context, w mediafixture.SampleWriter) error {
 				return mediafixture.PlayIVF(ctx, mediafixture.Path(mediafixture.VP8), w)
 			}},
-		{forwarding.Codec{MimeType: forwarding.MimeTypeOpus, ClockRate: 48000, PayloadType: 111}, &codecs.OpusPayloader{},
+		{forwarding.Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000, PayloadType: 111}, &codecs.OpusPayloader{},
 			func(ctx context.Context, w mediafixture.SampleWriter) error {
 				return mediafixture.PlayOgg(ctx, mediafixture.Path(mediafixture.Opus), w)
 			}},

@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
 // countingWriter is a subscriber that counts what it receives.

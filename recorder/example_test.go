@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 )
@@ -30,7 +31,7 @@ func Example() {
 		panic(err)
 	}
 	track, err := r.AddTrack(recorder.TrackConfig{
-		Codec: forwarding.Codec{MimeType: forwarding.MimeTypeOpus, ClockRate: 48000, PayloadType: 111},
+		Codec: forwarding.Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000, PayloadType: 111},
 		ID:    "mic",
 	})
 	if err != nil {

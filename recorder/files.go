@@ -32,7 +32,7 @@ func (rec *Recording) onFrame(st *trackState, f *frame) {
 
 // hold keeps a frame until its track is in a file.
 func (rec *Recording) hold(st *trackState, f *frame) {
-	if len(st.pending) == 0 && st.kind.video() && !f.info.keyframe {
+	if len(st.pending) == 0 && st.kind.Video() && !f.info.keyframe {
 		st.framesDropped++
 		return
 	}
@@ -63,7 +63,7 @@ func (rec *Recording) scheduleRoll(reason string) {
 	}
 	rec.rollReason = reason
 	rec.rollBy = time.Now().Add(2 * rec.cfg.KeyframeRequestInterval)
-	if rec.seg != nil && !rec.seg.tracks[rec.seg.mainTrack].st.kind.video() {
+	if rec.seg != nil && !rec.seg.tracks[rec.seg.mainTrack].st.kind.Video() {
 		rec.rollBy = time.Now() // audio only: any frame will do
 	}
 	rec.requestKeyframes(time.Now())
@@ -331,7 +331,7 @@ func (rec *Recording) manifest(seg *segment, state, reason string, err error) *M
 			ID:              st.t.cfg.ID,
 			Kind:            "audio",
 			MimeType:        st.t.cfg.Codec.MimeType,
-			CodecID:         st.kind.matroskaID(),
+			CodecID:         matroskaID(st.kind),
 			ClockRate:       st.t.cfg.Codec.ClockRate,
 			Frames:          t.frames,
 			Bytes:           t.bytes,
@@ -339,7 +339,7 @@ func (rec *Recording) manifest(seg *segment, state, reason string, err error) *M
 			PacketsLost:     st.lost - st.lostMark,
 			FramesDropped:   st.framesDropped + st.badFrames - st.droppedMark,
 		}
-		if st.kind.video() {
+		if st.kind.Video() {
 			tm.Kind, tm.Width, tm.Height = "video", t.width, t.height
 		}
 		if t.started && seg.haveFirst {
@@ -411,7 +411,7 @@ func (rec *Recording) canWrite(seg *segment, best *segTrack, f *frame, newest in
 // keyframe, or when f changes the video in a way the file cannot hold. It
 // reports whether it rolled.
 func (rec *Recording) rollBefore(seg *segment, t *segTrack, f *frame) bool {
-	video := t.st.kind.video()
+	video := t.st.kind.Video()
 	if rec.rollReason != "" && t == seg.tracks[seg.mainTrack] && t.started && (!video || f.info.keyframe) {
 		rec.roll(rec.rollReason)
 		return true

@@ -8,16 +8,17 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
 
 var fuzzCodecs = []forwarding.Codec{
-	{MimeType: forwarding.MimeTypeVP8, ClockRate: 90000},
-	{MimeType: forwarding.MimeTypeVP9, ClockRate: 90000},
-	{MimeType: forwarding.MimeTypeAV1, ClockRate: 90000},
-	{MimeType: forwarding.MimeTypeH264, ClockRate: 90000},
-	{MimeType: forwarding.MimeTypeOpus, ClockRate: 48000},
+	{MimeType: codec.MimeTypeVP8, ClockRate: 90000},
+	{MimeType: codec.MimeTypeVP9, ClockRate: 90000},
+	{MimeType: codec.MimeTypeAV1, ClockRate: 90000},
+	{MimeType: codec.MimeTypeH264, ClockRate: 90000},
+	{MimeType: codec.MimeTypeOpus, ClockRate: 48000},
 }
 
 // fuzzInput encodes packets as the fuzz target reads them: a codec byte,
@@ -56,8 +57,8 @@ func seedPackets(t testing.TB, payloader rtp.Payloader, frames []mediaFrame, n i
 func FuzzTrackPackets(f *testing.F) {
 	vp8 := seedPackets(f, &codecs.VP8Payloader{EnablePictureID: true}, readIVFFrames(f, fixture(mediafixture.VP8)), 3, 300)
 	h264 := seedPackets(f, &codecs.H264Payloader{}, readH264Frames(f, fixture(mediafixture.H264)), 3, 300)
-	vp9 := seedPackets(f, &codecs.VP9Payloader{}, readIVFFrames(f, forwardingFixture("vp9.ivf")), 2, 300)
-	av1 := seedPackets(f, &codecs.AV1Payloader{}, readIVFFrames(f, forwardingFixture("av1.ivf")), 2, 300)
+	vp9 := seedPackets(f, &codecs.VP9Payloader{}, readIVFFrames(f, mediafixture.Path("vp9.ivf")), 2, 300)
+	av1 := seedPackets(f, &codecs.AV1Payloader{}, readIVFFrames(f, mediafixture.Path("av1.ivf")), 2, 300)
 	opus := seedPackets(f, &codecs.OpusPayloader{}, readOpusFrames(f, fixture(mediafixture.Opus)), 4, 1200)
 	f.Add(fuzzInput(0, vp8, []byte{0}))
 	f.Add(fuzzInput(1, vp9, []byte{1}))
@@ -73,9 +74,9 @@ func FuzzTrackPackets(f *testing.F) {
 		if len(data) == 0 {
 			return
 		}
-		codec := fuzzCodecs[int(data[0])%len(fuzzCodecs)]
+		c := fuzzCodecs[int(data[0])%len(fuzzCodecs)]
 		cfg := &Config{ReorderPackets: 16, ReorderLatency: 100 * time.Millisecond}
-		tr := &Track{cfg: TrackConfig{Codec: codec}, kind: kindOf(codec.MimeType)}
+		tr := &Track{cfg: TrackConfig{Codec: c}, kind: codec.KindOf(c.MimeType)}
 		st := newTrackState(tr, cfg)
 		now := time.Unix(0, 0)
 		frames, packets := 0, 0
@@ -131,16 +132,16 @@ func checkReorder(t *testing.T, b *reorderBuffer) {
 // FuzzInspect parses hostile frames as every codec's bitstream.
 func FuzzInspect(f *testing.F) {
 	for _, fr := range readIVFFrames(f, fixture(mediafixture.VP8))[:2] {
-		f.Add(byte(codecVP8), fr.data)
+		f.Add(byte(codec.VP8), fr.data)
 	}
-	f.Add(byte(codecVP9), readIVFFrames(f, forwardingFixture("vp9.ivf"))[0].data)
-	f.Add(byte(codecAV1), readIVFFrames(f, forwardingFixture("av1.ivf"))[0].data)
-	idr, err := depacketize(codecH264, [][]byte{readH264Frames(f, fixture(mediafixture.H264))[0].data[4:]})
+	f.Add(byte(codec.VP9), readIVFFrames(f, mediafixture.Path("vp9.ivf"))[0].data)
+	f.Add(byte(codec.AV1), readIVFFrames(f, mediafixture.Path("av1.ivf"))[0].data)
+	idr, err := depacketize(codec.H264, [][]byte{readH264Frames(f, fixture(mediafixture.H264))[0].data[4:]})
 	if err == nil {
-		f.Add(byte(codecH264), idr)
+		f.Add(byte(codec.H264), idr)
 	}
 	f.Fuzz(func(t *testing.T, k byte, frame []byte) {
-		info := inspect(codecKind(k%6), frame)
+		info := inspect(codec.Kind(k%6), frame)
 		if info.width < 0 || info.height < 0 || info.width > 1<<16 || info.height > 1<<16 {
 			t.Fatalf("size %dx%d", info.width, info.height)
 		}

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 	"go.uber.org/goleak"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
@@ -114,26 +114,13 @@ func readOpusFrames(t testing.TB, path string) []mediaFrame {
 // readH264Frames returns the fixture's access units (Annex-B), 15 fps.
 func readH264Frames(t testing.TB, path string) []mediaFrame {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	units, err := mediafixture.ReadAnnexB(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []mediaFrame
-	var cur []byte
-	key := false
-	for _, nal := range bytes.Split(b, []byte{0, 0, 1}) {
-		nal = bytes.TrimRight(nal, "\x00")
-		if len(nal) == 0 {
-			continue
-		}
-		cur = append(cur, 0, 0, 0, 1)
-		cur = append(cur, nal...)
-		typ := nal[0] & 0x1f
-		key = key || typ == 5
-		if typ == 1 || typ == 5 {
-			out = append(out, mediaFrame{data: cur, at: time.Duration(len(out)) * time.Second / 15, key: key})
-			cur, key = nil, false
-		}
+	out := make([]mediaFrame, len(units))
+	for i, u := range units {
+		out[i] = mediaFrame{data: u, at: time.Duration(i) * time.Second / 15, key: mediafixture.AnnexBHasIDR(u)}
 	}
 	return out
 }
@@ -222,17 +209,17 @@ func (s *stream) senderReport(ntp0 time.Time, at time.Duration) *rtcp.SenderRepo
 }
 
 func vp8Stream(t testing.TB, frames []mediaFrame, offset time.Duration) *stream {
-	return newStream(t, forwarding.Codec{MimeType: forwarding.MimeTypeVP8, ClockRate: 90000, PayloadType: 96},
+	return newStream(t, forwarding.Codec{MimeType: codec.MimeTypeVP8, ClockRate: 90000, PayloadType: 96},
 		&codecs.VP8Payloader{EnablePictureID: true}, frames, 1111, offset)
 }
 
 func opusStream(t testing.TB, frames []mediaFrame, offset time.Duration) *stream {
-	return newStream(t, forwarding.Codec{MimeType: forwarding.MimeTypeOpus, ClockRate: 48000, PayloadType: 111},
+	return newStream(t, forwarding.Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000, PayloadType: 111},
 		&codecs.OpusPayloader{}, frames, 2222, offset)
 }
 
 func h264Stream(t testing.TB, frames []mediaFrame, offset time.Duration) *stream {
-	return newStream(t, forwarding.Codec{MimeType: forwarding.MimeTypeH264, ClockRate: 90000, PayloadType: 102},
+	return newStream(t, forwarding.Codec{MimeType: codec.MimeTypeH264, ClockRate: 90000, PayloadType: 102},
 		&codecs.H264Payloader{}, frames, 3333, offset)
 }
 
@@ -434,10 +421,6 @@ func parseSeconds(t testing.TB, s string) float64 {
 }
 
 func fixture(name string) string { return mediafixture.Path(name) }
-
-func forwardingFixture(name string) string {
-	return filepath.Join("..", "forwarding", "testdata", name)
-}
 
 // eventually polls cond until it holds or the timeout passes, for state
 // that has no change notification (another package's counters).

@@ -86,7 +86,7 @@ type segment struct {
 // containerFor picks WebM when every codec fits in it, Matroska otherwise.
 func containerFor(states []*trackState) (container, ext string) {
 	for _, st := range states {
-		if !st.kind.inWebM() {
+		if !inWebM(st.kind) {
 			return "matroska", ".mkv"
 		}
 	}
@@ -117,9 +117,9 @@ func openSegment(path string, container string, part int, hdrs []trackHeader, sy
 			Name:        st.t.cfg.ID,
 			TrackNumber: num,
 			TrackUID:    num,
-			CodecID:     st.kind.matroskaID(),
+			CodecID:     matroskaID(st.kind),
 		}
-		if st.kind.video() {
+		if st.kind.Video() {
 			e.TrackType = 1
 			e.Video = &webm.Video{PixelWidth: uint64(max(h.width, 1)), PixelHeight: uint64(max(h.height, 1))}
 			e.CodecPrivate = h.config
@@ -210,7 +210,7 @@ var errFrameOrder = errors.New("frame out of order")
 // write puts one frame in the file. Frames that cannot start the track's
 // part of the file (video before a keyframe) or go back in time are refused.
 func (s *segment) write(t *segTrack, f *frame) error {
-	video := t.st.kind.video()
+	video := t.st.kind.Video()
 	if !t.started && video && !f.info.keyframe {
 		return errFrameOrder
 	}

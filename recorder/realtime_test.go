@@ -11,6 +11,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
@@ -29,8 +30,8 @@ func TestArrivalTimeAlignment(t *testing.T) {
 		return &rtpSampleWriter{pub: pub, clock: codec.ClockRate,
 			pz: rtp.NewPacketizer(1200, codec.PayloadType, ssrc, pl, rtp.NewRandomSequencer(), codec.ClockRate)}
 	}
-	audio := newWriter(forwarding.Codec{MimeType: forwarding.MimeTypeOpus, ClockRate: 48000, PayloadType: 111}, &codecs.OpusPayloader{}, 1)
-	video := newWriter(forwarding.Codec{MimeType: forwarding.MimeTypeVP8, ClockRate: 90000, PayloadType: 96},
+	audio := newWriter(forwarding.Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000, PayloadType: 111}, &codecs.OpusPayloader{}, 1)
+	video := newWriter(forwarding.Codec{MimeType: codec.MimeTypeVP8, ClockRate: 90000, PayloadType: 96},
 		&codecs.VP8Payloader{EnablePictureID: true}, 2)
 
 	r := newTestRecorder(t, Config{SyncWait: 2 * time.Second})

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 )
 
@@ -110,8 +111,8 @@ func (rec *Recording) Err() error { return rec.Status().Err }
 // after the current file has started makes the recording roll to a new file
 // that holds it too (at the next video keyframe).
 func (rec *Recording) AddTrack(cfg TrackConfig) (*Track, error) {
-	kind := kindOf(cfg.Codec.MimeType)
-	if kind == codecUnknown {
+	kind := codec.KindOf(cfg.Codec.MimeType)
+	if kind == codec.Unknown {
 		return nil, fmt.Errorf("%w: %q", ErrUnsupportedCodec, cfg.Codec.MimeType)
 	}
 	if cfg.Codec.ClockRate == 0 {
@@ -316,7 +317,7 @@ func (rec *Recording) onTick(now time.Time) {
 // requestKeyframes asks for keyframes where video waits for one.
 func (rec *Recording) requestKeyframes(now time.Time) {
 	for _, st := range rec.states {
-		if st.ended || !st.kind.video() {
+		if st.ended || !st.kind.Video() {
 			continue
 		}
 		waiting := st.needKeyframe

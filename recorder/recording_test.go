@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
@@ -205,12 +206,12 @@ func TestRecordVP9AndAV1(t *testing.T) {
 		name, mime, ffname string
 		payloader          rtp.Payloader
 	}{
-		{"vp9", forwarding.MimeTypeVP9, "vp9", &codecs.VP9Payloader{}},
-		{"av1", forwarding.MimeTypeAV1, "av1", &codecs.AV1Payloader{}},
+		{"vp9", codec.MimeTypeVP9, "vp9", &codecs.VP9Payloader{}},
+		{"av1", codec.MimeTypeAV1, "av1", &codecs.AV1Payloader{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const published = 2400 * time.Millisecond
-			frames := loopFrames(readIVFFrames(t, forwardingFixture(c.name+".ivf")), published)
+			frames := loopFrames(readIVFFrames(t, mediafixture.Path(c.name+".ivf")), published)
 			video := newStream(t, forwarding.Codec{MimeType: c.mime, ClockRate: 90000, PayloadType: 98}, c.payloader, frames, 4444, 0)
 			r := newTestRecorder(t, Config{})
 			info := testInfo()
@@ -282,7 +283,7 @@ func TestSourceSwitchContinuesTrack(t *testing.T) {
 	requireFFmpeg(t)
 	frames := readIVFFrames(t, fixture(mediafixture.VP8)) // keyframes every 15 frames
 	before := vp8Stream(t, frames[:30], 0)
-	after := newStream(t, forwarding.Codec{MimeType: forwarding.MimeTypeVP8, ClockRate: 90000, PayloadType: 96},
+	after := newStream(t, forwarding.Codec{MimeType: codec.MimeTypeVP8, ClockRate: 90000, PayloadType: 96},
 		&codecs.VP8Payloader{EnablePictureID: true}, frames[30:], 5555, 0)
 	after.pub = before.pub
 	r := newTestRecorder(t, Config{})

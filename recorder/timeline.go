@@ -103,7 +103,7 @@ func (st *trackState) frameDurationMs() int64 {
 			return d
 		}
 	}
-	if st.kind.video() {
+	if st.kind.Video() {
 		return 33
 	}
 	return 20

@@ -9,6 +9,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 )
 
@@ -38,7 +39,7 @@ type Track struct {
 	rec   *Recording
 	index int
 	cfg   TrackConfig
-	kind  codecKind
+	kind  codec.Kind
 
 	sr     atomic.Pointer[senderReport]
 	closed atomic.Bool
@@ -130,7 +131,7 @@ type frame struct {
 // frame assembly, keyframe gating and timestamp unwrapping.
 type trackState struct {
 	t       *Track
-	kind    codecKind
+	kind    codec.Kind
 	clock   int64
 	reorder *reorderBuffer
 
@@ -181,7 +182,7 @@ func newTrackState(t *Track, cfg *Config) *trackState {
 		kind:         t.kind,
 		clock:        int64(t.cfg.Codec.ClockRate),
 		reorder:      newReorderBuffer(cfg.ReorderPackets, cfg.ReorderLatency),
-		needKeyframe: t.kind.video(),
+		needKeyframe: t.kind.Video(),
 	}
 }
 
@@ -197,7 +198,7 @@ func (st *trackState) onPacket(p *inPacket, out frameSink) {
 		st.reorder = newReorderBuffer(len(st.reorder.slots), st.reorder.maxDelay)
 		st.epoch++
 		st.haveTS = false
-		st.needKeyframe = st.kind.video()
+		st.needKeyframe = st.kind.Video()
 	}
 	st.haveSSRC, st.ssrc = true, p.hdr.SSRC
 	st.reorder.push(p, func(p *inPacket, lost int) { st.onOrdered(p, lost, out) })
@@ -223,7 +224,7 @@ func (st *trackState) onOrdered(p *inPacket, lost int, out frameSink) {
 	if len(p.payload) == 0 {
 		return // padding only
 	}
-	if !st.kind.video() {
+	if !st.kind.Video() {
 		st.complete([][]byte{p.payload}, p.hdr.Timestamp, p.arrival, out)
 		return
 	}
@@ -262,7 +263,7 @@ func (st *trackState) damage() {
 	}
 	clear(st.asmPkts)
 	st.asmPkts = st.asmPkts[:0]
-	if st.kind.video() {
+	if st.kind.Video() {
 		st.needKeyframe = true
 	}
 }
@@ -275,7 +276,7 @@ func (st *trackState) complete(payloads [][]byte, ts uint32, at time.Time, out f
 		return
 	}
 	info := inspect(st.kind, data)
-	if st.kind.video() {
+	if st.kind.Video() {
 		if info.keyframe && st.needsConfig() && info.config == nil && st.config == nil {
 			info.keyframe = false // cannot start a file without it
 		}
@@ -314,11 +315,11 @@ func (st *trackState) complete(payloads [][]byte, ts uint32, at time.Time, out f
 
 // needsConfig reports whether the container needs codec private data taken
 // from the stream before the first frame.
-func (st *trackState) needsConfig() bool { return st.kind == codecH264 || st.kind == codecAV1 }
+func (st *trackState) needsConfig() bool { return st.kind == codec.H264 || st.kind == codec.AV1 }
 
 // wantsKeyframe asks the publisher for a keyframe, throttled.
 func (st *trackState) wantsKeyframe(now time.Time, interval time.Duration) {
-	if !st.kind.video() || st.t.cfg.RequestKeyframe == nil {
+	if !st.kind.Video() || st.t.cfg.RequestKeyframe == nil {
 		return
 	}
 	if !st.lastKFRequest.IsZero() && now.Sub(st.lastKFRequest) < interval {

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
@@ -21,8 +22,8 @@ type trackHarness struct {
 	now    time.Time
 }
 
-func newTrackHarness(codec forwarding.Codec, window int, latency time.Duration) *trackHarness {
-	tr := &Track{cfg: TrackConfig{Codec: codec}, kind: kindOf(codec.MimeType)}
+func newTrackHarness(c forwarding.Codec, window int, latency time.Duration) *trackHarness {
+	tr := &Track{cfg: TrackConfig{Codec: c}, kind: codec.KindOf(c.MimeType)}
 	return &trackHarness{st: newTrackState(tr, &Config{ReorderPackets: window, ReorderLatency: latency}), now: time.Unix(1000, 0)}
 }
 
@@ -59,7 +60,7 @@ func TestTrackReordersWithinWindow(t *testing.T) {
 		blk := all[i:min(i+8, len(all))]
 		rng.Shuffle(len(blk), func(a, b int) { blk[a], blk[b] = blk[b], blk[a] })
 	}
-	h := newTrackHarness(forwarding.Codec{MimeType: forwarding.MimeTypeVP8, ClockRate: 90000}, 64, time.Second)
+	h := newTrackHarness(forwarding.Codec{MimeType: codec.MimeTypeVP8, ClockRate: 90000}, 64, time.Second)
 	for _, p := range all {
 		h.push(p, time.Millisecond)
 	}
@@ -83,7 +84,7 @@ func TestTrackReordersWithinWindow(t *testing.T) {
 
 func TestTrackLossWaitsForKeyframe(t *testing.T) {
 	pkts, frames := vp8Packets(t, 40) // keyframes at 0 and 15, 30
-	h := newTrackHarness(forwarding.Codec{MimeType: forwarding.MimeTypeVP8, ClockRate: 90000}, 64, 100*time.Millisecond)
+	h := newTrackHarness(forwarding.Codec{MimeType: codec.MimeTypeVP8, ClockRate: 90000}, 64, 100*time.Millisecond)
 	lostFrame := 3
 	if len(pkts[lostFrame]) != 1 || !frames[15].key || !frames[30].key {
 		t.Fatal("fixture assumptions changed")
@@ -110,7 +111,7 @@ func TestTrackLossWaitsForKeyframe(t *testing.T) {
 }
 
 func TestReorderGivesUpAfterLatencyAndWindow(t *testing.T) {
-	h := newTrackHarness(forwarding.Codec{MimeType: forwarding.MimeTypeOpus, ClockRate: 48000}, 8, 100*time.Millisecond)
+	h := newTrackHarness(forwarding.Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000}, 8, 100*time.Millisecond)
 	pkt := func(seq uint16) *rtp.Packet {
 		return &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 960, SSRC: 7}, Payload: []byte{0xfc, byte(seq)}}
 	}
@@ -159,11 +160,11 @@ func TestH264ParameterSets(t *testing.T) {
 	for _, p := range pk {
 		payloads = append(payloads, p.Payload)
 	}
-	data, err := depacketize(codecH264, payloads)
+	data, err := depacketize(codec.H264, payloads)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info := inspect(codecH264, data)
+	info := inspect(codec.H264, data)
 	if !info.keyframe || info.width != 320 || info.height != 240 || len(info.config) < 8 || info.config[0] != 1 {
 		t.Fatalf("IDR access unit: %+v", info)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/metrics"
 )
@@ -42,7 +43,7 @@ func TestPublisherAndTwoSubscribersMoveTheCounters(t *testing.T) {
 
 	ctx := t.Context()
 	pub, err := forwarding.NewPublication(ctx, forwarding.PublicationConfig{
-		Codec: forwarding.Codec{MimeType: forwarding.MimeTypeOpus, ClockRate: 48000, PayloadType: 111},
+		Codec: forwarding.Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000, PayloadType: 111},
 	})
 	if err != nil {
 		t.Fatal(err)

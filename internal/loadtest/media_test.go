@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
 
@@ -26,7 +26,7 @@ func TestSyntheticVP8Keyframes(t *testing.T) {
 			t.Fatalf("frame %d has %d packets, want 3 (90 pps / 30 fps)", n, len(f.payloads))
 		}
 		for i, p := range f.payloads {
-			isKey := forwarding.IsVP8Keyframe(p)
+			isKey := codec.IsVP8Keyframe(p)
 			if i > 0 && isKey {
 				t.Fatalf("frame %d packet %d detected as keyframe start", n, i)
 			}
@@ -56,7 +56,7 @@ func TestFixtureSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := v.next()
-	if !first.key || !forwarding.IsVP8Keyframe(first.payloads[0]) {
+	if !first.key || !codec.IsVP8Keyframe(first.payloads[0]) {
 		t.Fatal("the VP8 fixture does not start with a detectable keyframe")
 	}
 	v.next()

@@ -8,7 +8,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 
-	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 )
 
 // sample is one received packet, kept so that the window can be chosen
@@ -117,7 +117,7 @@ func (in *inbox) read(r rtpReader, mime string) {
 			}
 			// rx's fields belong to this goroutine until it returns;
 			// they are read only after every reader ended.
-			if rx.firstKeyNs == 0 && forwarding.IsKeyframe(mime, pkt.Payload) {
+			if rx.firstKeyNs == 0 && codec.IsKeyframe(mime, pkt.Payload) {
 				rx.firstKeyNs = now
 			}
 			rx.mark(tr.Seq)

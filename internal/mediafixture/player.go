@@ -26,6 +26,8 @@ const (
 	VP8LongGOP = "vp8-gop10s.ivf" // 320x240, 15 fps, one keyframe per 10 s, 10 s
 	Opus       = "opus.ogg"       // 440 Hz sine, 48 kHz, 20 ms pages, 5 s
 	H264       = "h264.h264"      // Annex-B baseline, 320x240, 15 fps, 4 s
+	VP9        = "vp9.ivf"        // libvpx-vp9, with keyframes and inter frames
+	AV1        = "av1.ivf"        // libaom, sequence header repeated on keyframes
 )
 
 // Dir returns the directory holding the fixture files. It is resolved from

@@ -1,42 +1,25 @@
-package forwarding
+package codec
 
-import "strings"
-
-// Mime types the keyframe detectors understand. Matching is case-insensitive,
-// because SDP and pion spell codec names in either case.
-const (
-	MimeTypeVP8  = "video/VP8"
-	MimeTypeVP9  = "video/VP9"
-	MimeTypeH264 = "video/H264"
-	MimeTypeAV1  = "video/AV1"
-	MimeTypeOpus = "audio/opus"
-)
-
-// keyframeFunc reports whether an RTP payload carries the start (or a part
-// that is only found in) a keyframe.
-type keyframeFunc func(payload []byte) bool
-
-// keyframeDetector returns the detector for a mime type, or nil when the codec
-// has no keyframes we know of (audio, unknown video codecs).
-func keyframeDetector(mimeType string) keyframeFunc {
-	switch {
-	case strings.EqualFold(mimeType, MimeTypeVP8):
+// Detector returns the keyframe detector of a codec's RTP payloads, or nil
+// for codecs without keyframes it knows (audio, unknown video codecs).
+func Detector(k Kind) func(payload []byte) bool {
+	switch k {
+	case VP8:
 		return IsVP8Keyframe
-	case strings.EqualFold(mimeType, MimeTypeVP9):
+	case VP9:
 		return IsVP9Keyframe
-	case strings.EqualFold(mimeType, MimeTypeH264):
+	case H264:
 		return IsH264Keyframe
-	case strings.EqualFold(mimeType, MimeTypeAV1):
+	case AV1:
 		return IsAV1Keyframe
-	default:
-		return nil
 	}
+	return nil
 }
 
-// IsKeyframe reports whether payload, an RTP payload of the given codec,
-// belongs to a keyframe. It returns false for codecs it does not know.
+// IsKeyframe reports whether payload, an RTP payload of the codec named by
+// mimeType, begins a keyframe. It returns false for codecs it does not know.
 func IsKeyframe(mimeType string, payload []byte) bool {
-	if f := keyframeDetector(mimeType); f != nil {
+	if f := Detector(KindOf(mimeType)); f != nil {
 		return f(payload)
 	}
 	return false
@@ -79,15 +62,10 @@ func IsVP8Keyframe(payload []byte) bool {
 			i++
 		}
 	}
-	// The frame tag is 3 bytes; a keyframe adds the 3-byte start code
-	// 9d 01 2a. Checking both rejects garbage that merely has P == 0.
-	if len(payload) < i+6 {
+	if i > len(payload) {
 		return false
 	}
-	if payload[i]&0x01 != 0 { // P: 0 means keyframe
-		return false
-	}
-	return payload[i+3] == 0x9d && payload[i+4] == 0x01 && payload[i+5] == 0x2a
+	return VP8FrameIsKey(payload[i:])
 }
 
 // IsVP9Keyframe reports whether a VP9 RTP payload (RFC 9628 descriptor) is the
@@ -136,16 +114,6 @@ func IsVP9Keyframe(payload []byte) bool {
 	return len(payload) > i
 }
 
-// H.264 NAL unit types that matter for keyframes (RFC 6184).
-const (
-	naluIDR   = 5
-	naluSPS   = 7
-	naluSTAPA = 24
-	naluSTAPB = 25
-	naluFUA   = 28
-	naluFUB   = 29
-)
-
 // IsH264Keyframe reports whether an H.264 RTP payload (RFC 6184) carries a
 // sequence parameter set or the start of an IDR slice: either begins a frame
 // a decoder can start from.
@@ -154,7 +122,7 @@ func IsH264Keyframe(payload []byte) bool {
 		return false
 	}
 	switch t := payload[0] & 0x1f; t {
-	case naluIDR, naluSPS:
+	case NALUIDR, NALUSPS:
 		return true
 	case naluSTAPA, naluSTAPB:
 		i := 1
@@ -167,7 +135,7 @@ func IsH264Keyframe(payload []byte) bool {
 			if size == 0 || i+size > len(payload) {
 				return false
 			}
-			if nt := payload[i] & 0x1f; nt == naluIDR || nt == naluSPS {
+			if nt := payload[i] & 0x1f; nt == NALUIDR || nt == NALUSPS {
 				return true
 			}
 			i += size
@@ -182,15 +150,11 @@ func IsH264Keyframe(payload []byte) bool {
 			return false
 		}
 		nt := fu & 0x1f
-		return nt == naluIDR || nt == naluSPS
+		return nt == NALUIDR || nt == NALUSPS
 	default:
 		return false
 	}
 }
-
-// AV1 OBU type of a sequence header, which every keyframe that starts a coded
-// video sequence carries first.
-const obuSequenceHeader = 1
 
 // IsAV1Keyframe reports whether an AV1 RTP payload starts a new coded video
 // sequence: the aggregation header's N bit, or a sequence header as the first
@@ -209,7 +173,7 @@ func IsAV1Keyframe(payload []byte) bool {
 	i := 1
 	if w := (agg >> 4) & 0x03; w != 1 {
 		// With W != 1 the first element is preceded by its leb128 length.
-		_, n := leb128(payload[i:])
+		_, n := LEB128(payload[i:])
 		if n == 0 {
 			return false
 		}
@@ -218,18 +182,5 @@ func IsAV1Keyframe(payload []byte) bool {
 	if i >= len(payload) {
 		return false
 	}
-	return (payload[i]>>3)&0x0f == obuSequenceHeader
-}
-
-// leb128 decodes an unsigned LEB128 value of at most 8 bytes, returning the
-// value and the number of bytes used (0 when the input is truncated).
-func leb128(b []byte) (uint64, int) {
-	var v uint64
-	for i := 0; i < len(b) && i < 8; i++ {
-		v |= uint64(b[i]&0x7f) << (7 * i)
-		if b[i]&0x80 == 0 {
-			return v, i + 1
-		}
-	}
-	return 0, 0
+	return (payload[i]>>3)&0x0f == OBUSequenceHeader
 }

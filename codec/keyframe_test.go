@@ -1,4 +1,4 @@
-package forwarding
+package codec
 
 import (
 	"bytes"
@@ -6,11 +6,24 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 )
+
+func readIVF(t *testing.T, name string) [][]byte {
+	t.Helper()
+	frames, err := mediafixture.ReadIVF(mediafixture.Path(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return frames
+}
+
+var packetize = mediafixture.Packetize
 
 // checkFrames asserts that exactly the first packet of each keyframe is
 // detected, and nothing in delta frames.
-func checkFrames(t *testing.T, detect keyframeFunc, frames [][]*rtp.Packet, isKey func(i int) bool) {
+func checkFrames(t *testing.T, detect func([]byte) bool, frames [][]*rtp.Packet, isKey func(i int) bool) {
 	t.Helper()
 	keys := 0
 	for i, pkts := range frames {
@@ -103,12 +116,15 @@ func TestVP9KeyframeLayers(t *testing.T) {
 }
 
 func TestH264KeyframeRealStream(t *testing.T) {
-	units := readH264(t, "h264.h264")
+	units, err := mediafixture.ReadAnnexB(mediafixture.Path(mediafixture.H264))
+	if err != nil {
+		t.Fatal(err)
+	}
 	pkts := packetize(&codecs.H264Payloader{}, units, 1, 102, 3000)
 	sawSTAPA, sawFUA := false, false
 	keys := 0
 	for i, frame := range pkts {
-		idr := h264UnitIsIDR(units[i])
+		idr := mediafixture.AnnexBHasIDR(units[i])
 		if idr {
 			keys++
 		}
@@ -121,7 +137,7 @@ func TestH264KeyframeRealStream(t *testing.T) {
 			case naluSTAPA:
 				sawSTAPA = sawSTAPA || idr
 			case naluFUA:
-				if idr && pk.Payload[1]&0x80 != 0 && pk.Payload[1]&0x1f == naluIDR {
+				if idr && pk.Payload[1]&0x80 != 0 && pk.Payload[1]&0x1f == NALUIDR {
 					sawFUA = true
 					if !IsH264Keyframe(pk.Payload) {
 						t.Fatalf("unit %d: FU-A start of IDR not detected", i)
@@ -177,13 +193,13 @@ func TestAV1KeyframeRealStream(t *testing.T) {
 				i++
 			}
 			if h&0x02 == 0 { // no size: runs to the end
-				return typ == obuSequenceHeader
+				return typ == OBUSequenceHeader
 			}
-			size, n := leb128(tu[i:])
+			size, n := LEB128(tu[i:])
 			if n == 0 {
 				return false
 			}
-			if typ == obuSequenceHeader {
+			if typ == OBUSequenceHeader {
 				return true
 			}
 			i += n + int(size)
@@ -221,7 +237,7 @@ func FuzzKeyframeDetectors(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	detectors := []keyframeFunc{IsVP8Keyframe, IsVP9Keyframe, IsH264Keyframe, IsAV1Keyframe}
+	detectors := []func([]byte) bool{IsVP8Keyframe, IsVP9Keyframe, IsH264Keyframe, IsAV1Keyframe}
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		for i, detect := range detectors {
 			if !detect(payload) {
