@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/defaults"
 )
 
 // PublicationConfig configures a publication. Zero values get defaults.
@@ -60,19 +62,13 @@ func (c *PublicationConfig) setDefaults() error {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
-	setDefault(&c.HistorySize, 1024)
-	setDefault(&c.KeyframeRequestInterval, 500*time.Millisecond)
-	setDefault(&c.KeyframeCacheMaxPackets, 2048)
-	setDefault(&c.KeyframeCacheMaxBytes, 2<<20)
-	setDefault(&c.NackInterval, 30*time.Millisecond)
-	setDefault(&c.NackMaxRetries, 5)
-	setDefault(&c.NackMaxAge, time.Second)
-	setDefault(&c.NackMaxMissing, 256)
+	defaults.Positive(&c.HistorySize, 1024)
+	defaults.Positive(&c.KeyframeRequestInterval, 500*time.Millisecond)
+	defaults.Positive(&c.KeyframeCacheMaxPackets, 2048)
+	defaults.Positive(&c.KeyframeCacheMaxBytes, 2<<20)
+	defaults.Positive(&c.NackInterval, 30*time.Millisecond)
+	defaults.Positive(&c.NackMaxRetries, 5)
+	defaults.Positive(&c.NackMaxAge, time.Second)
+	defaults.Positive(&c.NackMaxMissing, 256)
 	return nil
-}
-
-func setDefault[T int | time.Duration](v *T, def T) {
-	if *v <= 0 {
-		*v = def
-	}
 }

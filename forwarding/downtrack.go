@@ -12,6 +12,8 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/defaults"
 )
 
 // DownTrackConfig configures one subscriber's copy of a publication.
@@ -104,9 +106,9 @@ func newDownTrack(p *Publication, cfg DownTrackConfig) (*DownTrack, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = p.log
 	}
-	setDefault(&cfg.QueueSize, 1024)
-	setDefault(&cfg.SenderReportInterval, time.Second)
-	setDefault(&cfg.RetransmitMinInterval, 20*time.Millisecond)
+	defaults.Positive(&cfg.QueueSize, 1024)
+	defaults.Positive(&cfg.SenderReportInterval, time.Second)
+	defaults.Positive(&cfg.RetransmitMinInterval, 20*time.Millisecond)
 	wakeCh := make(chan struct{}, 1)
 	return &DownTrack{
 		pub:   p,

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/rtp"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/defaults"
 )
 
 // SinkOptions configures how a sink is fed.
@@ -67,7 +69,7 @@ func (p *Publication) AddSink(ctx context.Context, s Sink, opts SinkOptions) (*S
 	if s == nil {
 		return nil, errors.New("forwarding: nil sink")
 	}
-	setDefault(&opts.QueueSize, 4096)
+	defaults.Positive(&opts.QueueSize, 4096)
 	wakeCh := make(chan struct{}, 1)
 	r := &sinkRunner{
 		pub:   p,

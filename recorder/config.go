@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/defaults"
 )
 
 // Config configures a Recorder. Zero values get the defaults noted on each
@@ -122,15 +124,15 @@ func (c *Config) setDefaults() error {
 	if c.MaxDuration > 0 && c.MaxDuration < time.Second {
 		return fmt.Errorf("recorder: max duration %v is below 1s", c.MaxDuration)
 	}
-	setDefault(&c.FlushInterval, time.Second)
-	setDefault(&c.CheckpointInterval, 10*time.Second)
-	setDefault(&c.ReorderLatency, 300*time.Millisecond)
-	setDefault(&c.ReorderPackets, 512)
-	setDefault(&c.SyncWait, 3*time.Second)
-	setDefault(&c.KeyframeRequestInterval, time.Second)
-	setDefault(&c.InterleaveWindow, 500*time.Millisecond)
-	setDefault(&c.QueueSize, 2048)
-	setDefault(&c.MaxPendingBytes, 8<<20)
+	defaults.Positive(&c.FlushInterval, time.Second)
+	defaults.Positive(&c.CheckpointInterval, 10*time.Second)
+	defaults.Positive(&c.ReorderLatency, 300*time.Millisecond)
+	defaults.Positive(&c.ReorderPackets, 512)
+	defaults.Positive(&c.SyncWait, 3*time.Second)
+	defaults.Positive(&c.KeyframeRequestInterval, time.Second)
+	defaults.Positive(&c.InterleaveWindow, 500*time.Millisecond)
+	defaults.Positive(&c.QueueSize, 2048)
+	defaults.Positive(&c.MaxPendingBytes, 8<<20)
 	if c.MinFreeBytes <= 0 {
 		c.MinFreeBytes = 1 << 20
 	}
@@ -141,12 +143,6 @@ func (c *Config) setDefaults() error {
 		c.Logger = slog.Default()
 	}
 	return nil
-}
-
-func setDefault[T int | time.Duration](v *T, def T) {
-	if *v <= 0 {
-		*v = def
-	}
 }
 
 // validateTemplate rejects templates that could leave the output directory

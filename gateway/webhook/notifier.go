@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/defaults"
 )
 
 // ErrClosed is returned by Notify after Close.
@@ -46,24 +48,18 @@ type Config struct {
 }
 
 func (c *Config) withDefaults() {
-	setDefault(&c.QueueSize, 256)
-	setDefault(&c.MaxAttempts, 6)
-	setDefault(&c.MaxAge, 10*time.Minute)
-	setDefault(&c.InitialBackoff, time.Second)
-	setDefault(&c.MaxBackoff, time.Minute)
-	setDefault(&c.RequestTimeout, 10*time.Second)
-	setDefault(&c.DrainTimeout, 5*time.Second)
+	defaults.Positive(&c.QueueSize, 256)
+	defaults.Positive(&c.MaxAttempts, 6)
+	defaults.Positive(&c.MaxAge, 10*time.Minute)
+	defaults.Positive(&c.InitialBackoff, time.Second)
+	defaults.Positive(&c.MaxBackoff, time.Minute)
+	defaults.Positive(&c.RequestTimeout, 10*time.Second)
+	defaults.Positive(&c.DrainTimeout, 5*time.Second)
 	if c.MaxBackoff < c.InitialBackoff {
 		c.MaxBackoff = c.InitialBackoff
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-}
-
-func setDefault[T int | time.Duration](v *T, def T) {
-	if *v <= 0 {
-		*v = def
 	}
 }
 
