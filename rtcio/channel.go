@@ -234,27 +234,13 @@ func (c *Channel) fire(ev *Event) {
 }
 
 // On registers h for an event on this channel.
-func (c *Channel) On(name string, h Handler) ListenerID {
-	id := c.s.nextID()
-	c.ls.add(name, id, h, false)
-	return id
-}
+func (c *Channel) On(name string, h Handler) ListenerID { return c.ls.register(c.s, name, h, false) }
 
 // Once is On for a single delivery.
-func (c *Channel) Once(name string, h Handler) ListenerID {
-	id := c.s.nextID()
-	c.ls.add(name, id, h, true)
-	return id
-}
+func (c *Channel) Once(name string, h Handler) ListenerID { return c.ls.register(c.s, name, h, true) }
 
 // Off removes a handler (all for name when id is 0).
-func (c *Channel) Off(name string, id ListenerID) {
-	if id == 0 {
-		c.ls.removeAll(name)
-		return
-	}
-	c.ls.remove(name, id)
-}
+func (c *Channel) Off(name string, id ListenerID) { c.ls.off(name, id) }
 
 // Emit sends an {e, d} text envelope.
 func (c *Channel) Emit(name string, args ...any) error {
@@ -532,16 +518,8 @@ func (b *BroadcastChannel) Send(data []byte) (bool, error) {
 
 // On registers h for an event from any peer's channel.
 func (b *BroadcastChannel) On(name string, h Handler) ListenerID {
-	id := b.s.nextID()
-	b.ls.add(name, id, h, false)
-	return id
+	return b.ls.register(b.s, name, h, false)
 }
 
 // Off removes a handler (all for name when id is 0).
-func (b *BroadcastChannel) Off(name string, id ListenerID) {
-	if id == 0 {
-		b.ls.removeAll(name)
-		return
-	}
-	b.ls.remove(name, id)
-}
+func (b *BroadcastChannel) Off(name string, id ListenerID) { b.ls.off(name, id) }

@@ -195,6 +195,24 @@ type listeners struct {
 	m  map[string][]listener
 }
 
+// register adds h for name under a fresh id of s: the body of every On and
+// Once in this package.
+func (l *listeners) register(s *Socket, name string, h Handler, once bool) ListenerID {
+	id := s.nextID()
+	l.add(name, id, h, once)
+	return id
+}
+
+// off removes one handler, or every handler for name when id is 0: the body
+// of every Off in this package.
+func (l *listeners) off(name string, id ListenerID) {
+	if id == 0 {
+		l.removeAll(name)
+		return
+	}
+	l.remove(name, id)
+}
+
 func (l *listeners) add(name string, id ListenerID, h Handler, once bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -55,27 +55,16 @@ func (h *PeerHandle) listeners() *listeners {
 // On registers h for ctrl events from this peer only. Per-peer listeners
 // are dropped when the peer closes, as in the JavaScript client.
 func (h *PeerHandle) On(name string, fn Handler) ListenerID {
-	id := h.s.nextID()
-	h.listeners().add(name, id, fn, false)
-	return id
+	return h.listeners().register(h.s, name, fn, false)
 }
 
 // Once is On for a single delivery.
 func (h *PeerHandle) Once(name string, fn Handler) ListenerID {
-	id := h.s.nextID()
-	h.listeners().add(name, id, fn, true)
-	return id
+	return h.listeners().register(h.s, name, fn, true)
 }
 
 // Off removes a per-peer handler (all for name when id is 0).
-func (h *PeerHandle) Off(name string, id ListenerID) {
-	l := h.listeners()
-	if id == 0 {
-		l.removeAll(name)
-		return
-	}
-	l.remove(name, id)
-}
+func (h *PeerHandle) Off(name string, id ListenerID) { h.listeners().off(name, id) }
 
 // CreateChannel opens (or returns) a named channel to this peer only.
 func (h *PeerHandle) CreateChannel(name string, opts ChannelOptions) (*Channel, error) {

@@ -182,27 +182,13 @@ func (s *Socket) nextID() ListenerID { return ListenerID(s.ids.Add(1)) }
 // On registers h for event name: ctrl events from any peer, stream events
 // (metadata answers), lifecycle events, and, as in the JavaScript client
 // whose Socket is also the socket.io emitter, server events.
-func (s *Socket) On(name string, h Handler) ListenerID {
-	id := s.nextID()
-	s.global.add(name, id, h, false)
-	return id
-}
+func (s *Socket) On(name string, h Handler) ListenerID { return s.global.register(s, name, h, false) }
 
 // Once is On for a single delivery.
-func (s *Socket) Once(name string, h Handler) ListenerID {
-	id := s.nextID()
-	s.global.add(name, id, h, true)
-	return id
-}
+func (s *Socket) Once(name string, h Handler) ListenerID { return s.global.register(s, name, h, true) }
 
 // Off removes one handler, or every handler for name when id is 0.
-func (s *Socket) Off(name string, id ListenerID) {
-	if id == 0 {
-		s.global.removeAll(name)
-		return
-	}
-	s.global.remove(name, id)
-}
+func (s *Socket) Off(name string, id ListenerID) { s.global.off(name, id) }
 
 // fire queues delivery of ev to the global listeners and, for ctrl events,
 // the per-peer listeners of ev.PeerID.
@@ -471,23 +457,13 @@ func (h *ServerHandle) Emit(name string, args ...any) error { return h.s.sig.Emi
 
 // On registers h for a server event.
 func (h *ServerHandle) On(name string, fn Handler) ListenerID {
-	id := h.s.nextID()
-	h.s.server.add(name, id, fn, false)
-	return id
+	return h.s.server.register(h.s, name, fn, false)
 }
 
 // Once is On for a single delivery.
 func (h *ServerHandle) Once(name string, fn Handler) ListenerID {
-	id := h.s.nextID()
-	h.s.server.add(name, id, fn, true)
-	return id
+	return h.s.server.register(h.s, name, fn, true)
 }
 
 // Off removes a server handler (all for name when id is 0).
-func (h *ServerHandle) Off(name string, id ListenerID) {
-	if id == 0 {
-		h.s.server.removeAll(name)
-		return
-	}
-	h.s.server.remove(name, id)
-}
+func (h *ServerHandle) Off(name string, id ListenerID) { h.s.server.off(name, id) }
