@@ -389,3 +389,38 @@ func decodesCleanly(t *testing.T, media string) {
 		t.Errorf("ffmpeg decoding %s: %v\n%s", media, err, out)
 	}
 }
+
+// TestRecordingStartFailureIsLoud: a room recorded from its start on a
+// directory without room cannot record its first stream: nobody asked for
+// that recording, so every client of the room is told, and the operator
+// gets the webhook and the metric.
+func TestRecordingStartFailureIsLoud(t *testing.T) {
+	dir := testenv.MountTmpfs(t, "64k")
+	const secret = "webhook-secret-0123456789abcdef"
+	hooks, hookURL := startHookLog(t, secret)
+	cfg := meshRecordingConfig(dir)
+	cfg.Webhooks.URLs, cfg.Webhooks.Secret = []string{hookURL}, secret
+	gw := gatewaytest.StartGateway(t, cfg)
+	const room = "rec-nospace"
+	a := dialNoJoin(t, gw.URL)
+	failedA := serverMailbox(a.Socket, gateway.EventRecordingFailed)
+	join(t, a.Socket, room)
+	b := dialNoJoin(t, gw.URL)
+	failedB := serverMailbox(b.Socket, gateway.EventRecordingFailed)
+	join(t, b.Socket, room)
+	st := publishFixture(t, a.Socket, "camera", "nospace-cam", map[string]any{"name": "a"})
+	for who, box := range map[string]*mailbox{"publisher": failedA, "other client": failedB} {
+		var body struct{ RoomID, StreamID, Reason string }
+		if err := box.next(t, "recording-failed at the "+who).Decode(0, &body); err != nil {
+			t.Fatal(err)
+		}
+		if body.RoomID != room || body.StreamID != st.ID() || body.Reason != "disk-full" {
+			t.Errorf("%s got recording-failed %+v, want room %s, stream %s, disk-full", who, body, room, st.ID())
+		}
+	}
+	hook := hooks.wait(t, "recording_failed", func(e webhook.Event) bool { return e.Type == webhook.RecordingFailed })
+	t.Logf("operator's webhook: %+v", hook.Recording)
+	if got := value(t, scrape(t, gw.URL), "rtcio_recording_failures_total"); got < 1 {
+		t.Errorf("rtcio_recording_failures_total %v after a failed start", got)
+	}
+}
