@@ -33,6 +33,10 @@ type Server struct {
 	recorder  *recorder.Recorder
 	mux       *http.ServeMux
 	ready     atomic.Bool
+	// listener is the client-facing listener, bounded (see Serve).
+	listener *limitListener
+	// adminDenied throttles the log of refused admin requests.
+	adminDenied signaling.Throttle
 }
 
 // Option adjusts what New builds beyond the configuration.
@@ -91,8 +95,15 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		MetadataWait: cfg.Media.MetadataWait,
 		AdoptGrace:   cfg.Media.AdoptGrace,
 		Observer:     mediaMetrics{reg},
-		Recorder:     rec,
-		RecordRoom:   recordPolicy(cfg.Recording),
+		Dropped:      func(reason string) { reg.Dropped(reason).Inc() },
+
+		MaxPeerConnections: cfg.Media.MaxPeerConnections,
+		MaxPeersPerRoom:    cfg.Media.MaxPeersPerRoom,
+		PeerConnectTimeout: cfg.Media.PeerConnectTimeout,
+		RelayRate:          cfg.Media.RelayMessagesPerSecond,
+		RelayBurst:         cfg.Media.RelayMessageBurst,
+		Recorder:           rec,
+		RecordRoom:         recordPolicy(cfg.Recording),
 		Notify: func(n sfu.Notice) {
 			for _, f := range o.notify {
 				f(n)
@@ -111,6 +122,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		RequireSharedRoom: cfg.Signaling.RequireSharedRoom,
 		PingInterval:      cfg.Signaling.PingInterval,
 		PingTimeout:       cfg.Signaling.PingTimeout,
+		MaxQueuedPackets:  cfg.Signaling.MaxQueuedPackets,
+		WriteStallTimeout: cfg.Signaling.WriteStallTimeout,
+		MayJoin:           rooms.MayJoin,
 		AllowedOrigins:    cfg.CORS.AllowedOrigins,
 		JWTSecret:         cfg.Auth.JWTSecret,
 		Topology:          topologies.resolve,
@@ -129,13 +143,13 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("signaling server: %w", err)
 	}
 	rooms.Attach(sig)
-	sig.Handle(EventUntrackStream, func(c *signaling.Conn, args []any) error {
-		return untrackByPublisher(rooms, c, args)
+	sig.HandleRoom(EventUntrackStream, func(c *signaling.Conn, roomID string, args []any) error {
+		return untrackByPublisher(rooms, c, roomID, args)
 	})
-	sig.Handle(EventRecording, s.recordingEvent)
+	sig.HandleRoom(EventRecording, s.recordingEvent)
 	s.signaling, s.sfu = sig, rooms
 	reg.AddSource(s.stateSource)
-	s.mux.Handle("GET /metrics", reg.Handler())
+	s.mountMetrics()
 	s.mux.Handle(cfg.Signaling.Path, sig.Handler())
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -181,11 +195,22 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	maxConns := effectiveMaxConnections(s.cfg.HTTP.MaxConnections)
+	s.listener = newLimitListener(ln, maxConns)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(s.listener) }()
+	if addr := s.cfg.Metrics.Listen; addr != "" {
+		stop, err := s.serveMetrics(addr)
+		if err != nil {
+			s.log.Error("metrics listener not served", "addr", addr, "error", err)
+		} else {
+			defer stop()
+		}
+	}
 	if addr := s.cfg.Debug.PprofListen; addr != "" {
 		stop, err := servePprof(addr, s.log)
 		if err != nil {
@@ -195,7 +220,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	s.ready.Store(true)
-	s.log.Info("serving", "addr", ln.Addr().String(), "signaling_path", s.cfg.Signaling.Path)
+	s.log.Info("serving", "addr", ln.Addr().String(), "signaling_path", s.cfg.Signaling.Path, "max_connections", maxConns)
 
 	select {
 	case err := <-errc:
@@ -260,8 +285,8 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 // {roomId, streamId}, or a gateway-error.
 const EventUntrackStream = "untrack-stream"
 
-func untrackByPublisher(rooms *sfu.Manager, c *signaling.Conn, args []any) error {
-	roomID, v, err := signaling.DecodeRoomRequest(args, "streamId")
+func untrackByPublisher(rooms *sfu.Manager, c *signaling.Conn, roomID string, args []any) error {
+	_, v, err := signaling.DecodeRoomRequest(args, "streamId")
 	if err != nil {
 		return err
 	}
@@ -328,3 +353,6 @@ func topologyByName(name string) (signaling.Topology, error) {
 	}
 	return nil, fmt.Errorf("unknown topology %q", name)
 }
+
+// Metrics is the server's metrics registry.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }

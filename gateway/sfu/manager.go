@@ -16,6 +16,7 @@ type Manager struct {
 	mu      sync.Mutex
 	sig     *signaling.Server
 	rooms   map[string]*Room
+	clients map[string]int // clients per SFU room, for MayJoin
 	closing sync.WaitGroup
 	closed  bool
 }
@@ -23,7 +24,7 @@ type Manager struct {
 // NewManager makes a manager; Attach must be called before clients join.
 func NewManager(cfg Config) *Manager {
 	cfg.setDefaults()
-	return &Manager{cfg: cfg, rooms: make(map[string]*Room)}
+	return &Manager{cfg: cfg, rooms: make(map[string]*Room), clients: make(map[string]int)}
 }
 
 // Attach gives the manager the signaling server its gateway peers join.
@@ -31,6 +32,9 @@ func (m *Manager) Attach(sig *signaling.Server) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sig = sig
+	if m.cfg.Identity == nil {
+		m.cfg.Identity = sig.Identity
+	}
 }
 
 // OnJoin starts the room's gateway peer when a client joins an SFU room
@@ -40,6 +44,7 @@ func (m *Manager) OnJoin(ev signaling.RoomEvent) {
 		return
 	}
 	m.mu.Lock()
+	m.countClients(ev)
 	if _, exists := m.rooms[ev.Room]; exists || m.closed || m.sig == nil {
 		m.mu.Unlock()
 		return
@@ -72,6 +77,7 @@ func (m *Manager) OnLeave(ev signaling.RoomEvent) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.countClients(ev)
 	room := m.rooms[ev.Room]
 	if room == nil {
 		return

@@ -54,6 +54,24 @@ type Config struct {
 	AdoptGrace time.Duration
 	// Observer, when set, sees the media plane for metrics.
 	Observer Observer
+	// Dropped, when set, counts what the rooms drop, by reason (see the
+	// Drop constants). It must not block.
+	Dropped func(reason string)
+	// Identity tells who a connected client is; a reconnecting publisher
+	// continues a stream only under the same identity (see adopt.go).
+	// nil means no stream is ever adopted.
+	Identity func(socketID string) (signaling.Identity, bool)
+	// MaxPeerConnections and MaxPeersPerRoom bound the gateway peer
+	// connections joins create (see Manager.MayJoin); 0 means no bound.
+	MaxPeerConnections int
+	MaxPeersPerRoom    int
+	// PeerConnectTimeout closes a gateway peer connection that did not
+	// connect in time; 0 means never.
+	PeerConnectTimeout time.Duration
+	// RelayRate and RelayBurst bound, per sender, the ctrl events and
+	// channel messages the room relays; RelayRate 0 means no bound.
+	RelayRate  float64
+	RelayBurst int
 	// ReceiveOnly makes the peer a plain participant that relays nothing
 	// (see Join).
 	ReceiveOnly bool
@@ -141,6 +159,12 @@ type Room struct {
 	// running ones, by RTCIOStream id.
 	recordAll  bool
 	recordings map[string]*recorder.Recording
+
+	connects   *connectWatch
+	relayLimit *relayLimits
+	relayLog   signaling.Throttle
+	// badPacketLog throttles the log of packets a track drops.
+	badPacketLog signaling.Throttle
 }
 
 type streamKey struct{ publisher, msid string }
@@ -164,6 +188,8 @@ type relayed struct {
 	// that connect later do not get it, connected ones keep it.
 	untracked bool
 	events    []string
+	// identity is who published the stream (see mayContinue).
+	identity signaling.Identity
 }
 
 // Conn is the gateway peer's signaling connection: in process for the
@@ -200,6 +226,8 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		channels:   make(map[string]*rtcio.BroadcastChannel),
 		recordings: make(map[string]*recorder.Recording),
 		recordAll:  cfg.Recorder != nil && cfg.RecordRoom != nil && cfg.RecordRoom(roomID),
+		connects:   newConnectWatch(),
+		relayLimit: newRelayLimits(cfg.RelayRate, cfg.RelayBurst),
 	}
 	sock.SetHooks(rtcio.Hooks{
 		RemoteTrack:        r.onRemoteTrack,
@@ -208,7 +236,10 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		Ctrl:               r.relayCtrl,
 		ChannelMessage:     r.relayChannel,
 	})
-	sock.On(rtcio.EventPeerConnect, func(ev *rtcio.Event) { r.replayTo(ev.PeerID) })
+	sock.On(rtcio.EventPeerConnect, func(ev *rtcio.Event) {
+		r.connects.markConnected(ev.PeerID)
+		r.replayTo(ev.PeerID)
+	})
 	for _, name := range cfg.Channels {
 		bc, err := sock.CreateChannel(name, rtcio.ChannelOptions{})
 		if err != nil {
@@ -312,12 +343,19 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 		r.mu.Unlock()
 		return
 	}
-	if orphan := r.orphanFor(rs.ID(), key.msid, peerID); orphan != nil {
+	orphan, claimed := r.orphanFor(rs.ID(), key.msid, peerID)
+	if orphan != nil {
 		r.adoptLocked(orphan, rel)
 		r.mu.Unlock()
 		r.continueAdopted(peerID, orphan, events)
 		return
 	}
+	if claimed {
+		r.mu.Unlock()
+		r.refuseClaim(peerID, rs)
+		return
+	}
+	rel.identity, _ = r.identityOf(peerID)
 	out := rtcio.NewRelayStream(rs.ID(), rs.MediaStreamID())
 	out.OnRTCP(r.routeSubscriberRTCP)
 	rel.out = out
@@ -468,6 +506,9 @@ func (r *Room) relayCtrl(peerID, name string, raw []json.RawMessage) {
 	if r.cfg.ReceiveOnly {
 		return
 	}
+	if !r.mayRelay(peerID) {
+		return
+	}
 	args := rawArgs(raw)
 	for _, id := range r.sock.Peers() {
 		if id == peerID {
@@ -487,7 +528,7 @@ func (r *Room) relayChannel(peerID, channel string, msg rtcio.ChannelMessage) {
 	r.mu.Lock()
 	bc := r.channels[channel]
 	r.mu.Unlock()
-	if bc == nil {
+	if bc == nil || !r.mayRelay(peerID) {
 		return
 	}
 	for _, id := range r.sock.Peers() {
@@ -546,6 +587,7 @@ func (r *Room) watchDepartures() {
 			for _, e := range r.expiredOrphans(now) {
 				r.retire(e)
 			}
+			r.closeUnconnected(now)
 		}
 	}
 }
@@ -650,6 +692,7 @@ func (r *Room) Untrack(streamID, by string) (bool, error) {
 // being forwarded, and its connection closes once its media is silent
 // (after MediaStopGrace for a client that sends nothing).
 func (r *Room) dropClient(id string) {
+	r.relayLimit.forget(id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.left[id]; !ok {
