@@ -32,10 +32,13 @@ type rawTrack struct {
 	badPTs atomic.Int32 // packets still to send with an unknown payload type
 	// cycle, when set, gives every packet a new SSRC.
 	cycle atomic.Bool
+	// mark is the first payload byte of every packet: whose media a
+	// receiver got.
+	mark byte
 }
 
 func newRawTrack(id, streamID string) *rawTrack {
-	return &rawTrack{id: id, streamID: streamID, bound: make(chan struct{})}
+	return &rawTrack{id: id, streamID: streamID, bound: make(chan struct{}), mark: 0xfc}
 }
 
 func (r *rawTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
@@ -75,7 +78,7 @@ func (r *rawTrack) writeOne() {
 		r.ssrc++
 		h.SSRC = r.ssrc
 	}
-	_, _ = r.writer.WriteRTP(&h, []byte{0xfc, 0xff, 0xfe})
+	_, _ = r.writer.WriteRTP(&h, []byte{r.mark, 0xff, 0xfe})
 }
 
 // play writes a packet every interval until the test ends.

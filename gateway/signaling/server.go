@@ -114,7 +114,9 @@ type Conn struct {
 	limiter *rate.Limiter
 	log     *slog.Logger
 	// lastRefusalLog throttles refusal log lines: a flooding client must
-	// not flood the log too. Only touched on the socket's event queue.
+	// not flood the log too. refusalMu guards it and the fields below: a
+	// local participant's events run on its callers' goroutines.
+	refusalMu      sync.Mutex
 	lastRefusalLog time.Time
 	suppressedLogs int
 	lastRateReply  time.Time
@@ -569,25 +571,32 @@ func (c *Conn) refused(event string, err error) {
 	}
 	c.srv.refusals.add(reason)
 	now := time.Now()
+	c.refusalMu.Lock()
+	rateReplied := now.Sub(c.lastRateReply) < time.Second
+	if reason == ReasonRateLimited && !rateReplied {
+		c.lastRateReply = now
+	}
+	logIt := now.Sub(c.lastRefusalLog) >= time.Second
+	suppressed := c.suppressedLogs
+	if logIt {
+		c.lastRefusalLog, c.suppressedLogs = now, 0
+	} else {
+		c.suppressedLogs++
+	}
+	c.refusalMu.Unlock()
 	switch {
-	case reason == ReasonRateLimited && now.Sub(c.lastRateReply) < time.Second:
+	case reason == ReasonRateLimited && rateReplied:
 		// One rate-limited reply a second tells a flooding client all it
 		// needs; one per refused event would let it make the server
 		// write as much as it sends.
 	case !c.out.roomForReply():
 		c.srv.refusals.add(ReasonReplyDropped)
 	default:
-		if reason == ReasonRateLimited {
-			c.lastRateReply = now
-		}
 		_ = c.Emit(EventError, errorEvent{Code: reason, Event: clip(event, maxEchoedEvent), Message: message})
 	}
-	if now.Sub(c.lastRefusalLog) < time.Second {
-		c.suppressedLogs++
-		return
+	if logIt {
+		c.log.Warn("signaling request refused", "event", clip(event, maxEchoedEvent), "reason", reason, "detail", message, "suppressed", suppressed)
 	}
-	c.log.Warn("signaling request refused", "event", clip(event, maxEchoedEvent), "reason", reason, "detail", message, "suppressed", c.suppressedLogs)
-	c.lastRefusalLog, c.suppressedLogs = now, 0
 }
 
 // maxEchoedEvent bounds the event name a gateway-error echoes back: the
