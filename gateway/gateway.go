@@ -18,6 +18,7 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/metrics"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/logthrottle"
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 )
 
@@ -36,7 +37,7 @@ type Server struct {
 	// listener is the client-facing listener, bounded (see Serve).
 	listener *limitListener
 	// adminDenied throttles the log of refused admin requests.
-	adminDenied signaling.Throttle
+	adminDenied logthrottle.Throttle
 }
 
 // Option adjusts what New builds beyond the configuration.

@@ -23,6 +23,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/logthrottle"
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
@@ -162,9 +163,9 @@ type Room struct {
 
 	connects   *connectWatch
 	relayLimit *relayLimits
-	relayLog   signaling.Throttle
+	relayLog   logthrottle.Throttle
 	// badPacketLog throttles the log of packets a track drops.
-	badPacketLog signaling.Throttle
+	badPacketLog logthrottle.Throttle
 }
 
 type streamKey struct{ publisher, msid string }

@@ -23,6 +23,8 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 	"golang.org/x/time/rate"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/logthrottle"
 )
 
 // Options configure a Server. The zero value of a limit disables it.
@@ -96,7 +98,7 @@ type Server struct {
 	admitting map[string]chan struct{}
 
 	refusals  refusalCounter
-	originLog Throttle
+	originLog logthrottle.Throttle
 	// watchQueues runs until stopWatch.
 	watchCtx  context.Context
 	stopWatch context.CancelFunc
@@ -122,8 +124,9 @@ type Conn struct {
 	lastRateReply  time.Time
 	// out bounds what waits to be written to the socket; expiry
 	// disconnects it when its token runs out.
-	out    *outQueue
-	expiry *time.Timer
+	out        *outQueue
+	expiry     *time.Timer
+	expireOnce sync.Once
 }
 
 // ID is the socket id.

@@ -3,6 +3,7 @@ package signaling
 import (
 	"fmt"
 	"net"
+	"time"
 )
 
 // dropSlow disconnects a socket whose outbound queue overflowed or stalled,
@@ -20,10 +21,17 @@ func (c *Conn) dropSlow(why string) {
 // other events are refused from the expiry on even before the disconnect
 // lands (dispatch checks the grant on every event).
 func (c *Conn) expire() {
+	c.expireOnce.Do(c.endSession)
+}
+
+func (c *Conn) endSession() {
 	c.srv.refusals.add(ReasonTokenExpired)
 	c.log.Info("socket disconnected: its token expired")
 	_ = c.sock.Emit(EventError, errorEvent{Code: ReasonTokenExpired, Event: "", Message: "auth.token has expired; reconnect with a fresh one"})
-	c.sock.Disconnect(true)
+	// The library discards what is still queued when it closes a
+	// transport, so the notice gets the same short grace as the shutdown
+	// notice; every event in between is refused (dispatch).
+	time.AfterFunc(shutdownNoticeWait, func() { c.sock.Disconnect(true) })
 }
 
 // Identity is who a socket is, as far as the server can tell: the token's

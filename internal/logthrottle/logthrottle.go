@@ -1,4 +1,7 @@
-package signaling
+// Package logthrottle lets one log line through per interval and counts
+// the rest, so that a client repeating a refused request cannot flood the
+// log.
+package logthrottle
 
 import (
 	"sync"
