@@ -202,7 +202,10 @@ func dialPublisher(t *testing.T, url, tok, room string) *rtcio.Socket {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); _ = mediafixture.PlayIVF(playCtx, mediafixture.Path(mediafixture.VP8), video) }()
-	go func() { defer wg.Done(); _ = mediafixture.PlayOgg(playCtx, mediafixture.Path(mediafixture.Opus), audio) }()
+	go func() {
+		defer wg.Done()
+		_ = mediafixture.PlayOgg(playCtx, mediafixture.Path(mediafixture.Opus), audio)
+	}()
 	t.Cleanup(func() { stop(); wg.Wait() })
 	st, err := rtcio.NewStream(audio, video)
 	if err != nil {
