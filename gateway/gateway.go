@@ -65,7 +65,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	media, err := newMediaStack(cfg.Media)
+	media, err := newMediaStack(cfg.Media, log)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +92,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		API:          media.api,
 		ICEServers:   iceServers(cfg.Media.ICEServers),
 		Router:       media.router,
+		SSRCGuard:    media.guard,
 		Channels:     cfg.Media.RelayChannels,
 		MetadataWait: cfg.Media.MetadataWait,
 		AdoptGrace:   cfg.Media.AdoptGrace,

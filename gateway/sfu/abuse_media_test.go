@@ -147,3 +147,25 @@ func TestAbuseUnknownPayloadTypeDoesNotEndTrack(t *testing.T) {
 func dropped(gw *gatewaytest.Gateway, reason string) uint64 {
 	return gw.Server.Metrics().Snapshot().Dropped[reason]
 }
+
+// TestAbuseSSRCCyclingPublisherIsClosed (finding 4): a publisher that puts
+// a new SSRC on every packet has its peer connection closed once it passes
+// media.max_unknown_ssrcs, the closure is counted, and a bystander room's
+// media does not pause.
+func TestAbuseSSRCCyclingPublisherIsClosed(t *testing.T) {
+	gw, _ := startSFU(t)
+	by := startBystander(t, gw.URL)
+	mark := by.mark()
+	const room = "ssrc-cycle"
+	pub := dial(t, gw.URL, room)
+	sub := dial(t, gw.URL, room)
+	cams := collect(sub.Socket, "camera")
+	tr, _ := publishRaw(t, pub.Socket, "cycle-cam")
+	tr.play(t, 2*time.Millisecond)
+	cams.next(t, "camera on the subscriber")
+	sub.waitRTP(t, 20, tr.ID())
+
+	tr.cycle.Store(true)
+	waitDropped(t, gw, sfu.DropUnknownSSRCs, 1)
+	by.checkGap(t, mark)
+}

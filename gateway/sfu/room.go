@@ -34,6 +34,9 @@ type Config struct {
 	API *webrtc.API
 	// Router must be the RTCPRouter registered in API.
 	Router *RTCPRouter
+	// SSRCGuard, when set, must be the guard registered in API: a client
+	// connection that opens too many remote streams is closed.
+	SSRCGuard *SSRCGuard
 	// ICEServers for the gateway peers.
 	ICEServers []webrtc.ICEServer
 	// Channels are the custom channel names relayed between clients. Both
@@ -213,7 +216,22 @@ func newRoom(sig *signaling.Server, roomID string, cfg Config) (*Room, error) {
 func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 	cfg.setDefaults()
 	log := cfg.Logger.With("room", roomID, "gateway_peer", local.ID())
-	sock, err := rtcio.New(local, rtcio.Options{API: cfg.API, ICEServers: cfg.ICEServers, Logger: log, MetadataTimeout: cfg.MetadataWait})
+	opts := rtcio.Options{API: cfg.API, ICEServers: cfg.ICEServers, Logger: log, MetadataTimeout: cfg.MetadataWait}
+	if cfg.SSRCGuard != nil && cfg.API != nil {
+		opts.NewPeerConnection = func(peerID string, c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+			var pc *webrtc.PeerConnection
+			var err error
+			pc, err = cfg.SSRCGuard.NewPeerConnection(cfg.API, c, func() {
+				log.Warn("sfu: closing a peer connection that sent too many unannounced SSRCs", "client", peerID)
+				if cfg.Dropped != nil {
+					cfg.Dropped(DropUnknownSSRCs)
+				}
+				_ = pc.Close()
+			})
+			return pc, err
+		}
+	}
+	sock, err := rtcio.New(local, opts)
 	if err != nil {
 		local.Close()
 		return nil, err
