@@ -14,6 +14,7 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/gateway"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
 
@@ -99,10 +100,10 @@ func dialAs(t *testing.T, url, token string) *rtcio.Socket {
 // publishAs publishes one raw audio track under the given RTCIOStream id
 // and MediaStream id (a stream the sender made itself, or one whose ids it
 // learnt as a subscriber).
-func publishAs(t *testing.T, s *rtcio.Socket, id, msid string, mark byte) *rawTrack {
+func publishAs(t *testing.T, s *rtcio.Socket, id, msid string, mark byte) *mediafixture.RawTrack {
 	t.Helper()
-	tr := newRawTrack("raw-"+s.ID(), msid)
-	tr.mark = mark
+	tr := mediafixture.NewRawTrack("raw-"+s.ID(), msid)
+	tr.Mark = mark
 	st := rtcio.NewRelayStream(id, msid)
 	if err := st.AddTrack(tr); err != nil {
 		t.Fatal(err)
@@ -110,7 +111,7 @@ func publishAs(t *testing.T, s *rtcio.Socket, id, msid string, mark byte) *rawTr
 	if err := s.Emit("camera", map[string]any{"name": "cam", "stream": st}); err != nil {
 		t.Fatal(err)
 	}
-	tr.play(t, 20*time.Millisecond)
+	playRaw(t, tr, 20*time.Millisecond)
 	return tr
 }
 

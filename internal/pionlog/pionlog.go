@@ -81,6 +81,16 @@ func (l *logger) emit(level slog.Level, msg string) {
 	})
 }
 
+// emitf formats only for a level that is on: formatting costs, and pion
+// passes some values (tracks, receivers) that its own goroutines modify
+// while it logs them at debug level, which its default logger never
+// formats unless asked to.
+func (l *logger) emitf(level slog.Level, format string, args []any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.emit(level, fmt.Sprintf(format, args...))
+	}
+}
+
 func (l *logger) error(msg string) {
 	if l.watch != nil {
 		l.watch(msg)
@@ -101,12 +111,12 @@ const (
 )
 
 func (l *logger) Trace(msg string)                  { l.emit(levelTrace, msg) }
-func (l *logger) Tracef(format string, args ...any) { l.emit(levelTrace, fmt.Sprintf(format, args...)) }
+func (l *logger) Tracef(format string, args ...any) { l.emitf(levelTrace, format, args) }
 func (l *logger) Debug(msg string)                  { l.emit(levelDebug, msg) }
-func (l *logger) Debugf(format string, args ...any) { l.emit(levelDebug, fmt.Sprintf(format, args...)) }
+func (l *logger) Debugf(format string, args ...any) { l.emitf(levelDebug, format, args) }
 func (l *logger) Info(msg string)                   { l.emit(levelInfo, msg) }
-func (l *logger) Infof(format string, args ...any)  { l.emit(levelInfo, fmt.Sprintf(format, args...)) }
+func (l *logger) Infof(format string, args ...any)  { l.emitf(levelInfo, format, args) }
 func (l *logger) Warn(msg string)                   { l.emit(levelWarn, msg) }
-func (l *logger) Warnf(format string, args ...any)  { l.emit(levelWarn, fmt.Sprintf(format, args...)) }
+func (l *logger) Warnf(format string, args ...any)  { l.emitf(levelWarn, format, args) }
 func (l *logger) Error(msg string)                  { l.error(msg) }
 func (l *logger) Errorf(format string, args ...any) { l.error(fmt.Sprintf(format, args...)) }
