@@ -481,16 +481,22 @@ func (r *Room) replayTo(clientID string) {
 	if r.cfg.ReceiveOnly {
 		return
 	}
+	// A stream's key changes when a reconnected publisher adopts it, so
+	// each is read under the lock and the goroutines use their copy.
+	type candidate struct {
+		key streamKey
+		out *rtcio.Stream
+	}
 	r.mu.Lock()
-	var candidates, untracked []*relayed
+	var candidates, untracked []candidate
 	for _, rel := range r.streams {
 		if rel.out == nil || rel.key.publisher == clientID || len(rel.tracks) == 0 {
 			continue
 		}
 		if rel.untracked {
-			untracked = append(untracked, rel)
+			untracked = append(untracked, candidate{rel.key, rel.out})
 		} else {
-			candidates = append(candidates, rel)
+			candidates = append(candidates, candidate{rel.key, rel.out})
 		}
 	}
 	r.mu.Unlock()
