@@ -199,14 +199,8 @@ func dialPublisher(t *testing.T, url, tok, room string) *rtcio.Socket {
 		t.Fatal(err)
 	}
 	playCtx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = mediafixture.PlayIVF(playCtx, mediafixture.Path(mediafixture.VP8), video) }()
-	go func() {
-		defer wg.Done()
-		_ = mediafixture.PlayOgg(playCtx, mediafixture.Path(mediafixture.Opus), audio)
-	}()
-	t.Cleanup(func() { stop(); wg.Wait() })
+	wait := mediafixture.PlayVP8AndOpus(playCtx, video, audio)
+	t.Cleanup(func() { stop(); wait() })
 	st, err := rtcio.NewStream(audio, video)
 	if err != nil {
 		t.Fatal(err)

@@ -30,14 +30,7 @@ func publishRaw(t *testing.T, s *rtcio.Socket, msid string) (*mediafixture.RawTr
 // the publication keeps forwarding what follows.
 func TestAbuseUnknownPayloadTypeDoesNotEndTrack(t *testing.T) {
 	gw, _ := startSFU(t)
-	const room = "bad-pt"
-	pub := dial(t, gw.URL, room)
-	sub := dial(t, gw.URL, room)
-	cams := collect(sub.Socket, "camera")
-	tr, _ := publishRaw(t, pub.Socket, "bad-pt-cam")
-	playRaw(t, tr, 20*time.Millisecond)
-	cams.next(t, "camera on the subscriber")
-	sub.waitRTP(t, 20, tr.ID())
+	tr, sub := rawPublication(t, gw, "bad-pt", 20*time.Millisecond)
 
 	tr.BadPayloadTypes.Store(1)
 	sub.mu.Lock()
@@ -51,6 +44,20 @@ func TestAbuseUnknownPayloadTypeDoesNotEndTrack(t *testing.T) {
 	if n := dropped(gw, sfu.DropUnknownPayload); n == 0 {
 		t.Errorf("the dropped packet was not counted")
 	}
+}
+
+// rawPublication joins a publisher of a RawTrack played every interval and
+// a subscriber to room, and returns once the subscriber receives it.
+func rawPublication(t *testing.T, gw *gatewaytest.Gateway, room string, interval time.Duration) (*mediafixture.RawTrack, *client) {
+	t.Helper()
+	pub := dial(t, gw.URL, room)
+	sub := dial(t, gw.URL, room)
+	cams := collect(sub.Socket, "camera")
+	tr, _ := publishRaw(t, pub.Socket, room+"-cam")
+	playRaw(t, tr, interval)
+	cams.next(t, "camera on the subscriber")
+	sub.waitRTP(t, 20, tr.ID())
+	return tr, sub
 }
 
 // playRaw plays tr every interval until the test ends.
@@ -74,14 +81,7 @@ func TestAbuseSSRCCyclingPublisherIsClosed(t *testing.T) {
 	gw, _ := startSFU(t)
 	by := startBystander(t, gw.URL)
 	mark := by.mark()
-	const room = "ssrc-cycle"
-	pub := dial(t, gw.URL, room)
-	sub := dial(t, gw.URL, room)
-	cams := collect(sub.Socket, "camera")
-	tr, _ := publishRaw(t, pub.Socket, "cycle-cam")
-	playRaw(t, tr, 2*time.Millisecond)
-	cams.next(t, "camera on the subscriber")
-	sub.waitRTP(t, 20, tr.ID())
+	tr, _ := rawPublication(t, gw, "ssrc-cycle", 2*time.Millisecond)
 
 	tr.CycleSSRC.Store(true)
 	waitDropped(t, gw, sfu.DropUnknownSSRCs, 1)

@@ -99,3 +99,13 @@ func (r *RawTrack) Play(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// PlayVP8AndOpus loops the VP8 and Opus fixtures into video and audio
+// until ctx ends; wait returns once both players stopped.
+func PlayVP8AndOpus(ctx context.Context, video, audio SampleWriter) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = PlayIVF(ctx, Path(VP8), video) }()
+	go func() { defer wg.Done(); _ = PlayOgg(ctx, Path(Opus), audio) }()
+	return wg.Wait
+}
