@@ -51,9 +51,38 @@ type Config struct {
 	Recording Recording `yaml:"recording"`
 	Debug     Debug     `yaml:"debug"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
+	HTTP      HTTP      `yaml:"http"`
+	Metrics   Metrics   `yaml:"metrics"`
 }
 
-// Recording records SFU rooms' streams to disk, one file per stream.
+// HTTP bounds what connections to the HTTP listener may hold.
+type HTTP struct {
+	// ReadHeaderTimeout bounds how long a client may take to send a
+	// request's headers.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes a keep-alive connection that sends no new request
+	// for this long (WebSocket connections are not idle: they have their
+	// own heartbeat).
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxConnections bounds the open connections to the listener; past it
+	// a new connection gets 503 and is closed. The effective bound is at
+	// most half the process's open-file limit, so descriptors remain for
+	// peer connections, recordings and probes.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Metrics says where /metrics is served.
+type Metrics struct {
+	// Public serves /metrics on the client-facing listener without
+	// credentials; when false it is served there only with the admin
+	// bearer token (and not at all while admin.token is empty).
+	Public bool `yaml:"public"`
+	// Listen, when set, also serves /metrics without credentials on its own
+	// address (e.g. "127.0.0.1:9090"), for a scraper on a private network.
+	Listen string `yaml:"listen"`
+}
+
+// Recording records rooms' streams to disk, one file per stream.
 type Recording struct {
 	// Mode is "off" (only what the admin API or a server event starts),
 	// "all" (every SFU room) or "rooms" (rooms matching Rooms).
@@ -137,6 +166,24 @@ type Media struct {
 	// is gone wait for it to reconnect and publish them again; adopted
 	// streams continue on the subscribers' existing tracks.
 	AdoptGrace time.Duration `yaml:"adopt_grace"`
+	// MaxPeerConnections bounds the gateway's peer connections in the
+	// whole process, and MaxPeersPerRoom those of one SFU room: each client
+	// in an SFU room costs one. A join past either is refused
+	// (too-many-peers).
+	MaxPeerConnections int `yaml:"max_peer_connections"`
+	MaxPeersPerRoom    int `yaml:"max_peers_per_room"`
+	// PeerConnectTimeout closes a gateway peer connection that did not
+	// connect this long after it was created (a client that never answers).
+	PeerConnectTimeout time.Duration `yaml:"peer_connect_timeout"`
+	// RelayMessagesPerSecond and RelayMessageBurst form a token bucket per
+	// sender over the ctrl events and channel messages the gateway relays
+	// in SFU rooms; past it messages are dropped and counted.
+	RelayMessagesPerSecond float64 `yaml:"relay_messages_per_second"`
+	RelayMessageBurst      int     `yaml:"relay_message_burst"`
+	// MaxUnknownSSRCs bounds the RTP streams with SSRCs that no track
+	// announced that one peer connection may open; past it the connection
+	// is closed (a publisher cycling SSRCs would otherwise grow memory).
+	MaxUnknownSSRCs int `yaml:"max_unknown_ssrcs"`
 }
 
 // Log selects the log level and format.
@@ -168,6 +215,13 @@ type Signaling struct {
 	// PingInterval and PingTimeout are the Engine.IO heartbeat.
 	PingInterval time.Duration `yaml:"ping_interval"`
 	PingTimeout  time.Duration `yaml:"ping_timeout"`
+	// MaxQueuedPackets bounds what waits to be written to one socket: from
+	// half of it on, gateway-error replies are dropped (counted as
+	// reply-dropped); past it the socket is disconnected (slow-consumer).
+	MaxQueuedPackets int `yaml:"max_queued_packets"`
+	// WriteStallTimeout disconnects a socket whose queue stays at least
+	// half full this long without the transport taking anything.
+	WriteStallTimeout time.Duration `yaml:"write_stall_timeout"`
 }
 
 // CORS lists the origins whose pages may connect. An entry is an exact origin
@@ -234,7 +288,10 @@ func Default() Config {
 			RequireSharedRoom: true,
 			PingInterval:      25 * time.Second,
 			PingTimeout:       20 * time.Second,
+			MaxQueuedPackets:  1024,
+			WriteStallTimeout: 10 * time.Second,
 		},
+		HTTP: HTTP{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxConnections: 10000},
 		CORS: CORS{AllowedOrigins: []string{
 			"http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*",
 			"https://localhost:*", "https://127.0.0.1:*", "https://[::1]:*",
@@ -244,6 +301,13 @@ func Default() Config {
 			RelayChannels: []string{"chat"},
 			MetadataWait:  1500 * time.Millisecond,
 			AdoptGrace:    800 * time.Millisecond,
+
+			MaxPeerConnections:     500,
+			MaxPeersPerRoom:        100,
+			PeerConnectTimeout:     20 * time.Second,
+			RelayMessagesPerSecond: 100,
+			RelayMessageBurst:      400,
+			MaxUnknownSSRCs:        32,
 		},
 		TURN:      TURN{TTL: 6 * time.Hour},
 		Demo:      Demo{Enabled: true},

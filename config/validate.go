@@ -52,7 +52,11 @@ const (
 	maxMessageRate   = 1e6
 	maxMessageBurst  = 1_000_000
 	maxDuration      = time.Hour
-	minSecretBytes   = 16
+	// maxTURNTTL is wider than maxDuration: TURN credentials commonly
+	// last hours (the default is 6h).
+	maxTURNTTL     = 7 * 24 * time.Hour
+	maxCount       = 1_000_000
+	minSecretBytes = 16
 )
 
 // Topology names accepted by rooms.default_topology and rooms.topologies.
@@ -70,6 +74,7 @@ func (c Config) Validate() error {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	v.signaling(c.Signaling)
+	v.http(c.HTTP, c.Metrics)
 	for i, origin := range c.CORS.AllowedOrigins {
 		if reason := checkOrigin(origin); reason != "" {
 			v.fail(fmt.Sprintf("cors.allowed_origins[%d]", i), strconv.Quote(origin), reason)
@@ -102,7 +107,9 @@ func (c Config) Validate() error {
 		if len(c.TURN.URIs) == 0 {
 			v.fail("turn.uris", "[]", "must list at least one turn: or stun: URI when turn.secret is set")
 		}
-		v.duration("turn.ttl", c.TURN.TTL)
+		if d := c.TURN.TTL; d < time.Second || d > maxTURNTTL {
+			v.fail("turn.ttl", strconv.Quote(d.String()), "must be between 1s and "+maxTURNTTL.String())
+		}
 	}
 	for i, u := range c.Webhooks.URLs {
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
@@ -195,6 +202,19 @@ func (v *validator) signaling(s Signaling) {
 	}
 	v.duration("signaling.ping_interval", s.PingInterval)
 	v.duration("signaling.ping_timeout", s.PingTimeout)
+	v.intRange("signaling.max_queued_packets", s.MaxQueuedPackets, 16, maxCount, fmt.Sprintf("must be between 16 and %d", maxCount))
+	v.duration("signaling.write_stall_timeout", s.WriteStallTimeout)
+}
+
+func (v *validator) http(h HTTP, m Metrics) {
+	v.duration("http.read_header_timeout", h.ReadHeaderTimeout)
+	v.duration("http.idle_timeout", h.IdleTimeout)
+	v.intRange("http.max_connections", h.MaxConnections, 1, maxCount, fmt.Sprintf("must be between 1 and %d", maxCount))
+	if m.Listen != "" {
+		if _, _, err := net.SplitHostPort(m.Listen); err != nil {
+			v.fail("metrics.listen", strconv.Quote(m.Listen), "must be host:port")
+		}
+	}
 }
 
 func (v *validator) rooms(r Rooms) {
@@ -236,6 +256,16 @@ func (v *validator) media(m Media) {
 	}
 	v.duration("media.metadata_wait", m.MetadataWait)
 	v.duration("media.adopt_grace", m.AdoptGrace)
+	v.intRange("media.max_peer_connections", m.MaxPeerConnections, 1, maxCount, fmt.Sprintf("must be between 1 and %d", maxCount))
+	v.intRange("media.max_peers_per_room", m.MaxPeersPerRoom, 1, maxCount, fmt.Sprintf("must be between 1 and %d", maxCount))
+	v.duration("media.peer_connect_timeout", m.PeerConnectTimeout)
+	if r := m.RelayMessagesPerSecond; math.IsNaN(r) || r < 0 || r > maxMessageRate {
+		v.fail("media.relay_messages_per_second", strconv.FormatFloat(r, 'g', -1, 64), "must be between 0 (no limit) and 1e+06")
+	} else if r > 0 {
+		v.intRange("media.relay_message_burst", m.RelayMessageBurst, 1, maxMessageBurst,
+			fmt.Sprintf("must be between 1 and %d while media.relay_messages_per_second is above 0", maxMessageBurst))
+	}
+	v.intRange("media.max_unknown_ssrcs", m.MaxUnknownSSRCs, 1, maxCount, fmt.Sprintf("must be between 1 and %d", maxCount))
 	for i, ip := range m.PublicIPs {
 		if _, err := netip.ParseAddr(ip); err != nil {
 			v.fail(fmt.Sprintf("media.public_ips[%d]", i), strconv.Quote(ip), "must be an IP address")

@@ -30,7 +30,9 @@ func TestParseYAMLFull(t *testing.T) {
 			Path: "/rtc/", MaxPayloadBytes: 131072, MaxRoomNameLength: 64, MaxRoomsPerSocket: 4,
 			MessagesPerSecond: 50.5, MessageBurst: 200, EnforceSource: false, RequireSharedRoom: false,
 			PingInterval: 10 * time.Second, PingTimeout: 5 * time.Second,
+			MaxQueuedPackets: 1024, WriteStallTimeout: 10 * time.Second,
 		},
+		HTTP:      Default().HTTP,
 		CORS:      CORS{AllowedOrigins: []string{"https://app.example.com", "https://*.example.org", "http://localhost:*"}},
 		Auth:      Auth{JWTSecret: "0123456789abcdef0123456789abcdef"},
 		Admin:     Admin{Token: "admin-token-0123456789"},
@@ -41,6 +43,9 @@ func TestParseYAMLFull(t *testing.T) {
 		Recording: Recording{Mode: "off", FlushInterval: time.Second},
 		Shutdown:  Shutdown{Timeout: 30 * time.Second},
 	}
+	d := Default().Media
+	want.Media.MaxPeerConnections, want.Media.MaxPeersPerRoom, want.Media.PeerConnectTimeout = d.MaxPeerConnections, d.MaxPeersPerRoom, d.PeerConnectTimeout
+	want.Media.RelayMessagesPerSecond, want.Media.RelayMessageBurst, want.Media.MaxUnknownSSRCs = d.RelayMessagesPerSecond, d.RelayMessageBurst, d.MaxUnknownSSRCs
 	if !equalConfigs(cfg, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", cfg, want)
 	}

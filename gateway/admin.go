@@ -52,7 +52,9 @@ func (s *Server) adminOnly(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := []byte(r.Header.Get("Authorization"))
 		if subtle.ConstantTimeCompare(got, want) != 1 {
-			s.log.Warn("admin request refused", "reason", "unauthorized", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.adminDenied.Do(func(suppressed int) {
+				s.log.Warn("admin request refused", "reason", "unauthorized", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "suppressed", suppressed)
+			})
 			w.Header().Set("WWW-Authenticate", `Bearer realm="rtcio-gateway admin"`)
 			writeJSON(w, http.StatusUnauthorized, apiError{Code: "unauthorized", Message: "a valid bearer token is required"})
 			return
@@ -83,8 +85,13 @@ func (s *Server) adminRoom(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) adminKick(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if !s.signaling.Kick(id) {
+	found, err := s.signaling.Kick(id)
+	switch {
+	case !found:
 		writeJSON(w, http.StatusNotFound, apiError{Code: "not-found", Message: "no socket " + id})
+		return
+	case err != nil:
+		writeJSON(w, http.StatusConflict, apiError{Code: "not-kickable", Message: err.Error()})
 		return
 	}
 	s.log.Info("admin kicked socket", "socket", id)

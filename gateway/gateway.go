@@ -18,6 +18,7 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/metrics"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/logthrottle"
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 )
 
@@ -35,6 +36,10 @@ type Server struct {
 	ready     atomic.Bool
 	// recordingAskers are the clients told when a recording fails.
 	recordingAskers askers
+	// listener is the client-facing listener, bounded (see Serve).
+	listener *limitListener
+	// adminDenied throttles the log of refused admin requests.
+	adminDenied logthrottle.Throttle
 }
 
 // Option adjusts what New builds beyond the configuration.
@@ -62,7 +67,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	media, err := newMediaStack(cfg.Media)
+	media, err := newMediaStack(cfg.Media, log)
 	if err != nil {
 		return nil, err
 	}
@@ -89,12 +94,20 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		API:          media.api,
 		ICEServers:   iceServers(cfg.Media.ICEServers),
 		Router:       media.router,
+		SSRCGuard:    media.guard,
 		Channels:     cfg.Media.RelayChannels,
 		MetadataWait: cfg.Media.MetadataWait,
 		AdoptGrace:   cfg.Media.AdoptGrace,
 		Observer:     mediaMetrics{reg},
-		Recorder:     rec,
-		RecordRoom:   recordPolicy(cfg.Recording),
+		Dropped:      func(reason string) { reg.Dropped(reason).Inc() },
+
+		MaxPeerConnections: cfg.Media.MaxPeerConnections,
+		MaxPeersPerRoom:    cfg.Media.MaxPeersPerRoom,
+		PeerConnectTimeout: cfg.Media.PeerConnectTimeout,
+		RelayRate:          cfg.Media.RelayMessagesPerSecond,
+		RelayBurst:         cfg.Media.RelayMessageBurst,
+		Recorder:           rec,
+		RecordRoom:         recordPolicy(cfg.Recording),
 		Notify: func(n sfu.Notice) {
 			for _, f := range o.notify {
 				f(n)
@@ -113,6 +126,9 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		RequireSharedRoom: cfg.Signaling.RequireSharedRoom,
 		PingInterval:      cfg.Signaling.PingInterval,
 		PingTimeout:       cfg.Signaling.PingTimeout,
+		MaxQueuedPackets:  cfg.Signaling.MaxQueuedPackets,
+		WriteStallTimeout: cfg.Signaling.WriteStallTimeout,
+		MayJoin:           rooms.MayJoin,
 		AllowedOrigins:    cfg.CORS.AllowedOrigins,
 		JWTSecret:         cfg.Auth.JWTSecret,
 		Topology:          topologies.resolve,
@@ -134,13 +150,13 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("signaling server: %w", err)
 	}
 	rooms.Attach(sig)
-	sig.Handle(EventUntrackStream, func(c *signaling.Conn, args []any) error {
-		return untrackByPublisher(rooms, c, args)
+	sig.HandleRoom(EventUntrackStream, func(c *signaling.Conn, roomID string, args []any) error {
+		return untrackByPublisher(rooms, c, roomID, args)
 	})
-	sig.Handle(EventRecording, s.recordingEvent)
+	sig.HandleRoom(EventRecording, s.recordingEvent)
 	s.signaling, s.sfu = sig, rooms
 	reg.AddSource(s.stateSource)
-	s.mux.Handle("GET /metrics", reg.Handler())
+	s.mountMetrics()
 	s.mux.Handle(cfg.Signaling.Path, sig.Handler())
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -186,11 +202,22 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       s.cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	maxConns := effectiveMaxConnections(s.cfg.HTTP.MaxConnections)
+	s.listener = newLimitListener(ln, maxConns)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(s.listener) }()
+	if addr := s.cfg.Metrics.Listen; addr != "" {
+		stop, err := s.serveMetrics(addr)
+		if err != nil {
+			s.log.Error("metrics listener not served", "addr", addr, "error", err)
+		} else {
+			defer stop()
+		}
+	}
 	if addr := s.cfg.Debug.PprofListen; addr != "" {
 		stop, err := servePprof(addr, s.log)
 		if err != nil {
@@ -200,7 +227,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	s.ready.Store(true)
-	s.log.Info("serving", "addr", ln.Addr().String(), "signaling_path", s.cfg.Signaling.Path)
+	s.log.Info("serving", "addr", ln.Addr().String(), "signaling_path", s.cfg.Signaling.Path, "max_connections", maxConns)
 
 	select {
 	case err := <-errc:
@@ -265,8 +292,8 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 // {roomId, streamId}, or a gateway-error.
 const EventUntrackStream = "untrack-stream"
 
-func untrackByPublisher(rooms *sfu.Manager, c *signaling.Conn, args []any) error {
-	roomID, v, err := signaling.DecodeRoomRequest(args, "streamId")
+func untrackByPublisher(rooms *sfu.Manager, c *signaling.Conn, roomID string, args []any) error {
+	_, v, err := signaling.DecodeRoomRequest(args, "streamId")
 	if err != nil {
 		return err
 	}
@@ -333,3 +360,6 @@ func topologyByName(name string) (signaling.Topology, error) {
 	}
 	return nil, fmt.Errorf("unknown topology %q", name)
 }
+
+// Metrics is the server's metrics registry.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }

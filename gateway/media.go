@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/pionlog"
 )
 
 // mediaStack is the network side of the gateway's own peers: the pion API
@@ -17,12 +19,13 @@ import (
 type mediaStack struct {
 	api    *webrtc.API
 	router *sfu.RTCPRouter
+	guard  *sfu.SSRCGuard
 	udpMux ice.UDPMux
 	tcpMux *ice.TCPMuxDefault
 	tcpLn  net.Listener
 }
 
-func newMediaStack(cfg config.Media) (*mediaStack, error) {
+func newMediaStack(cfg config.Media, log *slog.Logger) (*mediaStack, error) {
 	var allowed []netip.Prefix
 	for i, s := range cfg.AllowedIPs {
 		p, err := netip.ParsePrefix(s)
@@ -54,7 +57,7 @@ func newMediaStack(cfg config.Media) (*mediaStack, error) {
 		}
 	}
 
-	m := &mediaStack{router: sfu.NewRTCPRouter()}
+	m := &mediaStack{router: sfu.NewRTCPRouter(), guard: sfu.NewSSRCGuard(cfg.MaxUnknownSSRCs)}
 	if cfg.UDPPort != 0 {
 		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort,
 			ice.UDPMuxFromPortWithIPFilter(ipAllowed),
@@ -78,7 +81,10 @@ func newMediaStack(cfg config.Media) (*mediaStack, error) {
 		m.tcpLn = ln
 		m.tcpMux = ice.NewTCPMuxDefault(ice.TCPMuxParams{Listener: ln, ReadBufferSize: 64, WriteBufferSize: 4 << 20})
 	}
+	pionLogs := pionlog.New(log.With("component", "pion"))
+	pionLogs.Watch = m.guard.Watch
 	api, err := sfu.NewAPI(m.router, func(se *webrtc.SettingEngine) {
+		se.LoggerFactory = pionLogs
 		// A server has no use for mDNS candidates, and obfuscating its own
 		// addresses would only cost clients a lookup.
 		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -111,15 +117,16 @@ func newMediaStack(cfg config.Media) (*mediaStack, error) {
 type MediaAPIs struct {
 	API    *webrtc.API
 	Router *sfu.RTCPRouter
+	Guard  *sfu.SSRCGuard
 }
 
-// MediaAPI builds the media stack described by cfg.
-func MediaAPI(cfg config.Media) (MediaAPIs, func(), error) {
-	m, err := newMediaStack(cfg)
+// MediaAPI builds the media stack described by cfg; pion logs to log.
+func MediaAPI(cfg config.Media, log *slog.Logger) (MediaAPIs, func(), error) {
+	m, err := newMediaStack(cfg, log)
 	if err != nil {
 		return MediaAPIs{}, nil, err
 	}
-	return MediaAPIs{API: m.api, Router: m.router}, m.close, nil
+	return MediaAPIs{API: m.api, Router: m.router, Guard: m.guard}, m.close, nil
 }
 
 func (m *mediaStack) close() {

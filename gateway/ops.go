@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
@@ -25,9 +26,12 @@ const EventTURNCredentials = "turn-credentials"
 const TURNPath = "/turn-credentials"
 
 // mountTURN wires short-lived TURN credentials: an HTTP endpoint and a
-// server event. Anyone who can reach the gateway can get them, exactly as
-// anyone who can connect could relay through a mesh's TURN server; the
-// credentials expire, so a leaked one is worth little.
+// server event. Without auth.jwt_secret anyone who can reach the gateway
+// can get them, exactly as anyone who can connect could relay through a
+// mesh's TURN server; with it, the HTTP endpoint wants the same token as
+// signaling (Authorization: Bearer, or ?token=), and the server event is
+// only answered on a socket whose token has not expired (the signaling
+// server checks that on every event).
 func (s *Server) mountTURN(cfg config.TURN) error {
 	if cfg.Secret == "" {
 		return nil
@@ -38,7 +42,18 @@ func (s *Server) mountTURN(cfg config.TURN) error {
 	}
 	s.mux.Handle("GET "+TURNPath, issuer.Handler(func(r *http.Request) (string, error) {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		return "http-" + host, nil
+		if !s.signaling.AuthRequired() {
+			return "http-" + host, nil
+		}
+		token := r.URL.Query().Get("token")
+		if h, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			token = h
+		}
+		id, err := s.signaling.Authenticate(token)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimPrefix(id.Key, "sub:"), nil
 	}, s.log))
 	s.signaling.Handle(EventTURNCredentials, func(c *signaling.Conn, _ []any) error {
 		cred := issuer.Issue(c.ID(), time.Now())

@@ -15,10 +15,11 @@ import (
 )
 
 // EventRecording is the server event that starts or stops recording a
-// room or one of its streams: {roomId, action: "start"|"stop", streamId?}.
-// It is answered with recording {roomId, action, streamId, count}, or a
-// gateway-error. Any member of the room may send it; restrict who joins
-// with tokens.
+// room (SFU or mesh) or one of its streams: {roomId, action: "start"|"stop",
+// streamId?}. It is answered with recording {roomId, action, streamId,
+// count}, or a gateway-error. Only a member of the room whose token still
+// allows the room may send it (checked on every event, see
+// signaling.Server.HandleRoom); restrict who joins with tokens.
 const EventRecording = "recording"
 
 // EventRecordingFailed tells clients that a recording of their room could
@@ -100,8 +101,8 @@ func (s *Server) controlRecording(roomID, action, streamID string) (int, error) 
 	return 0, signaling.Refuse(signaling.ReasonInvalidPayload, fmt.Sprintf("action %q is neither start nor stop", action))
 }
 
-func (s *Server) recordingEvent(c *signaling.Conn, args []any) error {
-	roomID, v, err := signaling.DecodeRoomRequest(args, "action")
+func (s *Server) recordingEvent(c *signaling.Conn, roomID string, args []any) error {
+	_, v, err := signaling.DecodeRoomRequest(args, "action")
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,10 @@ type Options struct {
 	// MetadataTimeout bounds RequestMetadata when its context has no
 	// deadline. Default 5 s.
 	MetadataTimeout time.Duration
+	// NewPeerConnection, when set, creates the Socket's peer connections
+	// (with the remote peer's id) instead of API.NewPeerConnection: a
+	// server uses it to watch what one connection costs.
+	NewPeerConnection func(peerID string, cfg webrtc.Configuration) (*webrtc.PeerConnection, error)
 }
 
 // LoopbackAPI returns a pion API restricted to IPv4 UDP on 127.0.0.1 with

@@ -82,7 +82,13 @@ type recvInfo struct {
 // negotiation that creating the ctrl channel asks for, so what it adds goes
 // into the first offer. s.mu must be held.
 func (s *Socket) newPeer(id string, polite bool, first func(*peer)) (*peer, error) {
-	pc, err := s.api.NewPeerConnection(webrtc.Configuration{ICEServers: s.opts.ICEServers})
+	newPC := func(id string, c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+		return s.api.NewPeerConnection(c)
+	}
+	if s.opts.NewPeerConnection != nil {
+		newPC = s.opts.NewPeerConnection
+	}
+	pc, err := newPC(id, webrtc.Configuration{ICEServers: s.opts.ICEServers})
 	if err != nil {
 		return nil, fmt.Errorf("rtcio: new peer connection for %s: %w", id, err)
 	}

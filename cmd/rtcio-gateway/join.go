@@ -50,7 +50,7 @@ func join(ctx context.Context, args []string, stderr io.Writer, environ []string
 		return 1
 	}
 	log := newLogger(cfg.Log, stderr)
-	api, closeMedia, err := gateway.MediaAPI(cfg.Media)
+	api, closeMedia, err := gateway.MediaAPI(cfg.Media, log)
 	if err != nil {
 		log.Error("media", "error", err)
 		return 1
@@ -78,7 +78,7 @@ func join(ctx context.Context, args []string, stderr io.Writer, environ []string
 		return 1
 	}
 	room2, err := sfu.Join(dialedConn{sig, closeSig}, *room, *name, sfu.Config{
-		API: api.API, Router: api.Router, ReceiveOnly: true, Recorder: rec,
+		API: api.API, Router: api.Router, SSRCGuard: api.Guard, ReceiveOnly: true, Recorder: rec,
 		RecordRoom:   func(string) bool { return rec != nil },
 		MetadataWait: cfg.Media.MetadataWait,
 		Logger:       log.With("component", "join"),

@@ -3,6 +3,9 @@ package sfu
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
 
 // A publisher that reconnects (a new socket and peer connection) and
@@ -22,10 +25,21 @@ import (
 // connection is gone (make before break): a stream with the same ids from
 // another connection supersedes the old one, whose tracks become orphans
 // at once and whose late packets are ignored.
-func (r *Room) orphanFor(id, msid, publisher string) *relayed {
+//
+// Any room mate learns a stream's ids (every subscriber receives them), so
+// the ids alone prove nothing: the new connection must also be the same
+// client (mayContinue). A claim that fails is refused and the claimant's
+// stream is not relayed at all (claimed): relayed under ids another
+// publisher's stream already has, the subscribers' rtc.io would merge its
+// tracks into that stream.
+func (r *Room) orphanFor(id, msid, publisher string) (orphan *relayed, claimed bool) {
+	who, _ := r.identityOf(publisher)
 	for _, rel := range r.streams {
-		if rel.out == nil || rel.out.ID() != id || rel.key.msid != msid || rel.key.publisher == publisher {
+		if rel.out == nil || rel.key.publisher == publisher || (rel.out.ID() != id && rel.key.msid != msid) {
 			continue
+		}
+		if rel.out.ID() != id || rel.key.msid != msid || !r.mayContinue(rel, who) {
+			return nil, true
 		}
 		if len(rel.tracks) > 0 {
 			for track, in := range rel.tracks {
@@ -36,10 +50,37 @@ func (r *Room) orphanFor(id, msid, publisher string) *relayed {
 			rel.orphanedAt = time.Now()
 		}
 		if len(rel.orphans) > 0 {
-			return rel
+			return rel, false
 		}
 	}
-	return nil
+	return nil, false
+}
+
+// identityOf is who a connected client is; ok is false when it is not
+// connected (or the room cannot tell).
+func (r *Room) identityOf(socketID string) (signaling.Identity, bool) {
+	if r.cfg.Identity == nil {
+		return signaling.Identity{}, false
+	}
+	return r.cfg.Identity(socketID)
+}
+
+// mayContinue is the publisher-identity rule: a new connection may continue
+// rel only as the same client. With authentication that is the same token
+// subject, and the old connection may still be up (a reconnect that beat
+// the old connection's timeout). Without it the only identity is the
+// address, which room mates behind one address share, so the old
+// publisher's socket must also be gone: a live publisher's stream is never
+// taken over, whoever asks.
+func (r *Room) mayContinue(rel *relayed, who signaling.Identity) bool {
+	if who.Key == "" || rel.identity != who {
+		return false
+	}
+	if who.Authenticated {
+		return true
+	}
+	_, stillConnected := r.identityOf(rel.key.publisher)
+	return !stillConnected
 }
 
 // adoptLocked moves fresh's tracks into orphan: each new track of a kind
@@ -159,4 +200,13 @@ func (r *Room) retire(e expired) {
 	r.sock.RemoveStream(rel.out)
 	r.notify(Notice{Kind: StreamUnpublished, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid})
 	r.log.Info("sfu: stream ended", "publisher", rel.key.publisher, "stream", rel.out.ID())
+}
+
+// refuseClaim handles a stream whose ids belong to another publisher's
+// stream that this one may not continue: it is not relayed (its packets are
+// read and dropped until its publisher stops them), and the attempt is
+// logged and counted.
+func (r *Room) refuseClaim(publisher string, rs *rtcio.RemoteStream) {
+	r.dropped(DropStreamClaim)
+	r.log.Warn("sfu: refused a stream whose ids belong to another publisher's stream", "client", publisher, "stream", rs.ID(), "msid", rs.MediaStreamID())
 }

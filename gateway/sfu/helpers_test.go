@@ -58,7 +58,9 @@ func (n *notices) wait(t testing.TB, what string, match func(sfu.Notice) bool) s
 // startSFU runs a gateway with SFU rooms in process.
 func startSFU(t testing.TB) (*gatewaytest.Gateway, *notices) {
 	n := newNotices()
-	return gatewaytest.StartGateway(t, gatewaytest.SFUConfig(), gateway.WithStreamNotices(n.add)), n
+	cfg := gatewaytest.SFUConfig()
+	cfg.Admin.Token = metricsToken // scrape reads /metrics with it
+	return gatewaytest.StartGateway(t, cfg, gateway.WithStreamNotices(n.add)), n
 }
 
 // client is a Go rtc.io participant with its event mailboxes and RTP counts.

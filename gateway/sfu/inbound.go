@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"errors"
+	"io"
 	"sync/atomic"
 	"time"
 
@@ -82,7 +83,18 @@ func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, rece
 		for {
 			n, _, err := track.Read(buf)
 			if err != nil {
-				return
+				if n == 0 || errors.Is(err, io.EOF) {
+					return
+				}
+				// A packet pion could read but not accept (a payload type
+				// the session never negotiated, a truncated header): it is
+				// the sender's packet that is bad, not the track, so it is
+				// dropped and the track goes on.
+				r.dropped(DropUnknownPayload)
+				r.badPacketLog.Do(func(suppressed int) {
+					r.log.Warn("sfu: dropped a packet the track cannot carry", "track", track.ID(), "err", err, "suppressed", suppressed)
+				})
+				continue
 			}
 			in.lastPacket.Store(time.Now().UnixNano())
 			if in.superseded.Load() {

@@ -19,6 +19,7 @@ type Manager struct {
 	mu      sync.Mutex
 	sig     *signaling.Server
 	rooms   map[string]*Room
+	clients map[string]int // clients per SFU room, for MayJoin
 	closing sync.WaitGroup
 	closed  bool
 }
@@ -26,7 +27,7 @@ type Manager struct {
 // NewManager makes a manager; Attach must be called before clients join.
 func NewManager(cfg Config) *Manager {
 	cfg.setDefaults()
-	return &Manager{cfg: cfg, rooms: make(map[string]*Room)}
+	return &Manager{cfg: cfg, rooms: make(map[string]*Room), clients: make(map[string]int)}
 }
 
 // Attach gives the manager the signaling server its gateway peers join.
@@ -34,6 +35,9 @@ func (m *Manager) Attach(sig *signaling.Server) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sig = sig
+	if m.cfg.Identity == nil {
+		m.cfg.Identity = sig.Identity
+	}
 }
 
 // OnJoin starts the room's gateway peer when a client joins an SFU room
@@ -42,14 +46,22 @@ func (m *Manager) OnJoin(ev signaling.RoomEvent) {
 	if ev.Member.Role != signaling.RoleClient {
 		return
 	}
+	var cfg Config
 	switch ev.Topology.Name() {
 	case (signaling.SFU{}).Name():
-		_, _ = m.host(ev.Room, m.cfg)
+		cfg = m.cfg
 	case (signaling.Mesh{}).Name():
-		if m.cfg.Recorder != nil && m.cfg.RecordRoom != nil && m.cfg.RecordRoom(ev.Room) {
-			_, _ = m.host(ev.Room, m.meshConfig())
+		if m.cfg.Recorder == nil || m.cfg.RecordRoom == nil || !m.cfg.RecordRoom(ev.Room) {
+			return
 		}
+		cfg = m.meshConfig()
+	default:
+		return
 	}
+	m.mu.Lock()
+	m.countClients(ev)
+	m.mu.Unlock()
+	_, _ = m.host(ev.Room, cfg)
 }
 
 // RecordMesh joins a receive-only gateway peer to a mesh room, so that its
@@ -114,7 +126,11 @@ func (m *Manager) host(roomID string, cfg Config) (*Room, error) {
 func (m *Manager) OnLeave(ev signaling.RoomEvent) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	room := m.rooms[ev.Room]
+	room, hosted := m.rooms[ev.Room]
+	if hosted || ev.Topology.Name() == (signaling.SFU{}).Name() {
+		// Unrecorded mesh rooms cost the gateway nothing to count.
+		m.countClients(ev)
+	}
 	if room == nil {
 		return
 	}

@@ -93,6 +93,7 @@ func (h *hookLog) wait(t *testing.T, what string, match func(webhook.Event) bool
 func meshRecordingConfig(dir string) config.Config {
 	cfg := gatewaytest.TestConfig()
 	cfg.Admin.Token = "admin-token"
+	cfg.Metrics.Public = true // scraped by the failure tests
 	cfg.Rooms.Topologies = []config.TopologyRule{{Pattern: "sfu-*", Topology: "sfu"}}
 	cfg.Recording = config.Recording{Mode: "rooms", Rooms: []string{"rec-*"}, Dir: dir, FlushInterval: 200 * time.Millisecond}
 	return cfg

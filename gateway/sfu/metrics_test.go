@@ -9,10 +9,19 @@ import (
 	"github.com/prometheus/common/model"
 )
 
+// metricsToken is the admin token the metrics tests' gateway has: by
+// default /metrics on the client-facing listener needs it.
+const metricsToken = "metrics-admin-token"
+
 // scrape reads /metrics and parses it as the Prometheus text format.
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/logthrottle"
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
@@ -33,6 +34,9 @@ type Config struct {
 	API *webrtc.API
 	// Router must be the RTCPRouter registered in API.
 	Router *RTCPRouter
+	// SSRCGuard, when set, must be the guard registered in API: a client
+	// connection that opens too many remote streams is closed.
+	SSRCGuard *SSRCGuard
 	// ICEServers for the gateway peers.
 	ICEServers []webrtc.ICEServer
 	// Channels are the custom channel names relayed between clients. Both
@@ -54,6 +58,24 @@ type Config struct {
 	AdoptGrace time.Duration
 	// Observer, when set, sees the media plane for metrics.
 	Observer Observer
+	// Dropped, when set, counts what the rooms drop, by reason (see the
+	// Drop constants). It must not block.
+	Dropped func(reason string)
+	// Identity tells who a connected client is; a reconnecting publisher
+	// continues a stream only under the same identity (see adopt.go).
+	// nil means no stream is ever adopted.
+	Identity func(socketID string) (signaling.Identity, bool)
+	// MaxPeerConnections and MaxPeersPerRoom bound the gateway peer
+	// connections joins create (see Manager.MayJoin); 0 means no bound.
+	MaxPeerConnections int
+	MaxPeersPerRoom    int
+	// PeerConnectTimeout closes a gateway peer connection that did not
+	// connect in time; 0 means never.
+	PeerConnectTimeout time.Duration
+	// RelayRate and RelayBurst bound, per sender, the ctrl events and
+	// channel messages the room relays; RelayRate 0 means no bound.
+	RelayRate  float64
+	RelayBurst int
 	// ReceiveOnly makes the peer a plain participant that relays nothing
 	// (see Join).
 	ReceiveOnly bool
@@ -151,6 +173,12 @@ type Room struct {
 	// meeting is the room manifest of the recordings, from the first one
 	// until the room closes.
 	meeting meeting
+
+	connects   *connectWatch
+	relayLimit *relayLimits
+	relayLog   logthrottle.Throttle
+	// badPacketLog throttles the log of packets a track drops.
+	badPacketLog logthrottle.Throttle
 }
 
 type streamKey struct{ publisher, msid string }
@@ -174,6 +202,8 @@ type relayed struct {
 	// that connect later do not get it, connected ones keep it.
 	untracked bool
 	events    []string
+	// identity is who published the stream (see mayContinue).
+	identity signaling.Identity
 }
 
 // Conn is the gateway peer's signaling connection: in process for the
@@ -196,7 +226,22 @@ func newRoom(sig *signaling.Server, roomID string, cfg Config) (*Room, error) {
 func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 	cfg.setDefaults()
 	log := cfg.Logger.With("room", roomID, "gateway_peer", local.ID())
-	sock, err := rtcio.New(local, rtcio.Options{API: cfg.API, ICEServers: cfg.ICEServers, Logger: log, MetadataTimeout: cfg.MetadataWait})
+	opts := rtcio.Options{API: cfg.API, ICEServers: cfg.ICEServers, Logger: log, MetadataTimeout: cfg.MetadataWait}
+	if cfg.SSRCGuard != nil && cfg.API != nil {
+		opts.NewPeerConnection = func(peerID string, c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+			var pc *webrtc.PeerConnection
+			var err error
+			pc, err = cfg.SSRCGuard.NewPeerConnection(cfg.API, c, func() {
+				log.Warn("sfu: closing a peer connection that sent too many unannounced SSRCs", "client", peerID)
+				if cfg.Dropped != nil {
+					cfg.Dropped(DropUnknownSSRCs)
+				}
+				_ = pc.Close()
+			})
+			return pc, err
+		}
+	}
+	sock, err := rtcio.New(local, opts)
 	if err != nil {
 		local.Close()
 		return nil, err
@@ -210,6 +255,8 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		channels:   make(map[string]*rtcio.BroadcastChannel),
 		recordings: make(map[string]*recorder.Recording),
 		recordAll:  cfg.Recorder != nil && cfg.RecordRoom != nil && cfg.RecordRoom(roomID),
+		connects:   newConnectWatch(),
+		relayLimit: newRelayLimits(cfg.RelayRate, cfg.RelayBurst),
 	}
 	sock.SetHooks(rtcio.Hooks{
 		RemoteTrack:        r.onRemoteTrack,
@@ -218,7 +265,10 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		Ctrl:               r.relayCtrl,
 		ChannelMessage:     r.relayChannel,
 	})
-	sock.On(rtcio.EventPeerConnect, func(ev *rtcio.Event) { r.replayTo(ev.PeerID) })
+	sock.On(rtcio.EventPeerConnect, func(ev *rtcio.Event) {
+		r.connects.markConnected(ev.PeerID)
+		r.replayTo(ev.PeerID)
+	})
 	for _, name := range cfg.Channels {
 		bc, err := sock.CreateChannel(name, rtcio.ChannelOptions{})
 		if err != nil {
@@ -323,12 +373,19 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 		r.mu.Unlock()
 		return
 	}
-	if orphan := r.orphanFor(rs.ID(), key.msid, peerID); orphan != nil {
+	orphan, claimed := r.orphanFor(rs.ID(), key.msid, peerID)
+	if orphan != nil {
 		r.adoptLocked(orphan, rel)
 		r.mu.Unlock()
 		r.continueAdopted(peerID, orphan, events)
 		return
 	}
+	if claimed {
+		r.mu.Unlock()
+		r.refuseClaim(peerID, rs)
+		return
+	}
+	rel.identity, _ = r.identityOf(peerID)
 	out := rtcio.NewRelayStream(rs.ID(), rs.MediaStreamID())
 	out.OnRTCP(r.routeSubscriberRTCP)
 	rel.out = out
@@ -435,16 +492,22 @@ func (r *Room) replayTo(clientID string) {
 	if r.cfg.ReceiveOnly {
 		return
 	}
+	// A stream's key changes when a reconnected publisher adopts it, so
+	// each is read under the lock and the goroutines use their copy.
+	type candidate struct {
+		key streamKey
+		out *rtcio.Stream
+	}
 	r.mu.Lock()
-	var candidates, untracked []*relayed
+	var candidates, untracked []candidate
 	for _, rel := range r.streams {
 		if rel.out == nil || rel.key.publisher == clientID || len(rel.tracks) == 0 {
 			continue
 		}
 		if rel.untracked {
-			untracked = append(untracked, rel)
+			untracked = append(untracked, candidate{rel.key, rel.out})
 		} else {
-			candidates = append(candidates, rel)
+			candidates = append(candidates, candidate{rel.key, rel.out})
 		}
 	}
 	r.mu.Unlock()
@@ -479,6 +542,9 @@ func (r *Room) relayCtrl(peerID, name string, raw []json.RawMessage) {
 	if r.cfg.ReceiveOnly {
 		return
 	}
+	if !r.mayRelay(peerID) {
+		return
+	}
 	args := rawArgs(raw)
 	for _, id := range r.sock.Peers() {
 		if id == peerID {
@@ -498,7 +564,7 @@ func (r *Room) relayChannel(peerID, channel string, msg rtcio.ChannelMessage) {
 	r.mu.Lock()
 	bc := r.channels[channel]
 	r.mu.Unlock()
-	if bc == nil {
+	if bc == nil || !r.mayRelay(peerID) {
 		return
 	}
 	for _, id := range r.sock.Peers() {
@@ -557,6 +623,7 @@ func (r *Room) watchDepartures() {
 			for _, e := range r.expiredOrphans(now) {
 				r.retire(e)
 			}
+			r.closeUnconnected(now)
 		}
 	}
 }
@@ -661,6 +728,7 @@ func (r *Room) Untrack(streamID, by string) (bool, error) {
 // being forwarded, and its connection closes once its media is silent
 // (after MediaStopGrace for a client that sends nothing).
 func (r *Room) dropClient(id string) {
+	r.relayLimit.forget(id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.left[id]; !ok {

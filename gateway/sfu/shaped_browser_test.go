@@ -27,7 +27,7 @@ func TestBrowserBehindShapedLink(t *testing.T) {
 	n := newNotices()
 	cfg := gatewaytest.SFUConfig()
 	cfg.Media.AllowedIPs = []string{"127.0.0.0/8", "198.18.0.0/15"}
-	gw := gatewaytest.StartGatewayOn(t, link.HostIP, cfg, gateway.WithStreamNotices(n.add))
+	gw := gatewaytest.StartGatewayAt(t, link.HostIP, cfg, gateway.WithStreamNotices(n.add))
 	gw.Server.Handle("/", web)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)

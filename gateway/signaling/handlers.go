@@ -60,6 +60,11 @@ func (s *Server) joinRoom(c *Conn, payload []any) (err error) {
 	if !c.grant.mayJoin(join.RoomID) {
 		return refuse(ReasonRoomNotAllowed, fmt.Sprintf("token does not allow room %q", join.RoomID))
 	}
+	if s.opts.MayJoin != nil && c.role == RoleClient && !s.reg.isMember(c.id, join.RoomID) {
+		if err := s.opts.MayJoin(c.id, join.RoomID, s.opts.Topology(join.RoomID)); err != nil {
+			return err
+		}
+	}
 	name := join.Name
 	if c.grant.name != "" {
 		name = c.grant.name

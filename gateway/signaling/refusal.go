@@ -29,6 +29,14 @@ const (
 	ReasonShuttingDown     Reason = "shutting-down"
 	ReasonNotFound         Reason = "not-found"
 	ReasonForbidden        Reason = "forbidden"
+	ReasonTokenExpired     Reason = "token-expired"
+	ReasonTooManyPeers     Reason = "too-many-peers"
+	// ReasonReplyDropped counts gateway-error replies not sent because
+	// the socket's outbound queue was already half full (a client that
+	// floods and does not read); ReasonSlowConsumer counts sockets
+	// disconnected because their outbound queue overflowed or stalled.
+	ReasonReplyDropped Reason = "reply-dropped"
+	ReasonSlowConsumer Reason = "slow-consumer"
 )
 
 // Refuse is the error an EventHandler returns to refuse a request with a

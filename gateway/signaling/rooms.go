@@ -286,3 +286,11 @@ func (g *registry) snapshot() []RoomInfo {
 	})
 	return out
 }
+
+// isMember reports whether socket id is in roomID.
+func (g *registry) isMember(id, roomID string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := g.sockets[id]
+	return st != nil && slices.Contains(st.rooms, roomID)
+}

@@ -9,6 +9,7 @@
 package signaling
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,8 @@ import (
 	"github.com/zishang520/socket.io/servers/socket/v3"
 	"github.com/zishang520/socket.io/v3/pkg/types"
 	"golang.org/x/time/rate"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/logthrottle"
 )
 
 // Options configure a Server. The zero value of a limit disables it.
@@ -36,12 +39,23 @@ type Options struct {
 	RequireSharedRoom bool
 	PingInterval      time.Duration
 	PingTimeout       time.Duration
+	// MaxQueuedPackets bounds the packets waiting to be written to one
+	// socket: past half of it gateway-error replies are dropped (counted),
+	// past it the socket is disconnected. WriteStallTimeout disconnects a
+	// socket whose queue stays at least half full that long without the
+	// transport taking anything.
+	MaxQueuedPackets  int
+	WriteStallTimeout time.Duration
 	AllowedOrigins    []string
 	// JWTSecret, when set, requires every client to present an HS256 token.
 	JWTSecret string
 	// Topology picks a room's policy when the room is created; nil means
 	// mesh for every room.
 	Topology func(roomID string) Topology
+	// MayJoin, when set, can refuse a join (return a Refuse error) after
+	// every check of the signaling server passed: it is where the media
+	// side bounds what joins cost. It runs on the socket's event queue.
+	MayJoin func(socketID, roomID string, topology Topology) error
 	// OnJoin and OnLeave, when set, hear of every membership change after
 	// the room was told. They run on the changing socket's event queue and
 	// must not block.
@@ -83,7 +97,12 @@ type Server struct {
 	// the server library has finished connecting it (see admit).
 	admitting map[string]chan struct{}
 
-	refusals refusalCounter
+	refusals  refusalCounter
+	originLog logthrottle.Throttle
+	// watchQueues runs until stopWatch.
+	watchCtx  context.Context
+	stopWatch context.CancelFunc
+	watchDone chan struct{}
 }
 
 // Conn is one connected socket as the signaling server sees it.
@@ -97,9 +116,17 @@ type Conn struct {
 	limiter *rate.Limiter
 	log     *slog.Logger
 	// lastRefusalLog throttles refusal log lines: a flooding client must
-	// not flood the log too. Only touched on the socket's event queue.
+	// not flood the log too. refusalMu guards it and the fields below: a
+	// local participant's events run on its callers' goroutines.
+	refusalMu      sync.Mutex
 	lastRefusalLog time.Time
 	suppressedLogs int
+	lastRateReply  time.Time
+	// out bounds what waits to be written to the socket; expiry
+	// disconnects it when its token runs out.
+	out        *outQueue
+	expiry     *time.Timer
+	expireOnce sync.Once
 }
 
 // ID is the socket id.
@@ -171,6 +198,10 @@ func New(opts Options) (*Server, error) {
 		return nil
 	})
 
+	s.watchCtx, s.stopWatch = context.WithCancel(context.Background())
+	s.watchDone = make(chan struct{})
+	go s.watchQueues()
+
 	s.io = socket.NewServer(nil, so)
 	s.io.Use(s.admit)
 	s.io.On("connection", func(args ...any) {
@@ -182,8 +213,43 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Handler serves the socket.io transports; mount it under Options.Path.
-func (s *Server) Handler() http.Handler { return s.handler }
+// Handler serves the socket.io transports; mount it under Options.Path. A
+// request from a page whose origin is not allowed is answered 403 with
+// code origin-not-allowed before it reaches the server library (which
+// would answer 400 for a WebSocket).
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if !s.origins.allowed(origin, r.Host) {
+			s.refusals.add(ReasonOriginNotAllowed)
+			s.originLog.Do(func(suppressed int) {
+				s.log.Warn("signaling connection refused", "reason", ReasonOriginNotAllowed, "origin", origin, "remote", r.RemoteAddr, "suppressed", suppressed)
+			})
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			_ = json.NewEncoder(w).Encode(map[string]any{"code": ReasonOriginNotAllowed, "message": fmt.Sprintf("origin %q is not allowed", origin)})
+			return
+		}
+		s.handler.ServeHTTP(w, r)
+	})
+}
+
+// Authenticate checks a client token the way a connecting socket's is
+// checked, for requests outside socket.io (TURN credentials over HTTP).
+// Without auth.jwt_secret every caller passes, anonymous.
+func (s *Server) Authenticate(token string) (Identity, error) {
+	if s.tokens == nil {
+		return Identity{}, nil
+	}
+	g, err := s.tokens.verify(token)
+	if err != nil {
+		return Identity{}, err
+	}
+	return Identity{Key: "sub:" + g.subject, Authenticated: true}, nil
+}
+
+// AuthRequired reports whether clients must present a token.
+func (s *Server) AuthRequired() bool { return s.tokens != nil }
 
 // Handle registers a handler for an application event (for example a
 // server-side command). It must be called before clients connect.
@@ -212,22 +278,27 @@ func (s *Server) Connections() int {
 // Refusals returns how many requests were refused, by reason.
 func (s *Server) Refusals() map[Reason]uint64 { return s.refusals.snapshot() }
 
-// Kick disconnects a socket; its rooms see it leave exactly as on any other
-// disconnect. It reports false when no such socket is connected.
-func (s *Server) Kick(id string) bool {
+// ErrNotKickable is returned by Kick for an in-process participant (a
+// room's gateway peer): closing it would leave its room without the peer
+// every later joiner negotiates with, while the room lives on.
+var ErrNotKickable = errors.New("signaling: the gateway's own participant cannot be kicked")
+
+// Kick disconnects a network client; its rooms see it leave exactly as on
+// any other disconnect. It reports false when no such socket is connected,
+// and ErrNotKickable for the gateway's own participants.
+func (s *Server) Kick(id string) (bool, error) {
 	s.mu.Lock()
 	c := s.conns[id]
 	s.mu.Unlock()
 	if c == nil {
-		return false
+		return false, nil
+	}
+	if c.local != nil {
+		return true, ErrNotKickable
 	}
 	c.log.Info("socket kicked")
-	if c.local != nil {
-		c.local.Close()
-		return true
-	}
 	c.sock.Disconnect(true)
-	return true
+	return true, nil
 }
 
 // Drain refuses new connections and joins from now on.
@@ -242,6 +313,38 @@ func (s *Server) Close() {
 	done := make(chan struct{})
 	s.io.Close(func(error) { close(done) })
 	<-done
+	s.stopWatch()
+	<-s.watchDone
+}
+
+// watchQueues applies the stall rule to every socket on a clock: a socket
+// whose writes block can also block its own event handling (the library's
+// write queue is bounded), so its events cannot be relied on to notice.
+func (s *Server) watchQueues() {
+	defer close(s.watchDone)
+	if s.opts.MaxQueuedPackets <= 0 || s.opts.WriteStallTimeout <= 0 {
+		return
+	}
+	tick := time.NewTicker(max(s.opts.WriteStallTimeout/4, 50*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.watchCtx.Done():
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		conns := make([]*Conn, 0, len(s.conns))
+		for _, c := range s.conns {
+			if c.out != nil {
+				conns = append(conns, c)
+			}
+		}
+		s.mu.Unlock()
+		for _, c := range conns {
+			c.out.check(c.dropSlow)
+		}
+	}
 }
 
 // shutdownNoticeWait is how long Close leaves the shutdown notice to reach
@@ -345,6 +448,11 @@ func (s *Server) setUp(sock *socket.Socket, g grant) {
 	if s.opts.MessagesPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(s.opts.MessagesPerSecond), max(s.opts.MessageBurst, 1))
 	}
+	c.out = newOutQueue(s.opts.MaxQueuedPackets, s.opts.WriteStallTimeout)
+	c.out.watch(sock, c.dropSlow)
+	if !g.expires.IsZero() {
+		c.expiry = time.AfterFunc(time.Until(g.expires), c.expire)
+	}
 	s.mu.Lock()
 	s.conns[id] = c
 	s.mu.Unlock()
@@ -357,6 +465,9 @@ func (s *Server) setUp(sock *socket.Socket, g grant) {
 		s.onDisconnecting(c, reason)
 	})
 	sock.On("disconnect", func(...any) {
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
 		s.mu.Lock()
 		delete(s.conns, id)
 		s.mu.Unlock()
@@ -399,6 +510,11 @@ func (c *Conn) onEvent(args []any) {
 }
 
 func (s *Server) dispatch(c *Conn, event string, payload []any) error {
+	c.out.check(c.dropSlow)
+	if c.grant.expired(time.Now()) {
+		go c.expire()
+		return refuse(ReasonTokenExpired, "auth.token has expired; reconnect with a fresh one")
+	}
 	if c.limiter != nil && !c.limiter.Allow() {
 		return refuse(ReasonRateLimited, fmt.Sprintf("more than %g messages per second", s.opts.MessagesPerSecond))
 	}
@@ -457,14 +573,44 @@ func (c *Conn) refused(event string, err error) {
 		reason = ReasonInvalidPayload
 	}
 	c.srv.refusals.add(reason)
-	_ = c.Emit(EventError, errorEvent{Code: reason, Event: event, Message: message})
 	now := time.Now()
-	if now.Sub(c.lastRefusalLog) < time.Second {
-		c.suppressedLogs++
-		return
+	c.refusalMu.Lock()
+	rateReplied := now.Sub(c.lastRateReply) < time.Second
+	if reason == ReasonRateLimited && !rateReplied {
+		c.lastRateReply = now
 	}
-	c.log.Warn("signaling request refused", "event", event, "reason", reason, "detail", message, "suppressed", c.suppressedLogs)
-	c.lastRefusalLog, c.suppressedLogs = now, 0
+	logIt := now.Sub(c.lastRefusalLog) >= time.Second
+	suppressed := c.suppressedLogs
+	if logIt {
+		c.lastRefusalLog, c.suppressedLogs = now, 0
+	} else {
+		c.suppressedLogs++
+	}
+	c.refusalMu.Unlock()
+	switch {
+	case reason == ReasonRateLimited && rateReplied:
+		// One rate-limited reply a second tells a flooding client all it
+		// needs; one per refused event would let it make the server
+		// write as much as it sends.
+	case !c.out.roomForReply():
+		c.srv.refusals.add(ReasonReplyDropped)
+	default:
+		_ = c.Emit(EventError, errorEvent{Code: reason, Event: clip(event, maxEchoedEvent), Message: message})
+	}
+	if logIt {
+		c.log.Warn("signaling request refused", "event", clip(event, maxEchoedEvent), "reason", reason, "detail", message, "suppressed", suppressed)
+	}
+}
+
+// maxEchoedEvent bounds the event name a gateway-error echoes back: the
+// name is the client's input, and is not counted in the payload bound.
+const maxEchoedEvent = 128
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
 }
 
 // EmitTo sends a server event to the sockets with these ids, wherever

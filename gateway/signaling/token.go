@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -23,6 +24,18 @@ type tokenClaims struct {
 type grant struct {
 	rooms []string // nil means any room
 	name  string
+	// subject is the token's "sub" claim: who the client is, the identity
+	// a reconnecting publisher must share with its previous connection.
+	subject string
+	// expires is the token's "exp"; zero without auth. A token is checked
+	// for the whole session, not only at connect: past it, every event is
+	// refused and the socket is disconnected.
+	expires time.Time
+}
+
+// expired reports whether the token behind the grant has run out at now.
+func (g grant) expired(now time.Time) bool {
+	return !g.expires.IsZero() && !now.Before(g.expires)
 }
 
 func (g grant) mayJoin(roomID string) bool {
@@ -64,7 +77,10 @@ func (v *tokenVerifier) verify(token string) (grant, error) {
 	if err != nil {
 		return grant{}, fmt.Errorf("auth.token rejected: %w", err)
 	}
-	g := grant{rooms: claims.Rooms, name: claims.Name}
+	g := grant{rooms: claims.Rooms, name: claims.Name, subject: claims.Subject}
+	if claims.ExpiresAt != nil {
+		g.expires = claims.ExpiresAt.Time
+	}
 	if claims.Rooms != nil && len(claims.Rooms) == 0 {
 		g.rooms = []string{} // an explicit empty list allows no room
 	}

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/logthrottle"
 )
 
 // Response is what Handler serves: the credentials, and the same as a
@@ -29,6 +31,7 @@ func (i *Issuer) Handler(userOf func(*http.Request) (string, error), log *slog.L
 		log = slog.Default()
 	}
 	log = log.With("component", "turn")
+	var refusedLog logthrottle.Throttle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
@@ -39,7 +42,9 @@ func (i *Issuer) Handler(userOf func(*http.Request) (string, error), log *slog.L
 		if userOf != nil {
 			u, err := userOf(r)
 			if err != nil {
-				log.Info("TURN credentials refused", "remote", r.RemoteAddr, "err", err)
+				refusedLog.Do(func(suppressed int) {
+					log.Info("TURN credentials refused", "remote", r.RemoteAddr, "err", err, "suppressed", suppressed)
+				})
 				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unauthorized"})
 				return
 			}

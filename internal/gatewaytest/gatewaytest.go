@@ -50,21 +50,29 @@ func SFUConfig() config.Config {
 // it when the test ends. cfg.Listen is ignored.
 func StartGateway(t testing.TB, cfg config.Config, opts ...gateway.Option) *Gateway {
 	t.Helper()
-	return StartGatewayOn(t, "127.0.0.1", cfg, opts...)
+	return StartGatewayAt(t, "127.0.0.1", cfg, opts...)
 }
 
-// StartGatewayOn is StartGateway on a free port of the local address ip
+// StartGatewayAt is StartGateway on a free port of the local address ip
 // (for example the test's end of a testenv.Shaped link).
-func StartGatewayOn(t testing.TB, ip string, cfg config.Config, opts ...gateway.Option) *Gateway {
+func StartGatewayAt(t testing.TB, ip string, cfg config.Config, opts ...gateway.Option) *Gateway {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	return StartGatewayOn(t, ln, cfg, opts...)
+}
+
+// StartGatewayOn is StartGateway on a listener the test made (for example
+// one whose sockets have small buffers).
+func StartGatewayOn(t testing.TB, ln net.Listener, cfg config.Config, opts ...gateway.Option) *Gateway {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := gateway.New(cfg, logger, opts...)
 	if err != nil {
+		_ = ln.Close()
 		t.Fatalf("gateway.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatalf("listen: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -40,6 +40,9 @@ func (g *GatewayProcess) Wait(d time.Duration) (error, bool) {
 	}
 }
 
+// PID is the process id.
+func (g *GatewayProcess) PID() int { return g.cmd.Process.Pid }
+
 // Logs returns what the process wrote so far.
 func (g *GatewayProcess) Logs() string { return g.logs.String() }
 
