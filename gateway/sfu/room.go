@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
@@ -319,7 +318,6 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 		return
 	}
 	out := rtcio.NewRelayStream(rs.ID(), rs.MediaStreamID())
-	out.OnRTCP(r.routeSubscriberRTCP)
 	rel.out = out
 	rel.events = eventNames(events)
 	ins := make([]*inbound, 0, len(rel.tracks))
@@ -358,14 +356,6 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 	}
 	r.notify(Notice{Kind: StreamPublished, Publisher: peerID, Stream: rs.ID(), MediaStream: key.msid, Events: eventNames(events)})
 	r.log.Info("sfu: relaying stream", "publisher", peerID, "stream", rs.ID(), "msid", key.msid, "events", eventNames(events), "subscribers", len(to))
-}
-
-// routeSubscriberRTCP hands a subscriber's feedback to the down-track it
-// names.
-func (r *Room) routeSubscriberRTCP(_ string, track webrtc.TrackLocal, pkts []rtcp.Packet) {
-	if ft, ok := track.(*forwardTrack); ok {
-		ft.handleRTCP(pkts)
-	}
 }
 
 // onRemoteTrackEnded removes an ended track from its relayed stream (the
