@@ -31,6 +31,9 @@ type Snapshot struct {
 	KeyframeCacheHits    uint64 // subscribers started from the keyframe cache
 	KeyframeCacheMisses  uint64
 	RecordingBytes       uint64 // bytes recorders wrote to disk
+	// DuplicateTracks counts received tracks that repeated a track their
+	// publisher already sends in the same stream, and were not forwarded.
+	DuplicateTracks uint64
 
 	// Dropped counts packets dropped, by reason ("queue_full", "malformed",
 	// ...); Refused counts signaling messages refused, by reason
@@ -84,6 +87,7 @@ type Counters struct {
 	NACKsReceived, NACKsSent, Retransmissions                        atomic.Uint64
 	PLIsReceived, KeyframeRequestsSent                               atomic.Uint64
 	KeyframeCacheHits, KeyframeCacheMisses, RecordingBytes           atomic.Uint64
+	DuplicateTracks                                                  atomic.Uint64
 }
 
 func (c *Counters) addTo(s *Snapshot) {
@@ -105,6 +109,7 @@ func (c *Counters) addTo(s *Snapshot) {
 	s.KeyframeCacheHits += c.KeyframeCacheHits.Load()
 	s.KeyframeCacheMisses += c.KeyframeCacheMisses.Load()
 	s.RecordingBytes += c.RecordingBytes.Load()
+	s.DuplicateTracks += c.DuplicateTracks.Load()
 }
 
 // family is one unlabelled metric read from a Snapshot: exactly one of gauge
@@ -136,6 +141,7 @@ var families = []family{
 	{name: "keyframe_cache_hits_total", help: "Subscribers started at once from the cached keyframe.", counter: func(s *Snapshot) *uint64 { return &s.KeyframeCacheHits }},
 	{name: "keyframe_cache_misses_total", help: "Video subscribers that found no cached keyframe.", counter: func(s *Snapshot) *uint64 { return &s.KeyframeCacheMisses }},
 	{name: "recording_bytes_written_total", help: "Bytes recorders wrote to disk.", counter: func(s *Snapshot) *uint64 { return &s.RecordingBytes }},
+	{name: "duplicate_tracks_dropped_total", help: "Received tracks that repeated a track of the same publisher stream (same MediaStream, kind and track id) and were neither forwarded nor recorded.", counter: func(s *Snapshot) *uint64 { return &s.DuplicateTracks }},
 }
 
 // collector reports a Snapshot built on each scrape.

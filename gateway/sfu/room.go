@@ -84,6 +84,10 @@ const (
 	// StreamAdopted: a publisher that reconnected continues a stream on
 	// the subscribers' existing tracks.
 	StreamAdopted NoticeKind = "stream-adopted"
+	// DuplicateTrackDropped: a publisher sent a track of a stream twice
+	// (on a second transceiver); the copy is neither forwarded nor
+	// recorded. Track is the repeated track id.
+	DuplicateTrackDropped NoticeKind = "duplicate-track-dropped"
 	// RecordingFinished: a recording ended; Manifest is its manifest.
 	RecordingFinished NoticeKind = "recording-finished"
 )
@@ -103,6 +107,8 @@ type Notice struct {
 	// Recording and Manifest identify a finished recording.
 	Recording string
 	Manifest  string
+	// Track is the track a DuplicateTrackDropped notice is about.
+	Track string
 }
 
 func (c *Config) setDefaults() {
@@ -148,6 +154,9 @@ type streamKey struct{ publisher, msid string }
 type relayed struct {
 	key    streamKey
 	tracks map[*webrtc.TrackRemote]*inbound
+	// dups are tracks that repeat one of tracks (see duplicateOf): read
+	// and discarded, never forwarded or recorded.
+	dups map[*webrtc.TrackRemote]bool
 	// out is nil until the publisher's metadata arrived: without events
 	// the gateway could not answer its subscribers' {mid} requests.
 	out *rtcio.Stream
@@ -268,6 +277,9 @@ func (r *Room) Close() {
 // when its stream is already relayed, adds it to the relayed stream (the
 // subscribers' rtc.io then fires track-added).
 func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	if r.dropDuplicate(peerID, rs, track) {
+		return
+	}
 	in, err := r.startInbound(r.ctx, track, receiver)
 	if err != nil {
 		r.log.Error("sfu: cannot forward track", "publisher", peerID, "track", track.ID(), "err", err)
@@ -277,7 +289,7 @@ func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrt
 	r.mu.Lock()
 	rel := r.streams[key]
 	if rel == nil {
-		rel = &relayed{key: key, tracks: make(map[*webrtc.TrackRemote]*inbound)}
+		rel = newRelayed(key)
 		r.streams[key] = rel
 	}
 	rel.tracks[track] = in
@@ -366,6 +378,12 @@ func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *
 	key := streamKey{peerID, rs.MediaStreamID()}
 	r.mu.Lock()
 	rel := r.streams[key]
+	if rel != nil && rel.dups[track] {
+		// A repeated copy ending changes nothing for the stream.
+		delete(rel.dups, track)
+		r.mu.Unlock()
+		return
+	}
 	var in *inbound
 	if rel != nil {
 		in = rel.tracks[track]
