@@ -27,6 +27,8 @@ func (o mediaMetrics) FirstKeyframe(d time.Duration) { o.m.ObserveFirstKeyframe(
 
 func (o mediaMetrics) DuplicateTrack() { o.m.Direct.DuplicateTracks.Add(1) }
 
+func (o mediaMetrics) ChannelRefused() { o.m.Direct.ChannelsNotRelayed.Add(1) }
+
 // addEndedDownTracks adds the counters of down-tracks that are gone, which
 // count in the totals but not in the down-track gauge.
 func addEndedDownTracks(s *metrics.Snapshot, ended forwarding.DownTrackStats) {

@@ -34,6 +34,9 @@ type Snapshot struct {
 	// DuplicateTracks counts received tracks that repeated a track their
 	// publisher already sends in the same stream, and were not forwarded.
 	DuplicateTracks uint64
+	// ChannelsNotRelayed counts client connections that sent data on a
+	// custom channel the gateway does not relay.
+	ChannelsNotRelayed uint64
 
 	// Dropped counts packets dropped, by reason ("queue_full", "malformed",
 	// ...); Refused counts signaling messages refused, by reason
@@ -87,7 +90,7 @@ type Counters struct {
 	NACKsReceived, NACKsSent, Retransmissions                        atomic.Uint64
 	PLIsReceived, KeyframeRequestsSent                               atomic.Uint64
 	KeyframeCacheHits, KeyframeCacheMisses, RecordingBytes           atomic.Uint64
-	DuplicateTracks                                                  atomic.Uint64
+	DuplicateTracks, ChannelsNotRelayed                              atomic.Uint64
 }
 
 func (c *Counters) addTo(s *Snapshot) {
@@ -110,6 +113,7 @@ func (c *Counters) addTo(s *Snapshot) {
 	s.KeyframeCacheMisses += c.KeyframeCacheMisses.Load()
 	s.RecordingBytes += c.RecordingBytes.Load()
 	s.DuplicateTracks += c.DuplicateTracks.Load()
+	s.ChannelsNotRelayed += c.ChannelsNotRelayed.Load()
 }
 
 // family is one unlabelled metric read from a Snapshot: exactly one of gauge
@@ -142,6 +146,7 @@ var families = []family{
 	{name: "keyframe_cache_misses_total", help: "Video subscribers that found no cached keyframe.", counter: func(s *Snapshot) *uint64 { return &s.KeyframeCacheMisses }},
 	{name: "recording_bytes_written_total", help: "Bytes recorders wrote to disk.", counter: func(s *Snapshot) *uint64 { return &s.RecordingBytes }},
 	{name: "duplicate_tracks_dropped_total", help: "Received tracks that repeated a track of the same publisher stream (same MediaStream, kind and track id) and were neither forwarded nor recorded.", counter: func(s *Snapshot) *uint64 { return &s.DuplicateTracks }},
+	{name: "channels_not_relayed_total", help: "Client connections that sent data on a custom channel the gateway does not relay (not in media.relay_channels); the data is lost.", counter: func(s *Snapshot) *uint64 { return &s.ChannelsNotRelayed }},
 }
 
 // collector reports a Snapshot built on each scrape.

@@ -21,6 +21,9 @@ type Observer interface {
 	// DuplicateTrack reports a received track dropped as a repeat of a
 	// track its publisher already sends in the same stream.
 	DuplicateTrack()
+	// ChannelRefused reports a client connection that sent data on a
+	// custom channel the room does not relay.
+	ChannelRefused()
 }
 
 // TrackStats are one forwarded track's counters: its publication's, its

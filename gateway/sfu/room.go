@@ -36,8 +36,11 @@ type Config struct {
 	ICEServers []webrtc.ICEServer
 	// Channels are the custom channel names relayed between clients. Both
 	// ends of a negotiated channel must create it, so the gateway can only
-	// relay channels it knows by name.
+	// relay channels it knows by name (see channelRefused).
 	Channels []string
+	// Tell, when set, sends a server event to one client (the gateway
+	// tells a client about a channel it does not relay).
+	Tell func(clientID, event string, payload any)
 	// MetadataWait bounds how long a late joiner's replay waits for a
 	// publisher to confirm a stream. Default 1.5 s.
 	MetadataWait time.Duration
@@ -210,11 +213,12 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		recordAll:  cfg.Recorder != nil && cfg.RecordRoom != nil && cfg.RecordRoom(roomID),
 	}
 	sock.SetHooks(rtcio.Hooks{
-		RemoteTrack:        r.onRemoteTrack,
-		RemoteTrackEnded:   r.onRemoteTrackEnded,
-		RemoteStreamEvents: r.onStreamEvents,
-		Ctrl:               r.relayCtrl,
-		ChannelMessage:     r.relayChannel,
+		RemoteTrack:         r.onRemoteTrack,
+		RemoteTrackEnded:    r.onRemoteTrackEnded,
+		RemoteStreamEvents:  r.onStreamEvents,
+		Ctrl:                r.relayCtrl,
+		ChannelMessage:      r.relayChannel,
+		ChannelAcceptFailed: r.channelRefused,
 	})
 	sock.On(rtcio.EventPeerConnect, func(ev *rtcio.Event) { r.replayTo(ev.PeerID) })
 	for _, name := range cfg.Channels {

@@ -467,6 +467,10 @@ func (c *Conn) refused(event string, err error) {
 	c.lastRefusalLog, c.suppressedLogs = now, 0
 }
 
+// Tell emits a server event to one socket by id (the media side telling a
+// client about its media, e.g. a gateway-error it caused there).
+func (s *Server) Tell(id, event string, args ...any) { s.to([]string{id}, event, args...) }
+
 // to emits an event to a set of sockets by id.
 func (s *Server) to(ids []string, event string, args ...any) {
 	if len(ids) == 0 {
