@@ -2,10 +2,12 @@ package sfu_test
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
 
@@ -17,10 +19,12 @@ import (
 func TestUnrelayedChannelIsLoud(t *testing.T) {
 	gw, _ := startSFU(t)
 	const room = "channels"
-	a := dial(t, gw.URL, room)
-	b := dial(t, gw.URL, room)
-	collect(a.Socket, rtcio.EventPeerConnect).next(t, "a connected")
-	collect(b.Socket, rtcio.EventPeerConnect).next(t, "b connected")
+	a, b := dialNoJoin(t, gw.URL), dialNoJoin(t, gw.URL)
+	aUp, bUp := collect(a.Socket, rtcio.EventPeerConnect), collect(b.Socket, rtcio.EventPeerConnect)
+	join(t, a.Socket, room)
+	join(t, b.Socket, room)
+	aUp.next(t, "a connected")
+	bUp.next(t, "b connected")
 	refusedServer := make(chan map[string]any, 4)
 	a.Server().On("gateway-error", func(ev *rtcio.Event) {
 		var m map[string]any
@@ -78,4 +82,39 @@ func TestUnrelayedChannelIsLoud(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatal("chat message not relayed after the refusal")
 	}
+}
+
+// TestBrowserUnrelayedChannelIsLoud: the same with a real browser's
+// negotiated channel (the conformance page opens custom channels as rtc.io
+// does: negotiated, id from the name's hash, no DCEP OPEN). The page gets
+// the gateway-error naming the refusal; its relayed chat channel still
+// reaches a Go participant afterwards.
+func TestBrowserUnrelayedChannelIsLoud(t *testing.T) {
+	env := startBrowserSFU(t, 2*time.Minute)
+	ctx := env.ctx
+	const room = "browser-channels"
+	b := newGoPeer(t, env.gw.URL, "bob")
+	b.join(t, room)
+	p := env.openPage(t, "alice")
+	env.joinPage(t, p, room)
+	gatewayPeerOf(t, ctx, p)
+	since := lastSeq(t, ctx, p)
+	if _, err := p.CreateChannel(ctx, "room:main", testenv.ChannelOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WaitFor(ctx, `e.type === 'channel-open' && e.channel === 'room:main'`, since); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.ChannelEmit(ctx, "room:main", "hello", 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.WaitFor(ctx, `e.type === 'server' && e.name === 'gateway-error' && e.args[0].code === 'channel-not-relayed'`, since); err != nil {
+		t.Fatalf("no channel-not-relayed gateway-error on the page: %v", err)
+	}
+	if n, err := p.ChannelEmit(ctx, "chat", "say", "after"); err != nil || n != 1 {
+		t.Fatalf("chat emit: %d, %v", n, err)
+	}
+	b.until(t, waitFor, "alice's chat message after the refusal", func() bool {
+		return slices.Contains(b.chatLog, `say["after"]`)
+	})
 }
