@@ -1,58 +1,18 @@
 package sfu_test
 
 import (
-	"context"
+	"maps"
 	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/rtcio-gateway/rtcio-gateway/gateway"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
-	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
-
-// trackCounter counts the remote tracks a client is given, by track id.
-type trackCounter struct {
-	*client
-	mu    sync.Mutex
-	times map[string]int
-}
-
-func dialCounting(t *testing.T, url, room string) *trackCounter {
-	c := dialNoJoin(t, url)
-	tc := &trackCounter{client: c, times: make(map[string]int)}
-	hooks := rtcio.Hooks{RemoteTrack: func(_ string, _ *rtcio.RemoteStream, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		tc.mu.Lock()
-		tc.times[tr.ID()]++
-		tc.mu.Unlock()
-		c.mu.Lock()
-		c.tracks[tr.ID()] = tr
-		c.mu.Unlock()
-		go func() {
-			for {
-				if _, _, err := tr.ReadRTP(); err != nil {
-					return
-				}
-				c.mu.Lock()
-				c.packets[tr.ID()]++
-				c.mu.Unlock()
-				select {
-				case c.got <- struct{}{}:
-				default:
-				}
-			}
-		}()
-	}}
-	c.SetHooks(hooks)
-	join(t, c.Socket, room)
-	return tc
-}
 
 // TestDuplicateTransceiversForwardedAndRecordedOnce reproduces the rtc.io
 // client's double transceivers: one publisher sends the same MediaStream
@@ -79,25 +39,13 @@ func TestDuplicateTransceiversForwardedAndRecordedOnce(t *testing.T) {
 		errs = append(errs, string(ev.Raw[0]))
 		errsMu.Unlock()
 	})
-	sub1 := dialCounting(t, gw.URL, room)
+	sub1 := dialNoJoin(t, gw.URL)
+	join(t, sub1.Socket, room)
 
 	// Two Streams over the same two tracks: rtc.io adds a transceiver per
 	// track for each, so the SDP carries every track twice under one msid.
 	const msid = "dup-cam"
-	audio, err := mediafixture.NewOpusTrack("audio-"+msid, msid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	video, err := mediafixture.NewVP8Track("video-"+msid, msid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = mediafixture.PlayIVF(ctx, mediafixture.Path(mediafixture.VP8), video) }()
-	go func() { defer wg.Done(); _ = mediafixture.PlayOgg(ctx, mediafixture.Path(mediafixture.Opus), audio) }()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	audio, video := fixtureTracks(t, msid)
 	first, err := rtcio.NewStream(audio, video)
 	if err != nil {
 		t.Fatal(err)
@@ -120,16 +68,14 @@ func TestDuplicateTransceiversForwardedAndRecordedOnce(t *testing.T) {
 			return x.Kind == sfu.DuplicateTrackDropped && x.Track == kind && x.MediaStream == msid
 		})
 	}
-	sub2 := dialCounting(t, gw.URL, room) // a late joiner too
+	sub2 := dialNoJoin(t, gw.URL) // a late joiner too
+	join(t, sub2.Socket, room)
 	ids := trackIDs(first)
 	sub1.waitRTP(t, 100, ids...)
 	sub2.waitRTP(t, 100, ids...)
-	for i, s := range []*trackCounter{sub1, sub2} {
+	for i, s := range []*client{sub1, sub2} {
 		s.mu.Lock()
-		got := map[string]int{}
-		for k, v := range s.times {
-			got[k] = v
-		}
+		got := maps.Clone(s.given)
 		s.mu.Unlock()
 		want := map[string]int{"audio-" + msid: 1, "video-" + msid: 1}
 		if len(got) != 2 || got["audio-"+msid] != 1 || got["video-"+msid] != 1 {
