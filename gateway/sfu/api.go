@@ -55,7 +55,12 @@ func NewAPI(router *RTCPRouter, tune ...func(*webrtc.SettingEngine)) (*webrtc.AP
 // both the context and the stream. No binding is keyed by SSRC, which is
 // random per sender and unique only within one connection: two connections
 // sending on the same SSRC can never be crossed.
-type RTCPRouter struct{}
+type RTCPRouter struct {
+	// The router holds no state, but bind checks a connection belongs to
+	// this router by pointer, and pointers to distinct zero-size values
+	// may compare equal.
+	_ byte
+}
 
 // NewRTCPRouter makes a router.
 func NewRTCPRouter() *RTCPRouter { return &RTCPRouter{} }
@@ -84,10 +89,10 @@ type senderBinding struct {
 	id     string
 }
 
-// bind finds the peer connection of the sender behind ctx and joins a
-// down-track to it; onRTCP receives the subscriber's feedback about ctx's
-// stream. It fails when ctx's sender does not belong to a connection of
-// this router (its API was built without it).
+// bind finds the peer connection of the sender behind ctx and returns
+// where a down-track for it writes (deliver then routes the subscriber's
+// feedback to it). It fails when ctx's sender does not belong to a
+// connection of this router (its API was built without it).
 func (r *RTCPRouter) bind(ctx webrtc.TrackLocalContext) (*senderBinding, error) {
 	reader, ok := ctx.RTCPReader().(*senderRTCP)
 	if !ok || reader.conn.router != r {
