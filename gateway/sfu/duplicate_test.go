@@ -1,16 +1,20 @@
 package sfu_test
 
 import (
+	"context"
 	"maps"
 	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
 
@@ -103,5 +107,133 @@ func TestDuplicateTransceiversForwardedAndRecordedOnce(t *testing.T) {
 	defer errsMu.Unlock()
 	if len(errs) > 0 {
 		t.Errorf("publisher got gateway errors: %v", errs)
+	}
+}
+
+// TestBrowserDuplicateTransceivers: the same with Chromium's own SDP. The
+// conformance page, like the rtc.io client, adds a second set of sendonly
+// transceivers when a stream is emitted again; the gateway gets every
+// track twice under one msid. A Go subscriber is given one track per kind,
+// the recording holds one audio and one video track, both copies are
+// counted, and the page gets no gateway-error.
+func TestBrowserDuplicateTransceivers(t *testing.T) {
+	needFFmpeg(t)
+	testenv.SkipIfNoBrowser(t)
+	web, err := testenv.NewWebHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newNotices()
+	cfg := gatewaytest.SFUConfig()
+	cfg.Recording.Mode = "all"
+	cfg.Recording.Dir = t.TempDir()
+	gw := gatewaytest.StartGateway(t, cfg, gateway.WithStreamNotices(n.add))
+	gw.Server.Handle("/", web)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	env := &browserEnv{gw: gw, notes: n, browser: testenv.StartBrowser(t), ctx: ctx}
+
+	const room = "dups-browser"
+	sub := dialNoJoin(t, gw.URL)
+	join(t, sub.Socket, room)
+	p := env.openPage(t, "alice")
+	env.joinPage(t, p, room)
+	gatewayPeerOf(t, ctx, p)
+	st := env.publishPage(t, p, "camera", "alice")
+	if _, err := p.EmitStream(ctx, "camera", pageArgs("alice"), st.RTCIOStreamID); err != nil {
+		t.Fatal(err)
+	}
+	// Chromium gives the second sender of a track its own msid track id,
+	// so the copies are told by the SDP's whole repeated set.
+	first := n.wait(t, "a duplicate dropped", func(x sfu.Notice) bool {
+		return x.Kind == sfu.DuplicateTrackDropped && x.MediaStream == st.MediaStreamID
+	})
+	n.wait(t, "the other duplicate dropped", func(x sfu.Notice) bool {
+		return x.Kind == sfu.DuplicateTrackDropped && x.MediaStream == st.MediaStreamID && x.Track != first.Track
+	})
+	sub.waitRTP(t, 100, st.TrackIDs...)
+	sub.mu.Lock()
+	given := maps.Clone(sub.given)
+	sub.mu.Unlock()
+	if len(given) != 2 || given[st.TrackIDs[0]] != 1 || given[st.TrackIDs[1]] != 1 {
+		t.Errorf("subscriber was given tracks %v, want each of %v once", given, st.TrackIDs)
+	}
+	if got := value(t, scrape(t, gw.URL), "rtcio_duplicate_tracks_dropped_total"); got != 2 {
+		t.Errorf("rtcio_duplicate_tracks_dropped_total = %v, want 2", got)
+	}
+	// The page still uploads both copies (the gateway does not answer them
+	// inactive); logged for the record.
+	stats, err := p.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for peer, s := range stats {
+		for _, out := range s.Outbound {
+			t.Logf("page outbound to %s: %s mid %s ssrc %d packets %d bytes %d", peer, out.Kind, out.Mid, out.SSRC, out.PacketsSent, out.BytesSent)
+		}
+	}
+
+	if evs, err := p.Events(ctx, 0); err == nil {
+		for _, e := range evs {
+			if e.Type == "server" && e.Name == "gateway-error" {
+				t.Errorf("page got a gateway-error: %+v", e)
+			}
+		}
+	}
+	if err := p.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := n.wait(t, "recording finished", func(x sfu.Notice) bool { return x.Kind == sfu.RecordingFinished })
+	kinds := ffprobeStreams(t, strings.TrimSuffix(rec.Manifest, ".json")+".webm")
+	slices.Sort(kinds)
+	if !slices.Equal(kinds, []string{"audio", "video"}) {
+		t.Errorf("recording has streams %v, want one audio and one video", kinds)
+	}
+}
+
+// TestStreamWithTwoVideoTracksForwardedWhole: a stream that really has two
+// tracks of one kind (audio, camera and screen under one MediaStream) is
+// not mistaken for a repeated copy.
+func TestStreamWithTwoVideoTracksForwardedWhole(t *testing.T) {
+	gw, n := startSFU(t)
+	const room, msid = "two-videos", "two-videos-cam"
+	pub := dial(t, gw.URL, room)
+	sub := dialNoJoin(t, gw.URL)
+	join(t, sub.Socket, room)
+	audio, video := fixtureTracks(t, msid)
+	screen, err := mediafixture.NewVP8Track("screen-"+msid, msid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mediafixture.PlayIVF(ctx, mediafixture.Path(mediafixture.VP8), screen) }()
+	t.Cleanup(func() { cancel(); <-done })
+	st, err := rtcio.NewStream(audio, video, screen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Emit("camera", map[string]any{"name": "pub", "stream": st}); err != nil {
+		t.Fatal(err)
+	}
+	ids := trackIDs(st)
+	sub.waitRTP(t, 50, ids...)
+	sub.mu.Lock()
+	given := maps.Clone(sub.given)
+	sub.mu.Unlock()
+	if len(given) != 3 {
+		t.Errorf("subscriber was given tracks %v, want each of %v once", given, ids)
+	}
+	for _, id := range ids {
+		if given[id] != 1 {
+			t.Errorf("subscriber was given track %s %d times, want once", id, given[id])
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, x := range n.all {
+		if x.Kind == sfu.DuplicateTrackDropped {
+			t.Errorf("a track of a stream with two videos was dropped as a duplicate: %+v", x)
+		}
 	}
 }

@@ -304,7 +304,7 @@ func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrt
 	if rec != nil && !adopted {
 		r.attachRecording(rec, in)
 	}
-	r.log.Info("sfu: receiving track", "publisher", peerID, "stream", key.msid, "kind", track.Kind().String(), "codec", track.Codec().MimeType, "adopted", adopted)
+	r.log.Info("sfu: receiving track", "publisher", peerID, "stream", key.msid, "kind", track.Kind().String(), "track", track.ID(), "ssrc", uint32(track.SSRC()), "codec", track.Codec().MimeType, "adopted", adopted)
 	if out != nil && !adopted {
 		r.addTrack(out, in)
 	}

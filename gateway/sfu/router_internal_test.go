@@ -228,3 +228,21 @@ func (f *feedback) push(t *testing.T, p rtcp.Packet) {
 func (f *feedback) Read(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 	return copy(b, <-f.in), a, nil
 }
+
+func TestWholeCopies(t *testing.T) {
+	for _, c := range []struct {
+		kinds map[string]int
+		want  bool
+	}{
+		{map[string]int{"audio": 2, "video": 2}, true},
+		{map[string]int{"audio": 3, "video": 3}, true},
+		{map[string]int{"audio": 1, "video": 1}, false},
+		{map[string]int{"audio": 1, "video": 2}, false},
+		{map[string]int{"video": 2}, false},
+		{nil, false},
+	} {
+		if got := wholeCopies(c.kinds); got != c.want {
+			t.Errorf("wholeCopies(%v) = %v, want %v", c.kinds, got, c.want)
+		}
+	}
+}
