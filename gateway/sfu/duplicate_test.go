@@ -8,13 +8,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/mediafixture"
-	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
 
@@ -117,21 +115,8 @@ func TestDuplicateTransceiversForwardedAndRecordedOnce(t *testing.T) {
 // the recording holds one audio and one video track, both copies are
 // counted, and the page gets no gateway-error.
 func TestBrowserDuplicateTransceivers(t *testing.T) {
-	needFFmpeg(t)
-	testenv.SkipIfNoBrowser(t)
-	web, err := testenv.NewWebHandler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := newNotices()
-	cfg := gatewaytest.SFUConfig()
-	cfg.Recording.Mode = "all"
-	cfg.Recording.Dir = t.TempDir()
-	gw := gatewaytest.StartGateway(t, cfg, gateway.WithStreamNotices(n.add))
-	gw.Server.Handle("/", web)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	env := &browserEnv{gw: gw, notes: n, browser: testenv.StartBrowser(t), ctx: ctx}
+	env := startRecordingBrowser(t)
+	gw, n, ctx := env.gw, env.notes, env.ctx
 
 	const room = "dups-browser"
 	sub := dialNoJoin(t, gw.URL)
