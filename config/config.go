@@ -149,7 +149,8 @@ type Media struct {
 	// RelayChannels are the custom channel names whose broadcast messages
 	// the gateway relays between the clients of an SFU room. A negotiated
 	// channel exists only where both ends create it, so the gateway can
-	// relay only channels it knows by name.
+	// relay only channels it knows by name; a client sending on any other
+	// gets a channel-not-relayed gateway-error.
 	RelayChannels []string `yaml:"relay_channels"`
 	// MetadataWait bounds how long a late joiner's replay waits for a
 	// publisher to confirm that it still tracks a stream.

@@ -113,6 +113,11 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 				f(n)
 			}
 		},
+		Tell: func(id, event string, payload any) {
+			if s.signaling != nil {
+				s.signaling.EmitTo([]string{id}, event, payload)
+			}
+		},
 		Logger: log.With("component", "sfu"),
 	})
 	sig, err := signaling.New(signaling.Options{

@@ -25,6 +25,10 @@ func (o mediaMetrics) TrackForwarded(read func() sfu.TrackStats) (done func()) {
 
 func (o mediaMetrics) FirstKeyframe(d time.Duration) { o.m.ObserveFirstKeyframe(d) }
 
+func (o mediaMetrics) DuplicateTrack() { o.m.Direct.DuplicateTracks.Add(1) }
+
+func (o mediaMetrics) ChannelRefused() { o.m.Direct.ChannelsNotRelayed.Add(1) }
+
 // addEndedDownTracks adds the counters of down-tracks that are gone, which
 // count in the totals but not in the down-track gauge.
 func addEndedDownTracks(s *metrics.Snapshot, ended forwarding.DownTrackStats) {

@@ -131,6 +131,11 @@ func (s *Socket) newPeer(id string, polite bool, first func(*peer)) (*peer, erro
 		p.log.Warn("rtcio: closing unexpected in-band data channel", "label", dc.Label())
 		_ = dc.Close()
 	})
+	pc.SCTP().OnError(func(err error) {
+		if hook := s.getHooks().ChannelAcceptFailed; hook != nil {
+			s.disp.post(func() { hook(id, err) })
+		}
+	})
 	if err := p.createCtrl(); err != nil {
 		_ = pc.Close()
 		cancel()

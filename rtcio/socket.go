@@ -65,6 +65,14 @@ type Hooks struct {
 	// passed the receive filters: a text envelope (Name, Raw) or binary
 	// data (Binary).
 	ChannelMessage func(peerID, channel string, msg ChannelMessage)
+	// ChannelAcceptFailed fires when data arrived on an SCTP stream of a
+	// peer that no channel of ours is open on. rtc.io opens every custom
+	// channel as a negotiated channel and sends no DCEP OPEN, so pion
+	// takes the first message for an OPEN, fails, and accepts no further
+	// stream on that connection: the message is lost, and the stream's
+	// later data stays unread in the connection's SCTP receive buffer.
+	// pion does not say which stream it was.
+	ChannelAcceptFailed func(peerID string, err error)
 }
 
 // ChannelMessage is one frame received on a custom channel.

@@ -32,6 +32,12 @@ type Snapshot struct {
 	KeyframeCacheMisses  uint64
 	RecordingBytes       uint64 // bytes recorders wrote to disk
 	RecordingFailures    uint64 // recordings that could not start or stopped on an error
+	// DuplicateTracks counts received tracks that repeated a track their
+	// publisher already sends in the same stream, and were not forwarded.
+	DuplicateTracks uint64
+	// ChannelsNotRelayed counts client connections that sent data on a
+	// custom channel the gateway does not relay.
+	ChannelsNotRelayed uint64
 
 	// Dropped counts packets dropped, by reason ("queue_full", "malformed",
 	// ...); Refused counts signaling messages refused, by reason
@@ -86,6 +92,7 @@ type Counters struct {
 	PLIsReceived, KeyframeRequestsSent                               atomic.Uint64
 	KeyframeCacheHits, KeyframeCacheMisses, RecordingBytes           atomic.Uint64
 	RecordingFailures                                                atomic.Uint64
+	DuplicateTracks, ChannelsNotRelayed                              atomic.Uint64
 }
 
 func (c *Counters) addTo(s *Snapshot) {
@@ -108,6 +115,8 @@ func (c *Counters) addTo(s *Snapshot) {
 	s.KeyframeCacheMisses += c.KeyframeCacheMisses.Load()
 	s.RecordingBytes += c.RecordingBytes.Load()
 	s.RecordingFailures += c.RecordingFailures.Load()
+	s.DuplicateTracks += c.DuplicateTracks.Load()
+	s.ChannelsNotRelayed += c.ChannelsNotRelayed.Load()
 }
 
 // family is one unlabelled metric read from a Snapshot: exactly one of gauge
@@ -140,6 +149,8 @@ var families = []family{
 	{name: "keyframe_cache_misses_total", help: "Video subscribers that found no cached keyframe.", counter: func(s *Snapshot) *uint64 { return &s.KeyframeCacheMisses }},
 	{name: "recording_bytes_written_total", help: "Bytes recorders wrote to disk.", counter: func(s *Snapshot) *uint64 { return &s.RecordingBytes }},
 	{name: "recording_failures_total", help: "Recordings that could not start or stopped on an error.", counter: func(s *Snapshot) *uint64 { return &s.RecordingFailures }},
+	{name: "duplicate_tracks_dropped_total", help: "Received tracks that repeated a track of the same publisher stream (same MediaStream, kind and track id) and were neither forwarded nor recorded.", counter: func(s *Snapshot) *uint64 { return &s.DuplicateTracks }},
+	{name: "channels_not_relayed_total", help: "Client connections that sent data on a custom channel the gateway does not relay (not in media.relay_channels); the data is lost.", counter: func(s *Snapshot) *uint64 { return &s.ChannelsNotRelayed }},
 }
 
 // collector reports a Snapshot built on each scrape.

@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/pion/interceptor"
@@ -42,62 +43,89 @@ func NewAPI(router *RTCPRouter, tune ...func(*webrtc.SettingEngine)) (*webrtc.AP
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
 
-// RTCPRouter finds the RTCP writer of the peer connection that sends a
-// given SSRC. A pion TrackLocal learns its SSRC when bound but not its peer
-// connection, and a down-track needs that connection to send its sender
-// reports; this interceptor sees both and joins them.
+// RTCPRouter joins each forwarded track to the peer connection that sends
+// it. A pion TrackLocal is bound to a sender without learning its peer
+// connection, and a down-track needs that connection: its RTP goes through
+// the connection's interceptor chain, its sender reports through the
+// connection's RTCP writer, and the subscriber's feedback about it must
+// reach it and no other. The router's interceptor (one per peer
+// connection) sees the sender's RTCP reader, its local stream and the
+// connection's RTCP writer, and joins them by the sender itself: the RTCP
+// reader object a TrackLocalContext carries and the sender id pion gives
+// both the context and the stream. No binding is keyed by SSRC, which is
+// random per sender and unique only within one connection: two connections
+// sending on the same SSRC can never be crossed.
 type RTCPRouter struct {
-	mu      sync.Mutex
-	writers map[uint32]interceptor.RTCPWriter
-	pending map[uint32]*streamWriter // RTP writers waiting for pion to bind their stream
-	bound   map[uint32]interceptor.RTPWriter
+	// The router holds no state, but bind checks a connection belongs to
+	// this router by pointer, and pointers to distinct zero-size values
+	// may compare equal.
+	_ byte
 }
 
-// NewRTCPRouter makes an empty router.
-func NewRTCPRouter() *RTCPRouter {
-	return &RTCPRouter{
-		writers: make(map[uint32]interceptor.RTCPWriter),
-		pending: make(map[uint32]*streamWriter),
-		bound:   make(map[uint32]interceptor.RTPWriter),
+// NewRTCPRouter makes a router.
+func NewRTCPRouter() *RTCPRouter { return &RTCPRouter{} }
+
+// NewInterceptor implements interceptor.Factory: one per peer connection.
+func (r *RTCPRouter) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &routerInterceptor{
+		router:  r,
+		pending: make(map[string]*streamWriter),
+		bound:   make(map[string]interceptor.RTPWriter),
+	}, nil
+}
+
+var (
+	errStreamUnbound = errors.New("sfu: local stream unbound before pion connected it")
+	errNotRouted     = errors.New("sfu: the sender's peer connection was not built by this RTCP router's API")
+)
+
+// senderBinding is what a forwardTrack gets when it is bound to a sender:
+// where its RTP, its sender reports and its subscriber's feedback go.
+type senderBinding struct {
+	rtp    *streamWriter
+	rtcp   RTCPWriterFunc
+	reader *senderRTCP
+	conn   *routerInterceptor
+	id     string
+}
+
+// bind finds the peer connection of the sender behind ctx and returns
+// where a down-track for it writes (deliver then routes the subscriber's
+// feedback to it). It fails when ctx's sender does not belong to a
+// connection of this router (its API was built without it).
+func (r *RTCPRouter) bind(ctx webrtc.TrackLocalContext) (*senderBinding, error) {
+	reader, ok := ctx.RTCPReader().(*senderRTCP)
+	if !ok || reader.conn.router != r {
+		return nil, errNotRouted
 	}
+	conn := reader.conn
+	return &senderBinding{
+		rtp:    conn.rtpWriter(ctx.ID()),
+		rtcp:   conn.writeRTCP,
+		reader: reader,
+		conn:   conn,
+		id:     ctx.ID(),
+	}, nil
 }
 
-// rtpWriter returns the RTP writer a TrackLocal bound to the local stream
-// ssrc should use instead of its context's WriteStream. pion connects that
+// deliver sets who gets the subscriber's feedback about ssrc (nil: nobody).
+func (b *senderBinding) deliver(ssrc uint32, f func([]rtcp.Packet)) {
+	b.reader.set(ssrc, f)
+}
+
+// release undoes bind: feedback is no longer delivered, and a write still
+// waiting for pion to connect the stream returns.
+func (b *senderBinding) release() {
+	b.reader.set(0, nil)
+	b.conn.forget(b.id, b.rtp)
+}
+
+// streamWriter writes to a local stream's interceptor chain once pion has
+// bound it; until then writes wait. pion connects a TrackLocal's
 // WriteStream only after Bind returned and silently drops (n == 0, nil
 // error) what is written before; a down-track's writer goroutine, started
 // in Bind, could lose the keyframe cache replay that way, and a late
-// joiner then waited for the publisher's next keyframe. The router's
-// interceptor sees pion bind the stream, so these writes wait for it. A
-// track bound again to a stream pion already bound (ReplaceTrack on a
-// sender that was sending) writes at once.
-func (r *RTCPRouter) rtpWriter(ssrc uint32) *streamWriter {
-	w := &streamWriter{ready: make(chan struct{}), abort: make(chan struct{})}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if bound := r.bound[ssrc]; bound != nil {
-		w.w = bound
-		close(w.ready)
-		return w
-	}
-	r.pending[ssrc] = w
-	return w
-}
-
-// forget drops w if pion never bound its stream, and unblocks its writes.
-func (r *RTCPRouter) forget(ssrc uint32, w *streamWriter) {
-	r.mu.Lock()
-	if r.pending[ssrc] == w {
-		delete(r.pending, ssrc)
-	}
-	r.mu.Unlock()
-	w.abortOnce.Do(func() { close(w.abort) })
-}
-
-var errStreamUnbound = errors.New("sfu: local stream unbound before pion connected it")
-
-// streamWriter writes to a local stream's interceptor chain once pion has
-// bound it; until then writes wait.
+// joiner then waited for the publisher's next keyframe.
 type streamWriter struct {
 	ready     chan struct{}
 	abort     chan struct{}
@@ -115,94 +143,150 @@ func (s *streamWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
 	}
 }
 
-// NewInterceptor implements interceptor.Factory: one per peer connection.
-func (r *RTCPRouter) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &routerInterceptor{router: r}, nil
-}
-
-// Writer returns an RTCP writer for the local stream with this SSRC. It
-// resolves the peer connection at each write, since pion may bind the
-// interceptor after the track.
-func (r *RTCPRouter) Writer(ssrc uint32) RTCPWriterFunc {
-	return func(pkts []rtcp.Packet) error {
-		r.mu.Lock()
-		w := r.writers[ssrc]
-		r.mu.Unlock()
-		if w == nil {
-			return nil
-		}
-		_, err := w.Write(pkts, nil)
-		return err
-	}
-}
-
 // RTCPWriterFunc adapts a function to forwarding.RTCPWriter.
 type RTCPWriterFunc func([]rtcp.Packet) error
 
 // WriteRTCP implements forwarding.RTCPWriter.
 func (f RTCPWriterFunc) WriteRTCP(pkts []rtcp.Packet) error { return f(pkts) }
 
+// routerInterceptor is the router's part of one peer connection. Its maps
+// are keyed by pion's sender id, which the TrackLocalContext (ID) and the
+// local stream (StreamInfo.ID) share.
 type routerInterceptor struct {
 	interceptor.NoOp
 	router *RTCPRouter
 
-	mu     sync.Mutex
-	writer interceptor.RTCPWriter
-	ssrcs  []uint32
+	mu      sync.Mutex
+	writer  interceptor.RTCPWriter
+	pending map[string]*streamWriter // RTP writers waiting for pion to bind their stream
+	bound   map[string]interceptor.RTPWriter
+}
+
+// rtpWriter returns the RTP writer of the track bound to sender id. A track
+// bound again to a sender pion already connected (ReplaceTrack on a sender
+// that was sending) writes at once.
+func (i *routerInterceptor) rtpWriter(id string) *streamWriter {
+	w := &streamWriter{ready: make(chan struct{}), abort: make(chan struct{})}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if bound := i.bound[id]; bound != nil {
+		w.w = bound
+		close(w.ready)
+		return w
+	}
+	i.pending[id] = w
+	return w
+}
+
+// forget drops w if pion never bound its stream, and unblocks its writes.
+func (i *routerInterceptor) forget(id string, w *streamWriter) {
+	i.mu.Lock()
+	if i.pending[id] == w {
+		delete(i.pending, id)
+	}
+	i.mu.Unlock()
+	w.abortOnce.Do(func() { close(w.abort) })
+}
+
+// writeRTCP writes on the connection's RTCP writer, which pion may bind
+// after the first tracks; until then reports are dropped.
+func (i *routerInterceptor) writeRTCP(pkts []rtcp.Packet) error {
+	i.mu.Lock()
+	w := i.writer
+	i.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	_, err := w.Write(pkts, nil)
+	return err
 }
 
 func (i *routerInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
 	i.mu.Lock()
 	i.writer = w
-	pending := i.ssrcs
 	i.mu.Unlock()
-	i.router.mu.Lock()
-	for _, ssrc := range pending {
-		i.router.writers[ssrc] = w
-	}
-	i.router.mu.Unlock()
 	return w
+}
+
+// BindRTCPReader wraps the RTCP reader of one sender (pion binds one per
+// sender, before it binds the sender's track). The router is the last
+// interceptor, so the wrapper is the reader pion hands the track in its
+// TrackLocalContext: the track finds the connection through it, and its
+// down-track gets the feedback the sender reads without another lookup.
+func (i *routerInterceptor) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
+	return &senderRTCP{conn: i, next: r}
 }
 
 func (i *routerInterceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
 	// The router is the last interceptor, so w is the writer pion is about
 	// to connect the track's WriteStream to.
-	i.router.mu.Lock()
-	i.router.bound[info.SSRC] = w
-	if sw := i.router.pending[info.SSRC]; sw != nil {
-		delete(i.router.pending, info.SSRC)
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.bound[info.ID] = w
+	if sw := i.pending[info.ID]; sw != nil {
+		delete(i.pending, info.ID)
 		sw.w = w
 		close(sw.ready)
-	}
-	i.router.mu.Unlock()
-	i.mu.Lock()
-	i.ssrcs = append(i.ssrcs, info.SSRC)
-	writer := i.writer
-	i.mu.Unlock()
-	if writer != nil {
-		i.router.mu.Lock()
-		i.router.writers[info.SSRC] = writer
-		i.router.mu.Unlock()
 	}
 	return w
 }
 
 func (i *routerInterceptor) UnbindLocalStream(info *interceptor.StreamInfo) {
-	i.router.mu.Lock()
-	delete(i.router.writers, info.SSRC)
-	delete(i.router.bound, info.SSRC)
-	i.router.mu.Unlock()
+	i.mu.Lock()
+	delete(i.bound, info.ID)
+	i.mu.Unlock()
 }
 
 func (i *routerInterceptor) Close() error {
 	i.mu.Lock()
-	ssrcs := i.ssrcs
+	clear(i.bound)
+	i.writer = nil
 	i.mu.Unlock()
-	i.router.mu.Lock()
-	for _, ssrc := range ssrcs {
-		delete(i.router.writers, ssrc)
-		delete(i.router.bound, ssrc)
-	}
-	i.router.mu.Unlock()
 	return nil
+}
+
+// senderRTCP is one sender's RTCP reader. Whoever reads the sender's RTCP
+// (rtc.io's peer reads every sender's) drives it; each read is handed to
+// the bound down-track, filtered to the packets about its stream.
+type senderRTCP struct {
+	conn *routerInterceptor
+	next interceptor.RTCPReader
+
+	mu      sync.Mutex
+	ssrc    uint32
+	deliver func([]rtcp.Packet)
+}
+
+func (s *senderRTCP) set(ssrc uint32, f func([]rtcp.Packet)) {
+	s.mu.Lock()
+	s.ssrc, s.deliver = ssrc, f
+	s.mu.Unlock()
+}
+
+// Read implements interceptor.RTCPReader.
+func (s *senderRTCP) Read(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+	n, a, err := s.next.Read(b, a)
+	if err != nil || n == 0 {
+		return n, a, err
+	}
+	s.mu.Lock()
+	ssrc, deliver := s.ssrc, s.deliver
+	s.mu.Unlock()
+	if deliver == nil {
+		return n, a, err
+	}
+	pkts, uerr := rtcp.Unmarshal(b[:n])
+	if uerr != nil {
+		return n, a, err
+	}
+	mine := pkts[:0]
+	for _, p := range pkts {
+		if slices.Contains(p.DestinationSSRC(), ssrc) {
+			mine = append(mine, p)
+		}
+	}
+	if len(mine) > 0 {
+		deliver(mine)
+	}
+	return n, a, err
 }

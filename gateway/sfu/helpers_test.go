@@ -69,6 +69,7 @@ type client struct {
 	mu      sync.Mutex
 	packets map[string]int // by track id
 	tracks  map[string]*webrtc.TrackRemote
+	given   map[string]int // remote tracks given, by track id
 	got     chan struct{}
 }
 
@@ -107,10 +108,11 @@ func dialSocket(t testing.TB, url string) *rtcio.Socket {
 func dialNoJoin(t testing.TB, url string) *client {
 	t.Helper()
 	s := dialSocket(t, url)
-	c := &client{Socket: s, packets: make(map[string]int), tracks: make(map[string]*webrtc.TrackRemote), got: make(chan struct{}, 1)}
+	c := &client{Socket: s, packets: make(map[string]int), tracks: make(map[string]*webrtc.TrackRemote), given: make(map[string]int), got: make(chan struct{}, 1)}
 	s.SetHooks(rtcio.Hooks{RemoteTrack: func(_ string, _ *rtcio.RemoteStream, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		c.mu.Lock()
 		c.tracks[tr.ID()] = tr
+		c.given[tr.ID()]++
 		c.mu.Unlock()
 		go func() {
 			for {
@@ -187,25 +189,32 @@ func (m *mailbox) next(t testing.TB, what string) *rtcio.Event {
 // that what would have arrived had time to).
 func (m *mailbox) empty() bool { return len(m.ch) == 0 }
 
-// publishFixture publishes a looping VP8 + Opus fixture stream under event
-// with metadata, until the test ends.
-func publishFixture(t testing.TB, s *rtcio.Socket, event, msid string, meta map[string]any) *rtcio.Stream {
+// fixtureTracks makes a VP8 and an Opus track of MediaStream msid that play
+// looping fixtures until the test ends.
+func fixtureTracks(t testing.TB, msid string) (audio, video webrtc.TrackLocal) {
 	t.Helper()
-	audio, err := mediafixture.NewOpusTrack("audio-"+msid, msid)
+	a, err := mediafixture.NewOpusTrack("audio-"+msid, msid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	video, err := mediafixture.NewVP8Track("video-"+msid, msid)
+	v, err := mediafixture.NewVP8Track("video-"+msid, msid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); _ = mediafixture.PlayIVF(ctx, mediafixture.Path(mediafixture.VP8), video) }()
-	go func() { defer wg.Done(); _ = mediafixture.PlayOgg(ctx, mediafixture.Path(mediafixture.Opus), audio) }()
+	go func() { defer wg.Done(); _ = mediafixture.PlayIVF(ctx, mediafixture.Path(mediafixture.VP8), v) }()
+	go func() { defer wg.Done(); _ = mediafixture.PlayOgg(ctx, mediafixture.Path(mediafixture.Opus), a) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	st, err := rtcio.NewStream(audio, video)
+	return a, v
+}
+
+// publishFixture publishes a looping VP8 + Opus fixture stream under event
+// with metadata, until the test ends.
+func publishFixture(t testing.TB, s *rtcio.Socket, event, msid string, meta map[string]any) *rtcio.Stream {
+	t.Helper()
+	st, err := rtcio.NewStream(fixtureTracks(t, msid))
 	if err != nil {
 		t.Fatal(err)
 	}

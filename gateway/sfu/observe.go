@@ -18,6 +18,12 @@ type Observer interface {
 	// FirstKeyframe reports how long a new subscription took from its
 	// binding to its first keyframe (audio: first packet).
 	FirstKeyframe(d time.Duration)
+	// DuplicateTrack reports a received track dropped as a repeat of a
+	// track its publisher already sends in the same stream.
+	DuplicateTrack()
+	// ChannelRefused reports a client connection that sent data on a
+	// custom channel the room does not relay.
+	ChannelRefused()
 }
 
 // TrackStats are one forwarded track's counters: its publication's, its

@@ -90,16 +90,12 @@ func pageOutbound(t *testing.T, ctx context.Context, p *testenv.ConformancePeer)
 	return o
 }
 
-// TestRecordingBrowser: a Chromium page publishes its fake camera and
-// microphone for about 10 s into a room recorded from the start; closing
-// the page ends the recording. The file has one video and one audio
-// stream, decodes without an error, and lasts as long as the media went
-// on: from the first frame written (the manifest's start) to the close,
-// within 0.5 s.
-func TestRecordingBrowser(t *testing.T) {
+// startRecordingBrowser is startBrowserSFU with every room recorded from
+// its start (recording.mode all) into a temporary directory.
+func startRecordingBrowser(t *testing.T) *browserEnv {
+	t.Helper()
 	needFFmpeg(t)
 	testenv.SkipIfNoBrowser(t)
-	const publishFor = 10 * time.Second
 	web, err := testenv.NewWebHandler()
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +108,21 @@ func TestRecordingBrowser(t *testing.T) {
 	gw.Server.Handle("/", web)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
-	env := &browserEnv{gw: gw, notes: n, browser: testenv.StartBrowser(t), ctx: ctx}
+	return &browserEnv{gw: gw, notes: n, browser: testenv.StartBrowser(t), ctx: ctx}
+}
+
+// TestRecordingBrowser: a Chromium page publishes its fake camera and
+// microphone for about 10 s into a room recorded from the start; closing
+// the page ends the recording. The file has one video and one audio
+// stream, decodes without an error, and lasts as long as the media went
+// on: from the first frame written (the manifest's start) to the close,
+// within 0.5 s.
+func TestRecordingBrowser(t *testing.T) {
+	needFFmpeg(t)
+	testenv.SkipIfNoBrowser(t)
+	const publishFor = 10 * time.Second
+	env := startRecordingBrowser(t)
+	gw, n, ctx := env.gw, env.notes, env.ctx
 
 	const room = "rec-browser"
 	// A second participant notes the RTP timestamps of the video frames

@@ -19,7 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
@@ -41,8 +40,11 @@ type Config struct {
 	ICEServers []webrtc.ICEServer
 	// Channels are the custom channel names relayed between clients. Both
 	// ends of a negotiated channel must create it, so the gateway can only
-	// relay channels it knows by name.
+	// relay channels it knows by name (see channelRefused).
 	Channels []string
+	// Tell, when set, sends a server event to one client (the gateway
+	// tells a client about a channel it does not relay).
+	Tell func(clientID, event string, payload any)
 	// MetadataWait bounds how long a late joiner's replay waits for a
 	// publisher to confirm a stream. Default 1.5 s.
 	MetadataWait time.Duration
@@ -107,6 +109,10 @@ const (
 	// StreamAdopted: a publisher that reconnected continues a stream on
 	// the subscribers' existing tracks.
 	StreamAdopted NoticeKind = "stream-adopted"
+	// DuplicateTrackDropped: a publisher sent a track of a stream twice
+	// (on a second transceiver); the copy is neither forwarded nor
+	// recorded. Track is the repeated track id.
+	DuplicateTrackDropped NoticeKind = "duplicate-track-dropped"
 	// RecordingFinished: a recording ended; Manifest is its manifest.
 	RecordingFinished NoticeKind = "recording-finished"
 	// RecordingFailed: a recording could not start, or stopped early on an
@@ -133,6 +139,8 @@ type Notice struct {
 	// paths); Reason is the same as a short code a client may see:
 	// "disk-full", "permission" or "error".
 	Error, Reason string
+	// Track is the track a DuplicateTrackDropped notice is about.
+	Track string
 }
 
 func (c *Config) setDefaults() {
@@ -187,6 +195,9 @@ type streamKey struct{ publisher, msid string }
 type relayed struct {
 	key    streamKey
 	tracks map[*webrtc.TrackRemote]*inbound
+	// dups are tracks that repeat one of tracks (see duplicateOf): read
+	// and discarded, never forwarded or recorded.
+	dups map[*webrtc.TrackRemote]bool
 	// out is nil until the publisher's metadata arrived: without events
 	// the gateway could not answer its subscribers' {mid} requests.
 	out *rtcio.Stream
@@ -259,11 +270,12 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		relayLimit: newRelayLimits(cfg.RelayRate, cfg.RelayBurst),
 	}
 	sock.SetHooks(rtcio.Hooks{
-		RemoteTrack:        r.onRemoteTrack,
-		RemoteTrackEnded:   r.onRemoteTrackEnded,
-		RemoteStreamEvents: r.onStreamEvents,
-		Ctrl:               r.relayCtrl,
-		ChannelMessage:     r.relayChannel,
+		RemoteTrack:         r.onRemoteTrack,
+		RemoteTrackEnded:    r.onRemoteTrackEnded,
+		RemoteStreamEvents:  r.onStreamEvents,
+		Ctrl:                r.relayCtrl,
+		ChannelMessage:      r.relayChannel,
+		ChannelAcceptFailed: r.channelRefused,
 	})
 	sock.On(rtcio.EventPeerConnect, func(ev *rtcio.Event) {
 		r.connects.markConnected(ev.PeerID)
@@ -330,6 +342,9 @@ func (r *Room) Close() {
 // when its stream is already relayed, adds it to the relayed stream (the
 // subscribers' rtc.io then fires track-added).
 func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	if r.dropDuplicate(peerID, rs, track) {
+		return
+	}
 	in, err := r.startInbound(r.ctx, track, receiver)
 	if err != nil {
 		r.log.Error("sfu: cannot forward track", "publisher", peerID, "track", track.ID(), "err", err)
@@ -339,7 +354,7 @@ func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrt
 	r.mu.Lock()
 	rel := r.streams[key]
 	if rel == nil {
-		rel = &relayed{key: key, tracks: make(map[*webrtc.TrackRemote]*inbound)}
+		rel = newRelayed(key)
 		r.streams[key] = rel
 	}
 	rel.tracks[track] = in
@@ -350,7 +365,7 @@ func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrt
 	if rec != nil && !adopted {
 		r.attachRecording(rec, in)
 	}
-	r.log.Info("sfu: receiving track", "publisher", peerID, "stream", key.msid, "kind", track.Kind().String(), "codec", track.Codec().MimeType, "adopted", adopted)
+	r.log.Info("sfu: receiving track", "publisher", peerID, "stream", key.msid, "kind", track.Kind().String(), "track", track.ID(), "ssrc", uint32(track.SSRC()), "codec", track.Codec().MimeType, "adopted", adopted)
 	if out != nil && !adopted {
 		r.addTrack(out, in)
 	}
@@ -387,7 +402,6 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 	}
 	rel.identity, _ = r.identityOf(peerID)
 	out := rtcio.NewRelayStream(rs.ID(), rs.MediaStreamID())
-	out.OnRTCP(r.routeSubscriberRTCP)
 	rel.out = out
 	rel.events = eventNames(events)
 	ins := make([]*inbound, 0, len(rel.tracks))
@@ -428,14 +442,6 @@ func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[
 	r.log.Info("sfu: relaying stream", "publisher", peerID, "stream", rs.ID(), "msid", key.msid, "events", eventNames(events), "subscribers", len(to))
 }
 
-// routeSubscriberRTCP hands a subscriber's feedback to the down-track it
-// names.
-func (r *Room) routeSubscriberRTCP(_ string, track webrtc.TrackLocal, pkts []rtcp.Packet) {
-	if ft, ok := track.(*forwardTrack); ok {
-		ft.handleRTCP(pkts)
-	}
-}
-
 // onRemoteTrackEnded removes an ended track from its relayed stream (the
 // subscribers see track-removed) and retires the stream when it has no
 // track left: untracked, so no later client gets it, and removed from the
@@ -444,6 +450,12 @@ func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *
 	key := streamKey{peerID, rs.MediaStreamID()}
 	r.mu.Lock()
 	rel := r.streams[key]
+	if rel != nil && rel.dups[track] {
+		// A repeated copy ending changes nothing for the stream.
+		delete(rel.dups, track)
+		r.mu.Unlock()
+		return
+	}
 	var in *inbound
 	if rel != nil {
 		in = rel.tracks[track]

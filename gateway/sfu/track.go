@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
@@ -30,18 +29,20 @@ type forwardTrack struct {
 	observer Observer
 	stats    trackStats
 
-	mu     sync.Mutex
-	downs  map[string]*forwarding.DownTrack // by binding id
-	outs   map[string]*streamWriter         // by binding id
-	bySSRC map[uint32]*forwarding.DownTrack
+	mu    sync.Mutex
+	downs map[string]*binding // by sender id (TrackLocalContext.ID)
+}
+
+// binding is one subscriber's down-track and the sender it is bound to.
+type binding struct {
+	down   *forwarding.DownTrack
+	sender *senderBinding
 }
 
 func newForwardTrack(pub *forwarding.Publication, codec webrtc.RTPCodecParameters, id, streamID string, kind webrtc.RTPCodecType, router *RTCPRouter, observer Observer, log *slog.Logger) *forwardTrack {
 	f := &forwardTrack{
 		pub: pub, codec: codec, id: id, streamID: streamID, kind: kind, router: router, observer: observer, log: log,
-		downs:  make(map[string]*forwarding.DownTrack),
-		outs:   make(map[string]*streamWriter),
-		bySSRC: make(map[uint32]*forwarding.DownTrack),
+		downs: make(map[string]*binding),
 	}
 	f.observe(observer)
 	return f
@@ -49,11 +50,16 @@ func newForwardTrack(pub *forwarding.Publication, codec webrtc.RTPCodecParameter
 
 // Bind implements webrtc.TrackLocal: it picks the subscriber's payload type
 // for the publisher's codec (no transcoding: a subscriber that cannot take
-// the codec does not get the track) and subscribes a down-track.
+// the codec does not get the track) and subscribes a down-track, joined to
+// its sender's peer connection by the router (never by SSRC).
 func (f *forwardTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	codec, rtxPT, ok := matchCodec(f.codec, ctx.CodecParameters())
 	if !ok {
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("sfu: subscriber did not negotiate %s", f.codec.MimeType)
+	}
+	sb, err := f.router.bind(ctx)
+	if err != nil {
+		return webrtc.RTPCodecParameters{}, err
 	}
 	ssrc := uint32(ctx.SSRC())
 	var onFirst func()
@@ -61,25 +67,23 @@ func (f *forwardTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParame
 		bound := time.Now()
 		onFirst = func() { f.observer.FirstKeyframe(time.Since(bound)) }
 	}
-	out := f.router.rtpWriter(ssrc)
 	d, err := f.pub.Subscribe(context.Background(), forwarding.DownTrackConfig{
 		OnFirstKeyframe: onFirst,
 		SSRC:            ssrc,
 		PayloadType:     uint8(codec.PayloadType),
 		RTXSSRC:         uint32(ctx.SSRCRetransmission()),
 		RTXPayloadType:  rtxPT,
-		Writer:          out,
-		RTCP:            f.router.Writer(ssrc),
+		Writer:          sb.rtp,
+		RTCP:            sb.rtcp,
 		Logger:          f.log,
 	})
 	if err != nil {
-		f.router.forget(ssrc, out)
+		sb.release()
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("sfu: subscribe: %w", err)
 	}
+	sb.deliver(ssrc, d.HandleRTCP)
 	f.mu.Lock()
-	f.downs[ctx.ID()] = d
-	f.outs[ctx.ID()] = out
-	f.bySSRC[ssrc] = d
+	f.downs[ctx.ID()] = &binding{down: d, sender: sb}
 	f.mu.Unlock()
 	return codec, nil
 }
@@ -87,39 +91,17 @@ func (f *forwardTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParame
 // Unbind implements webrtc.TrackLocal.
 func (f *forwardTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 	f.mu.Lock()
-	d, out := f.downs[ctx.ID()], f.outs[ctx.ID()]
+	b := f.downs[ctx.ID()]
 	delete(f.downs, ctx.ID())
-	delete(f.outs, ctx.ID())
-	if d != nil {
-		delete(f.bySSRC, d.SSRC())
-	}
 	f.mu.Unlock()
-	if out != nil {
-		// A write still waiting for pion must not hold up Close.
-		f.router.forget(d.SSRC(), out)
+	if b == nil {
+		return nil
 	}
-	if d != nil {
-		err := d.Close()
-		f.stats.retire(d.Stats())
-		return err
-	}
-	return nil
-}
-
-// handleRTCP routes a subscriber's feedback (PLI, FIR, NACK) to the
-// down-track it is about.
-func (f *forwardTrack) handleRTCP(pkts []rtcp.Packet) {
-	for _, p := range pkts {
-		for _, ssrc := range p.DestinationSSRC() {
-			f.mu.Lock()
-			d := f.bySSRC[ssrc]
-			f.mu.Unlock()
-			if d != nil {
-				d.HandleRTCP([]rtcp.Packet{p})
-				break
-			}
-		}
-	}
+	// A write still waiting for pion must not hold up Close.
+	b.sender.release()
+	err := b.down.Close()
+	f.stats.retire(b.down.Stats())
+	return err
 }
 
 // downTracks returns the current down-tracks.
@@ -127,8 +109,8 @@ func (f *forwardTrack) downTracks() []*forwarding.DownTrack {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := make([]*forwarding.DownTrack, 0, len(f.downs))
-	for _, d := range f.downs {
-		out = append(out, d)
+	for _, b := range f.downs {
+		out = append(out, b.down)
 	}
 	return out
 }

@@ -614,7 +614,9 @@ func clip(s string, n int) string {
 }
 
 // EmitTo sends a server event to the sockets with these ids, wherever
-// they are connected; ids that are not connected are skipped.
+// they are connected; ids that are not connected are skipped (the media
+// side telling clients about their media: a gateway-error they caused
+// there, a failed recording).
 func (s *Server) EmitTo(ids []string, event string, args ...any) { s.to(ids, event, args...) }
 
 // to emits an event to a set of sockets by id.
