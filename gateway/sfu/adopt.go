@@ -154,7 +154,9 @@ func (r *Room) continueAdopted(publisher string, rel *relayed, events map[string
 	}
 	r.sock.SendStream(rel.out, to...)
 	r.log.Info("sfu: reconnected publisher continues its stream", "publisher", publisher, "stream", rel.out.ID())
-	r.notify(Notice{Kind: StreamAdopted, Publisher: publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid, Events: eventNames(events)})
+	n := streamKey{publisher, rel.key.msid}.notice(StreamAdopted, rel.out)
+	n.Events = eventNames(events)
+	r.notify(n)
 }
 
 // expired is what the grace period ended for: whole streams whose
@@ -198,7 +200,7 @@ func (r *Room) retire(e expired) {
 	}
 	r.sock.UntrackStream(rel.out)
 	r.sock.RemoveStream(rel.out)
-	r.notify(Notice{Kind: StreamUnpublished, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid})
+	r.notify(rel.key.notice(StreamUnpublished, rel.out))
 	r.log.Info("sfu: stream ended", "publisher", rel.key.publisher, "stream", rel.out.ID())
 }
 

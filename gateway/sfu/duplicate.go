@@ -83,7 +83,9 @@ func (r *Room) dropDuplicate(peerID string, rs *rtcio.RemoteStream, track *webrt
 		r.cfg.Observer.DuplicateTrack()
 	}
 	r.log.Info("sfu: dropping a repeated copy of a track the publisher already sends", "publisher", peerID, "stream", key.msid, "kind", track.Kind().String(), "track", track.ID(), "ssrc", uint32(track.SSRC()))
-	r.notify(Notice{Kind: DuplicateTrackDropped, Publisher: peerID, MediaStream: key.msid, Track: track.ID()})
+	n := key.notice(DuplicateTrackDropped, nil)
+	n.Track = track.ID()
+	r.notify(n)
 	r.loops.Add(1)
 	go func() {
 		defer r.loops.Done()

@@ -106,31 +106,59 @@ func (r *Room) Recordings() []RecordingInfo {
 	return out
 }
 
+// recordLater starts a relayed stream's recording on a goroutine of its
+// own: creating its files can block on a slow disk, and the stream
+// decisions run on the Socket's dispatcher, which the room's relay of ctrl
+// events and every other decision wait on.
+func (r *Room) recordLater(rel *relayed) {
+	r.loops.Add(1)
+	go func() {
+		defer r.loops.Done()
+		_ = r.record(rel)
+	}()
+}
+
 // record starts recording a relayed stream and attaches its tracks.
 func (r *Room) record(rel *relayed) error {
-	events, _ := r.sock.RelayedEvents(rel.out)
+	id := rel.out.ID()
 	r.mu.Lock()
+	if r.ctx.Err() != nil || r.recordings[id] != nil || r.starting[id] {
+		// Closing, recorded already, or being started by another call.
+		r.mu.Unlock()
+		return nil
+	}
+	r.starting[id] = true
+	expected := len(rel.tracks)
+	r.mu.Unlock()
+	events, _ := r.sock.RelayedEvents(rel.out)
+	rec, err := r.cfg.Recorder.Start(r.ctx, recorder.StreamInfo{
+		Room:           r.id,
+		PublisherID:    rel.key.publisher,
+		StreamID:       id,
+		MediaStreamID:  rel.key.msid,
+		Events:         events,
+		ExpectedTracks: expected,
+	})
+	if err != nil {
+		r.mu.Lock()
+		delete(r.starting, id)
+		r.mu.Unlock()
+		r.log.Error("sfu: cannot start recording", "stream", id, "err", err)
+		n := rel.key.notice(RecordingFailed, rel.out)
+		n.Error, n.Reason = err.Error(), failureReason(err)
+		r.notify(n)
+		return fmt.Errorf("recording %s: %w", id, err)
+	}
+	// The tracks are taken in the same critical section that publishes the
+	// recording: a track that arrives later finds the recording and
+	// attaches itself (onRemoteTrack), so each is attached exactly once.
+	r.mu.Lock()
+	delete(r.starting, id)
+	r.recordings[id] = rec
 	ins := make([]*inbound, 0, len(rel.tracks))
 	for _, in := range rel.tracks {
 		ins = append(ins, in)
 	}
-	r.mu.Unlock()
-	rec, err := r.cfg.Recorder.Start(r.ctx, recorder.StreamInfo{
-		Room:           r.id,
-		PublisherID:    rel.key.publisher,
-		StreamID:       rel.out.ID(),
-		MediaStreamID:  rel.key.msid,
-		Events:         events,
-		ExpectedTracks: len(ins),
-	})
-	if err != nil {
-		r.log.Error("sfu: cannot start recording", "stream", rel.out.ID(), "err", err)
-		r.notify(Notice{Kind: RecordingFailed, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid,
-			Error: err.Error(), Reason: failureReason(err)})
-		return fmt.Errorf("recording %s: %w", rel.out.ID(), err)
-	}
-	r.mu.Lock()
-	r.recordings[rel.out.ID()] = rec
 	r.mu.Unlock()
 	meeting := r.meeting.open(r.cfg.Recorder, r.id, r.log)
 	if meeting != nil {

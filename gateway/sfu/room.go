@@ -11,11 +11,7 @@ package sfu
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -92,57 +88,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// NoticeKind says what a Notice reports.
-type NoticeKind string
-
-// The stream decisions a room reports.
-const (
-	// StreamPublished: a publisher's stream is now relayed to the room.
-	StreamPublished NoticeKind = "stream-published"
-	// StreamReplayed: a client that connected got a live stream.
-	StreamReplayed NoticeKind = "stream-replayed"
-	// StreamNotReplayed: a client that connected did not get a stream its
-	// publisher no longer confirms.
-	StreamNotReplayed NoticeKind = "stream-not-replayed"
-	// StreamUnpublished: a relayed stream ended and was retired.
-	StreamUnpublished NoticeKind = "stream-unpublished"
-	// StreamAdopted: a publisher that reconnected continues a stream on
-	// the subscribers' existing tracks.
-	StreamAdopted NoticeKind = "stream-adopted"
-	// DuplicateTrackDropped: a publisher sent a track of a stream twice
-	// (on a second transceiver); the copy is neither forwarded nor
-	// recorded. Track is the repeated track id.
-	DuplicateTrackDropped NoticeKind = "duplicate-track-dropped"
-	// RecordingFinished: a recording ended; Manifest is its manifest.
-	RecordingFinished NoticeKind = "recording-finished"
-	// RecordingFailed: a recording could not start, or stopped early on an
-	// error (disk full, permission, codec); Error says why.
-	RecordingFailed NoticeKind = "recording-failed"
-)
-
-// Notice is one decision of a room about a stream.
-type Notice struct {
-	Kind      NoticeKind
-	Room      string
-	Publisher string
-	// Stream is the publisher's RTCIOStream id; MediaStream its msid.
-	Stream      string
-	MediaStream string
-	// Client is the client concerned by a replay decision.
-	Client string
-	// Events are the stream's event names at the time.
-	Events []string
-	// Recording and Manifest identify a finished recording.
-	Recording string
-	Manifest  string
-	// Error is why a recording failed, for the operator (it may name
-	// paths); Reason is the same as a short code a client may see:
-	// "disk-full", "permission" or "error".
-	Error, Reason string
-	// Track is the track a DuplicateTrackDropped notice is about.
-	Track string
-}
-
 func (c *Config) setDefaults() {
 	if c.MetadataWait <= 0 {
 		c.MetadataWait = 1500 * time.Millisecond
@@ -178,6 +123,8 @@ type Room struct {
 	// running ones, by RTCIOStream id.
 	recordAll  bool
 	recordings map[string]*recorder.Recording
+	// starting are the streams whose recording is being started.
+	starting map[string]bool
 	// meeting is the room manifest of the recordings, from the first one
 	// until the room closes.
 	meeting meeting
@@ -190,32 +137,6 @@ type Room struct {
 }
 
 type streamKey struct{ publisher, msid string }
-
-// relayed is one publisher's stream as the room re-publishes it.
-type relayed struct {
-	key    streamKey
-	tracks map[*webrtc.TrackRemote]*inbound
-	// dups are tracks that repeat one of tracks (see duplicateOf): read
-	// and discarded, never forwarded or recorded.
-	dups map[*webrtc.TrackRemote]bool
-	// out is nil until the publisher's metadata arrived: without events
-	// the gateway could not answer its subscribers' {mid} requests.
-	out *rtcio.Stream
-	// orphans are the tracks of a departed publisher, kept (with their
-	// publications and subscribers) until orphanedAt+AdoptGrace in case
-	// the publisher comes back.
-	orphans    []*inbound
-	orphanedAt time.Time
-	// pendingNew are tracks of an adopting connection that the old one
-	// did not have, to add once the lock is released.
-	pendingNew []*inbound
-	// untracked is set when the application untracked the stream: clients
-	// that connect later do not get it, connected ones keep it.
-	untracked bool
-	events    []string
-	// identity is who published the stream (see mayContinue).
-	identity signaling.Identity
-}
 
 // Conn is the gateway peer's signaling connection: in process for the
 // gateway's own rooms, a socket.io client for a room on another server.
@@ -265,21 +186,29 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		departing:  make(map[string]bool),
 		channels:   make(map[string]*rtcio.BroadcastChannel),
 		recordings: make(map[string]*recorder.Recording),
+		starting:   make(map[string]bool),
 		recordAll:  cfg.Recorder != nil && cfg.RecordRoom != nil && cfg.RecordRoom(roomID),
 		connects:   newConnectWatch(),
 		relayLimit: newRelayLimits(cfg.RelayRate, cfg.RelayBurst),
 	}
-	sock.SetHooks(rtcio.Hooks{
-		RemoteTrack:         r.onRemoteTrack,
-		RemoteTrackEnded:    r.onRemoteTrackEnded,
-		RemoteStreamEvents:  r.onStreamEvents,
-		Ctrl:                r.relayCtrl,
-		ChannelMessage:      r.relayChannel,
-		ChannelAcceptFailed: r.channelRefused,
-	})
+	hooks := rtcio.Hooks{
+		RemoteTrack:        r.onRemoteTrack,
+		RemoteTrackEnded:   r.onRemoteTrackEnded,
+		RemoteStreamEvents: r.onStreamEvents,
+	}
+	relays := !cfg.ReceiveOnly
+	if relays {
+		// Only a relaying peer passes data on, refuses what it cannot
+		// relay, and replays streams to whoever connects; a receive-only
+		// one is a plain participant (see Join's comment).
+		hooks.Ctrl, hooks.ChannelMessage, hooks.ChannelAcceptFailed = r.relayCtrl, r.relayChannel, r.channelRefused
+	}
+	sock.SetHooks(hooks)
 	sock.On(rtcio.EventPeerConnect, func(ev *rtcio.Event) {
 		r.connects.markConnected(ev.PeerID)
-		r.replayTo(ev.PeerID)
+		if relays {
+			r.replayTo(ev.PeerID)
+		}
 	})
 	for _, name := range cfg.Channels {
 		bc, err := sock.CreateChannel(name, rtcio.ChannelOptions{})
@@ -321,7 +250,7 @@ func (r *Room) Close() {
 		}
 		ins = append(ins, rel.orphans...)
 		if rel.out != nil {
-			ended = append(ended, Notice{Kind: StreamUnpublished, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid})
+			ended = append(ended, rel.key.notice(StreamUnpublished, rel.out))
 		}
 	}
 	r.streams = make(map[streamKey]*relayed)
@@ -336,470 +265,4 @@ func (r *Room) Close() {
 	r.meeting.close()
 	r.local.Close()
 	r.log.Info("sfu: gateway peer left")
-}
-
-// onRemoteTrack feeds a newly received track into the forwarding plane and,
-// when its stream is already relayed, adds it to the relayed stream (the
-// subscribers' rtc.io then fires track-added).
-func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-	if r.dropDuplicate(peerID, rs, track) {
-		return
-	}
-	in, err := r.startInbound(r.ctx, track, receiver)
-	if err != nil {
-		r.log.Error("sfu: cannot forward track", "publisher", peerID, "track", track.ID(), "err", err)
-		return
-	}
-	key := streamKey{peerID, rs.MediaStreamID()}
-	r.mu.Lock()
-	rel := r.streams[key]
-	if rel == nil {
-		rel = newRelayed(key)
-		r.streams[key] = rel
-	}
-	rel.tracks[track] = in
-	out := rel.out
-	adopted := out != nil && r.adoptTrack(rel, in)
-	rec := r.recordingFor(rel)
-	r.mu.Unlock()
-	if rec != nil && !adopted {
-		r.attachRecording(rec, in)
-	}
-	r.log.Info("sfu: receiving track", "publisher", peerID, "stream", key.msid, "kind", track.Kind().String(), "track", track.ID(), "ssrc", uint32(track.SSRC()), "codec", track.Codec().MimeType, "adopted", adopted)
-	if out != nil && !adopted {
-		r.addTrack(out, in)
-	}
-}
-
-func (r *Room) addTrack(out *rtcio.Stream, in *inbound) {
-	if err := out.AddTrack(in.out); err != nil {
-		r.log.Error("sfu: relay track", "err", err)
-	}
-}
-
-// onStreamEvents relays a stream once its publisher's metadata arrived: a
-// relay stream with the publisher's ids and events, sent to every other
-// client.
-func (r *Room) onStreamEvents(peerID string, rs *rtcio.RemoteStream, events map[string][]json.RawMessage) {
-	key := streamKey{peerID, rs.MediaStreamID()}
-	r.mu.Lock()
-	rel := r.streams[key]
-	if rel == nil || rel.out != nil {
-		r.mu.Unlock()
-		return
-	}
-	orphan, claimed := r.orphanFor(rs.ID(), key.msid, peerID)
-	if orphan != nil {
-		r.adoptLocked(orphan, rel)
-		r.mu.Unlock()
-		r.continueAdopted(peerID, orphan, events)
-		return
-	}
-	if claimed {
-		r.mu.Unlock()
-		r.refuseClaim(peerID, rs)
-		return
-	}
-	rel.identity, _ = r.identityOf(peerID)
-	out := rtcio.NewRelayStream(rs.ID(), rs.MediaStreamID())
-	rel.out = out
-	rel.events = eventNames(events)
-	ins := make([]*inbound, 0, len(rel.tracks))
-	for _, in := range rel.tracks {
-		ins = append(ins, in)
-	}
-	r.mu.Unlock()
-	for _, in := range ins {
-		r.addTrack(out, in)
-	}
-	if r.cfg.ReceiveOnly {
-		r.mu.Lock()
-		recordIt := r.recordAll
-		r.mu.Unlock()
-		if recordIt {
-			_ = r.record(rel)
-		}
-		return
-	}
-	if err := r.sock.Relay(out, events); err != nil {
-		r.log.Error("sfu: relay stream", "err", err)
-		return
-	}
-	var to []string
-	for _, id := range r.sock.Peers() {
-		if id != peerID {
-			to = append(to, id)
-		}
-	}
-	r.sock.SendStream(out, to...)
-	r.mu.Lock()
-	recordIt := r.recordAll
-	r.mu.Unlock()
-	if recordIt {
-		_ = r.record(rel)
-	}
-	r.notify(Notice{Kind: StreamPublished, Publisher: peerID, Stream: rs.ID(), MediaStream: key.msid, Events: eventNames(events)})
-	r.log.Info("sfu: relaying stream", "publisher", peerID, "stream", rs.ID(), "msid", key.msid, "events", eventNames(events), "subscribers", len(to))
-}
-
-// onRemoteTrackEnded removes an ended track from its relayed stream (the
-// subscribers see track-removed) and retires the stream when it has no
-// track left: untracked, so no later client gets it, and removed from the
-// clients that have it.
-func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *webrtc.TrackRemote, streamEnded bool) {
-	key := streamKey{peerID, rs.MediaStreamID()}
-	r.mu.Lock()
-	rel := r.streams[key]
-	if rel != nil && rel.dups[track] {
-		// A repeated copy ending changes nothing for the stream.
-		delete(rel.dups, track)
-		r.mu.Unlock()
-		return
-	}
-	var in *inbound
-	if rel != nil {
-		in = rel.tracks[track]
-		delete(rel.tracks, track)
-	}
-	if in != nil && rel.out != nil && (r.departing[peerID] || !slices.Contains(r.sock.Peers(), peerID)) {
-		// The publisher's connection is gone (not a track it stopped):
-		// keep the track's publication and subscribers for a while, the
-		// publisher may be reconnecting.
-		rel.orphans = append(rel.orphans, in)
-		if len(rel.tracks) == 0 {
-			rel.orphanedAt = time.Now()
-			if r.departing[peerID] {
-				// Closed because its socket left and its media went
-				// silent: the wait for a reconnect began with the silence.
-				rel.orphanedAt = time.Unix(0, in.lastPacket.Load())
-			}
-		}
-		r.mu.Unlock()
-		return
-	}
-	retire := rel != nil && (streamEnded || len(rel.tracks) == 0)
-	if retire {
-		delete(r.streams, key)
-	}
-	r.mu.Unlock()
-	if in == nil {
-		return
-	}
-	if rel.out != nil {
-		rel.out.RemoveTrack(in.out)
-	}
-	in.close()
-	if retire && rel.out != nil {
-		r.sock.UntrackStream(rel.out)
-		r.sock.RemoveStream(rel.out)
-		r.notify(Notice{Kind: StreamUnpublished, Publisher: peerID, Stream: rel.out.ID(), MediaStream: key.msid})
-		r.log.Info("sfu: stream ended", "publisher", peerID, "stream", rel.out.ID())
-	}
-}
-
-// replayTo gives a client that just connected every live stream whose
-// publisher still tracks it, each on its own so that a silent publisher
-// holds up nothing else.
-func (r *Room) replayTo(clientID string) {
-	if r.cfg.ReceiveOnly {
-		return
-	}
-	// A stream's key changes when a reconnected publisher adopts it, so
-	// each is read under the lock and the goroutines use their copy.
-	type candidate struct {
-		key streamKey
-		out *rtcio.Stream
-	}
-	r.mu.Lock()
-	var candidates, untracked []candidate
-	for _, rel := range r.streams {
-		if rel.out == nil || rel.key.publisher == clientID || len(rel.tracks) == 0 {
-			continue
-		}
-		if rel.untracked {
-			untracked = append(untracked, candidate{rel.key, rel.out})
-		} else {
-			candidates = append(candidates, candidate{rel.key, rel.out})
-		}
-	}
-	r.mu.Unlock()
-	for _, rel := range untracked {
-		r.notify(Notice{Kind: StreamNotReplayed, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid, Client: clientID})
-	}
-	for _, rel := range candidates {
-		r.loops.Add(1)
-		go func() {
-			defer r.loops.Done()
-			ctx, cancel := context.WithTimeout(r.ctx, r.cfg.MetadataWait)
-			defer cancel()
-			events, err := r.sock.RequestMetadata(ctx, rel.key.publisher, rel.key.msid)
-			if err != nil {
-				r.log.Info("sfu: not replaying stream the publisher no longer confirms", "client", clientID, "publisher", rel.key.publisher, "stream", rel.out.ID(), "err", err)
-				r.notify(Notice{Kind: StreamNotReplayed, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid, Client: clientID})
-				return
-			}
-			if err := r.sock.Relay(rel.out, events); err != nil {
-				r.log.Warn("sfu: refresh relayed events", "err", err)
-				return
-			}
-			r.sock.SendStream(rel.out, clientID)
-			r.notify(Notice{Kind: StreamReplayed, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid, Client: clientID, Events: eventNames(events)})
-			r.log.Info("sfu: replayed stream", "client", clientID, "publisher", rel.key.publisher, "stream", rel.out.ID(), "events", eventNames(events))
-		}()
-	}
-}
-
-// relayCtrl relays a client's ctrl event to every other client, in order.
-func (r *Room) relayCtrl(peerID, name string, raw []json.RawMessage) {
-	if r.cfg.ReceiveOnly {
-		return
-	}
-	if !r.mayRelay(peerID) {
-		return
-	}
-	args := rawArgs(raw)
-	for _, id := range r.sock.Peers() {
-		if id == peerID {
-			continue
-		}
-		if err := r.sock.Peer(id).Emit(name, args...); err != nil {
-			r.log.Debug("sfu: relay ctrl event", "to", id, "event", name, "err", err)
-		}
-	}
-}
-
-// relayChannel relays a broadcast channel frame to every other client.
-func (r *Room) relayChannel(peerID, channel string, msg rtcio.ChannelMessage) {
-	if r.cfg.ReceiveOnly {
-		return
-	}
-	r.mu.Lock()
-	bc := r.channels[channel]
-	r.mu.Unlock()
-	if bc == nil || !r.mayRelay(peerID) {
-		return
-	}
-	for _, id := range r.sock.Peers() {
-		if id == peerID {
-			continue
-		}
-		c := bc.Peer(id)
-		if c == nil {
-			continue
-		}
-		var err error
-		if msg.Binary != nil {
-			_, err = c.Send(msg.Binary)
-		} else {
-			err = c.Emit(msg.Name, rawArgs(msg.Raw)...)
-		}
-		if err != nil {
-			r.log.Debug("sfu: relay channel frame", "to", id, "channel", channel, "err", err)
-		}
-	}
-}
-
-// onSignal watches the room's signaling for publishers whose socket left.
-func (r *Room) onSignal(event string, args []any) {
-	if event != signaling.EventPeerLeft {
-		return
-	}
-	obj, _ := firstObject(args)
-	id, _ := obj["id"].(string)
-	if id == "" {
-		return
-	}
-	r.mu.Lock()
-	r.left[id] = time.Now()
-	r.mu.Unlock()
-}
-
-// watchDepartures closes the peer of a publisher whose socket left once its
-// media stopped too. As in a mesh, media that keeps flowing keeps being
-// forwarded; but where a mesh notices a closed page only when the
-// connection times out (8 to 10 s), the gateway acts as soon as the socket
-// is gone and the media is silent.
-func (r *Room) watchDepartures() {
-	defer r.loops.Done()
-	tick := time.NewTicker(r.cfg.MediaStopGrace / 4)
-	defer tick.Stop()
-	for {
-		select {
-		case <-r.ctx.Done():
-			return
-		case now := <-tick.C:
-			for _, id := range r.silentDepartures(now) {
-				r.log.Info("sfu: publisher left and its media stopped", "publisher", id)
-				r.sock.Peer(id).Close()
-			}
-			for _, e := range r.expiredOrphans(now) {
-				r.retire(e)
-			}
-			r.closeUnconnected(now)
-		}
-	}
-}
-
-func (r *Room) silentDepartures(now time.Time) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for id, at := range r.left {
-		if now.Sub(at) < r.cfg.MediaStopGrace {
-			continue
-		}
-		silent := true
-		for key, rel := range r.streams {
-			if key.publisher != id {
-				continue
-			}
-			for _, in := range rel.tracks {
-				if in.idleFor(now) < r.cfg.MediaStopGrace {
-					silent = false
-				}
-			}
-		}
-		if silent {
-			out = append(out, id)
-			delete(r.left, id)
-			r.departing[id] = true
-		}
-	}
-	return out
-}
-
-func (r *Room) notify(n Notice) {
-	if r.cfg.Notify != nil {
-		n.Room = r.id
-		r.cfg.Notify(n)
-	}
-}
-
-// StreamInfo describes one relayed stream.
-type StreamInfo struct {
-	Publisher   string   `json:"publisher"`
-	Stream      string   `json:"stream"`
-	MediaStream string   `json:"mediaStream"`
-	Events      []string `json:"events"`
-	Tracks      int      `json:"tracks"`
-	Subscribers int      `json:"subscribers"`
-	Untracked   bool     `json:"untracked"`
-}
-
-// Streams lists the streams the room relays.
-func (r *Room) Streams() []StreamInfo {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []StreamInfo
-	for _, rel := range r.streams {
-		if rel.out == nil {
-			continue
-		}
-		info := StreamInfo{Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid,
-			Events: rel.events, Tracks: len(rel.tracks), Untracked: rel.untracked}
-		for _, in := range rel.tracks {
-			info.Subscribers = max(info.Subscribers, len(in.out.downTracks()))
-		}
-		out = append(out, info)
-	}
-	slices.SortFunc(out, func(a, b StreamInfo) int { return strings.Compare(a.Stream, b.Stream) })
-	return out
-}
-
-// Untrack retires a stream for clients that connect from now on, as the
-// publisher's own untrackStream would; connected clients keep receiving
-// it. by, when not empty, must be the stream's publisher. It reports
-// whether the room relays such a stream.
-func (r *Room) Untrack(streamID, by string) (bool, error) {
-	r.mu.Lock()
-	var found *relayed
-	for _, rel := range r.streams {
-		if rel.out != nil && rel.out.ID() == streamID {
-			found = rel
-		}
-	}
-	if found == nil {
-		r.mu.Unlock()
-		return false, nil
-	}
-	if by != "" && found.key.publisher != by {
-		r.mu.Unlock()
-		return true, fmt.Errorf("sfu: only the publisher may untrack stream %s", streamID)
-	}
-	found.untracked = true
-	out := found.out
-	r.mu.Unlock()
-	r.sock.UntrackStream(out)
-	r.log.Info("sfu: stream untracked by the application", "stream", streamID, "by", by)
-	return true, nil
-}
-
-// dropClient hands a client that left the room to the departure watch
-// instead of closing its connection at once: as in a mesh, a publisher
-// whose socket.io connection dropped while its media keeps flowing keeps
-// being forwarded, and its connection closes once its media is silent
-// (after MediaStopGrace for a client that sends nothing).
-func (r *Room) dropClient(id string) {
-	r.relayLimit.forget(id)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, ok := r.left[id]; !ok {
-		r.left[id] = time.Now()
-	}
-}
-
-// RoomStats is a snapshot of an SFU room's media side.
-type RoomStats struct {
-	Room string `json:"room"`
-	// Peers are the gateway peer's connections, one per client.
-	Peers int `json:"peers"`
-	// Streams are the relayed streams, Publications their tracks being
-	// forwarded, DownTracks the subscriptions to them.
-	Streams      int `json:"streams"`
-	Publications int `json:"publications"`
-	DownTracks   int `json:"downTracks"`
-}
-
-// Stats returns a snapshot of the room.
-func (r *Room) Stats() RoomStats {
-	st := RoomStats{Room: r.id, Peers: len(r.sock.Peers())}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rel := range r.streams {
-		st.Streams++
-		for _, in := range rel.tracks {
-			st.Publications++
-			st.DownTracks += len(in.out.downTracks())
-		}
-		for _, in := range rel.orphans {
-			st.Publications++
-			st.DownTracks += len(in.out.downTracks())
-		}
-	}
-	return st
-}
-
-func rawArgs(raw []json.RawMessage) []any {
-	args := make([]any, len(raw))
-	for i, a := range raw {
-		args[i] = a
-	}
-	return args
-}
-
-func firstObject(args []any) (map[string]any, bool) {
-	if len(args) == 0 {
-		return nil, false
-	}
-	m, ok := args[0].(map[string]any)
-	return m, ok
-}
-
-func eventNames(events map[string][]json.RawMessage) []string {
-	names := make([]string, 0, len(events))
-	for k := range events {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	return names
 }

@@ -1,9 +1,68 @@
 package sfu
 
+// The room's data relay: ctrl events and broadcast-channel messages from
+// one client go to every other client of the room, in order, within each
+// sender's rate bound; channels the room cannot relay are refused loudly.
+
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
+
+	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
+
+// relayCtrl relays a client's ctrl event to every other client, in order.
+func (r *Room) relayCtrl(peerID, name string, raw []json.RawMessage) {
+	if !r.mayRelay(peerID) {
+		return
+	}
+	args := rawArgs(raw)
+	for _, id := range r.sock.Peers() {
+		if id == peerID {
+			continue
+		}
+		if err := r.sock.Peer(id).Emit(name, args...); err != nil {
+			r.log.Debug("sfu: relay ctrl event", "to", id, "event", name, "err", err)
+		}
+	}
+}
+
+// relayChannel relays a broadcast channel frame to every other client.
+func (r *Room) relayChannel(peerID, channel string, msg rtcio.ChannelMessage) {
+	r.mu.Lock()
+	bc := r.channels[channel]
+	r.mu.Unlock()
+	if bc == nil || !r.mayRelay(peerID) {
+		return
+	}
+	for _, id := range r.sock.Peers() {
+		if id == peerID {
+			continue
+		}
+		c := bc.Peer(id)
+		if c == nil {
+			continue
+		}
+		var err error
+		if msg.Binary != nil {
+			_, err = c.Send(msg.Binary)
+		} else {
+			err = c.Emit(msg.Name, rawArgs(msg.Raw)...)
+		}
+		if err != nil {
+			r.log.Debug("sfu: relay channel frame", "to", id, "channel", channel, "err", err)
+		}
+	}
+}
+
+func rawArgs(raw []json.RawMessage) []any {
+	args := make([]any, len(raw))
+	for i, a := range raw {
+		args[i] = a
+	}
+	return args
+}
 
 // EventChannelNotRelayed is the code of the gateway-error event a client
 // gets when it sent data on a custom channel the room does not relay.
@@ -19,9 +78,6 @@ const EventChannelNotRelayed = "channel-not-relayed"
 // not open. So the gateway can only make the refusal visible: a
 // gateway-error event to the client, a log line and a counter.
 func (r *Room) channelRefused(peerID string, err error) {
-	if r.cfg.ReceiveOnly {
-		return
-	}
 	relayed := slices.Clone(r.cfg.Channels)
 	if r.cfg.Observer != nil {
 		r.cfg.Observer.ChannelRefused()
