@@ -1,6 +1,9 @@
 package forwarding
 
-import "sync/atomic"
+import (
+	"reflect"
+	"sync/atomic"
+)
 
 // PublicationStats is a snapshot of a publication's counters.
 type PublicationStats struct {
@@ -61,6 +64,18 @@ type DownTrackStats struct {
 	FIRsReceived    uint64
 	SenderReports   uint64
 	ReplayedPackets uint64 // packets sent from the keyframe cache at start
+}
+
+// Add adds o's counters to s, every field: a down-track's stats outlive it
+// in a total (a track's ended down-tracks). Reflection keeps a new counter
+// from being forgotten here; it runs once per ended down-track, not per
+// packet.
+func (s *DownTrackStats) Add(o DownTrackStats) {
+	dst, src := reflect.ValueOf(s).Elem(), reflect.ValueOf(o)
+	for i := range dst.NumField() {
+		f := dst.Field(i)
+		f.SetUint(f.Uint() + src.Field(i).Uint())
+	}
 }
 
 type downTrackCounters struct {

@@ -1,6 +1,7 @@
 package forwarding
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -208,6 +209,22 @@ func TestKeyframeCache(t *testing.T) {
 	for _, p := range made {
 		if n := p.refs.Load(); n != 1 {
 			t.Errorf("packet %d has %d references after reset, want 1", p.ext, n)
+		}
+	}
+}
+
+// TestDownTrackStatsAdd: every counter is summed.
+func TestDownTrackStatsAdd(t *testing.T) {
+	var a, b DownTrackStats
+	va, vb := reflect.ValueOf(&a).Elem(), reflect.ValueOf(&b).Elem()
+	for i := range va.NumField() {
+		va.Field(i).SetUint(uint64(i + 1))
+		vb.Field(i).SetUint(uint64(100 * (i + 1)))
+	}
+	a.Add(b)
+	for i := range va.NumField() {
+		if got, want := va.Field(i).Uint(), uint64(101*(i+1)); got != want {
+			t.Errorf("%s: %d, want %d", va.Type().Field(i).Name, got, want)
 		}
 	}
 }

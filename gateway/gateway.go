@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/logthrottle"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/roompattern"
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 )
 
@@ -84,7 +84,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	}
 	s.webhooks = hooks
 	o.notify = append(o.notify, hooks.stream, hooks.recordingFinished, s.recordingFailed)
-	rec, err := s.newRecorder(cfg.Recording)
+	rec, err := NewRecorder(cfg.Recording, log)
 	if err != nil {
 		media.close()
 		return nil, err
@@ -93,7 +93,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	rooms := sfu.NewManager(sfu.Config{
 		API:          media.api,
 		ICEServers:   iceServers(cfg.Media.ICEServers),
-		Router:       media.router,
+		Binder:       media.binder,
 		SSRCGuard:    media.guard,
 		Channels:     cfg.Media.RelayChannels,
 		MetadataWait: cfg.Media.MetadataWait,
@@ -345,11 +345,7 @@ func newTopologyResolver(cfg config.Rooms) (*topologyResolver, error) {
 
 func (r *topologyResolver) resolve(roomID string) signaling.Topology {
 	for _, rule := range r.rules {
-		if prefix, ok := strings.CutSuffix(rule.pattern, "*"); ok {
-			if strings.HasPrefix(roomID, prefix) {
-				return rule.topology
-			}
-		} else if rule.pattern == roomID {
+		if roompattern.Match(rule.pattern, roomID) {
 			return rule.topology
 		}
 	}

@@ -18,7 +18,7 @@ import (
 // and, when configured, the one UDP socket every peer connection shares.
 type mediaStack struct {
 	api    *webrtc.API
-	router *sfu.RTCPRouter
+	binder *sfu.Binder
 	guard  *sfu.SSRCGuard
 	udpMux ice.UDPMux
 	tcpMux *ice.TCPMuxDefault
@@ -57,7 +57,7 @@ func newMediaStack(cfg config.Media, log *slog.Logger) (*mediaStack, error) {
 		}
 	}
 
-	m := &mediaStack{router: sfu.NewRTCPRouter(), guard: sfu.NewSSRCGuard(cfg.MaxUnknownSSRCs)}
+	m := &mediaStack{binder: sfu.NewBinder(), guard: sfu.NewSSRCGuard(cfg.MaxUnknownSSRCs)}
 	if cfg.UDPPort != 0 {
 		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort,
 			ice.UDPMuxFromPortWithIPFilter(ipAllowed),
@@ -83,7 +83,7 @@ func newMediaStack(cfg config.Media, log *slog.Logger) (*mediaStack, error) {
 	}
 	pionLogs := pionlog.New(log.With("component", "pion"))
 	pionLogs.Watch = m.guard.Watch
-	api, err := sfu.NewAPI(m.router, func(se *webrtc.SettingEngine) {
+	api, err := sfu.NewAPI(m.binder, func(se *webrtc.SettingEngine) {
 		se.LoggerFactory = pionLogs
 		// A server has no use for mDNS candidates, and obfuscating its own
 		// addresses would only cost clients a lookup.
@@ -116,7 +116,7 @@ func newMediaStack(cfg config.Media, log *slog.Logger) (*mediaStack, error) {
 // routing, per the media configuration. Call closeFn when done.
 type MediaAPIs struct {
 	API    *webrtc.API
-	Router *sfu.RTCPRouter
+	Binder *sfu.Binder
 	Guard  *sfu.SSRCGuard
 }
 
@@ -126,7 +126,7 @@ func MediaAPI(cfg config.Media, log *slog.Logger) (MediaAPIs, func(), error) {
 	if err != nil {
 		return MediaAPIs{}, nil, err
 	}
-	return MediaAPIs{API: m.api, Router: m.router, Guard: m.guard}, m.close, nil
+	return MediaAPIs{API: m.api, Binder: m.binder, Guard: m.guard}, m.close, nil
 }
 
 func (m *mediaStack) close() {

@@ -2,15 +2,16 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/webhook"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/roompattern"
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 )
 
@@ -31,25 +32,26 @@ const EventRecording = "recording"
 // for (recording.mode), to every client of the room.
 const EventRecordingFailed = "recording-failed"
 
-// newRecorder builds the recorder when recording.dir is set, after marking
-// the manifests a previous process left unfinished as interrupted.
-func (s *Server) newRecorder(cfg config.Recording) (*recorder.Recorder, error) {
+// NewRecorder builds the recorder of a configuration (nil when
+// recording.dir is empty), after marking the manifests a previous process
+// left unfinished as interrupted. serve and join both record through it.
+func NewRecorder(cfg config.Recording, log *slog.Logger) (*recorder.Recorder, error) {
 	if cfg.Dir == "" {
 		return nil, nil
 	}
 	if _, err := os.Stat(cfg.Dir); err == nil {
-		marked, err := recorder.Recover(cfg.Dir, s.log)
+		marked, err := recorder.Recover(cfg.Dir, log)
 		if err != nil {
-			s.log.Warn("recovering recordings", "dir", cfg.Dir, "error", err)
+			log.Warn("recovering recordings", "dir", cfg.Dir, "error", err)
 		}
 		for _, m := range marked {
-			s.log.Warn("recording marked interrupted", "manifest", m)
+			log.Warn("recording marked interrupted", "manifest", m)
 		}
 	}
 	rec, err := recorder.New(recorder.Config{
 		Dir: cfg.Dir, NameTemplate: cfg.NameTemplate, MaxFileSize: cfg.MaxFileSize,
 		MaxDuration: cfg.MaxDuration, FlushInterval: cfg.FlushInterval,
-		Logger: s.log.With("component", "recorder"),
+		Logger: log.With("component", "recorder"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("recording.dir: %w", err)
@@ -63,14 +65,7 @@ func recordPolicy(cfg config.Recording) func(string) bool {
 	case "all":
 		return func(string) bool { return true }
 	case "rooms":
-		return func(room string) bool {
-			for _, p := range cfg.Rooms {
-				if prefix, ok := strings.CutSuffix(p, "*"); ok && strings.HasPrefix(room, prefix) || p == room {
-					return true
-				}
-			}
-			return false
-		}
+		return func(room string) bool { return roompattern.Any(cfg.Rooms, room) }
 	}
 	return nil
 }

@@ -55,15 +55,7 @@ func (s *Socket) Relay(st *Stream, events map[string][]json.RawMessage) error {
 // SendStream starts sending st to the given peers (one sendonly transceiver
 // per track, as Emit does for every peer). Peers that are gone are skipped.
 func (s *Socket) SendStream(st *Stream, peerIDs ...string) {
-	s.mu.Lock()
-	var peers []*peer
-	for _, id := range peerIDs {
-		if p := s.peers[id]; p != nil {
-			peers = append(peers, p)
-		}
-	}
-	s.mu.Unlock()
-	for _, p := range peers {
+	for _, p := range s.peersByID(peerIDs) {
 		p.post(func() { p.attachStream(st) })
 	}
 }

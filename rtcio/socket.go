@@ -277,6 +277,19 @@ func (s *Socket) Emit(name string, args ...any) error {
 }
 
 // peerList snapshots the peers; s.mu must be held.
+// peersByID returns the peers with these ids that exist.
+func (s *Socket) peersByID(ids []string) []*peer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var peers []*peer
+	for _, id := range ids {
+		if p := s.peers[id]; p != nil {
+			peers = append(peers, p)
+		}
+	}
+	return peers
+}
+
 func (s *Socket) peerList() []*peer {
 	ps := make([]*peer, 0, len(s.peers))
 	for _, p := range s.peers {
@@ -321,18 +334,12 @@ func (s *Socket) UntrackStream(st *Stream) {
 // the receivers fire track-removed. It does not touch the replay registry;
 // pair it with UntrackStream to retire a stream completely.
 func (s *Socket) RemoveStream(st *Stream, peerIDs ...string) {
-	s.mu.Lock()
-	var peers []*peer
+	peers := s.peersByID(peerIDs)
 	if len(peerIDs) == 0 {
+		s.mu.Lock()
 		peers = s.peerList()
-	} else {
-		for _, id := range peerIDs {
-			if p := s.peers[id]; p != nil {
-				peers = append(peers, p)
-			}
-		}
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	for _, p := range peers {
 		p.post(func() { p.detachStream(st) })
 	}

@@ -11,6 +11,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/defaults"
 )
 
 // Config tunes the detector. The zero value uses the defaults.
@@ -36,24 +38,12 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Floor == 0 {
-		c.Floor = 60
-	}
-	if c.Window <= 0 {
-		c.Window = 300 * time.Millisecond
-	}
-	if c.Hold <= 0 {
-		c.Hold = 400 * time.Millisecond
-	}
-	if c.Margin <= 0 {
-		c.Margin = 0.5
-	}
-	if c.MinScore <= 0 {
-		c.MinScore = 6
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = time.Second
-	}
+	defaults.Positive(&c.Floor, 60)
+	defaults.Positive(&c.Window, 300*time.Millisecond)
+	defaults.Positive(&c.Hold, 400*time.Millisecond)
+	defaults.Positive(&c.Margin, 0.5)
+	defaults.Positive(&c.MinScore, 6)
+	defaults.Positive(&c.Timeout, time.Second)
 }
 
 // Detector follows one room's audio sources. It is safe for concurrent

@@ -11,7 +11,6 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/config"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
-	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
 
@@ -56,18 +55,13 @@ func join(ctx context.Context, args []string, stderr io.Writer, environ []string
 		return 1
 	}
 	defer closeMedia()
-	var rec *recorder.Recorder
-	if *dir != "" {
-		if _, err := recorder.Recover(*dir, log); err != nil {
-			log.Warn("recovering recordings", "dir", *dir, "error", err)
-		}
-		rec, err = recorder.New(recorder.Config{Dir: *dir, NameTemplate: cfg.Recording.NameTemplate,
-			MaxFileSize: cfg.Recording.MaxFileSize, MaxDuration: cfg.Recording.MaxDuration,
-			FlushInterval: cfg.Recording.FlushInterval, Logger: log.With("component", "recorder")})
-		if err != nil {
-			log.Error("recorder", "error", err)
-			return 1
-		}
+	cfg.Recording.Dir = *dir
+	rec, err := gateway.NewRecorder(cfg.Recording, log)
+	if err != nil {
+		log.Error("recorder", "error", err)
+		return 1
+	}
+	if rec != nil {
 		defer rec.Close()
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -78,7 +72,7 @@ func join(ctx context.Context, args []string, stderr io.Writer, environ []string
 		return 1
 	}
 	room2, err := sfu.Join(dialedConn{sig, closeSig}, *room, *name, sfu.Config{
-		API: api.API, Router: api.Router, SSRCGuard: api.Guard, ReceiveOnly: true, Recorder: rec,
+		API: api.API, Binder: api.Binder, SSRCGuard: api.Guard, ReceiveOnly: true, Recorder: rec,
 		RecordRoom:   func(string) bool { return rec != nil },
 		MetadataWait: cfg.Media.MetadataWait,
 		Logger:       log.With("component", "join"),

@@ -18,6 +18,8 @@ package bwe
 
 import (
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/defaults"
 )
 
 // EstimatorConfig tunes a subscriber's estimate. Zero values use the
@@ -41,27 +43,13 @@ type EstimatorConfig struct {
 }
 
 func (c *EstimatorConfig) setDefaults() {
-	if c.Max == 0 {
-		c.Max = 3_000_000
-	}
-	if c.Window <= 0 {
-		c.Window = 2 * time.Second
-	}
-	if c.LossHigh <= 0 {
-		c.LossHigh = 0.10
-	}
-	if c.LossLow <= 0 {
-		c.LossLow = 0.02
-	}
-	if c.Growth <= 0 {
-		c.Growth = 0.08
-	}
-	if c.Congested <= 0 {
-		c.Congested = 0.85
-	}
-	if c.Stale <= 0 {
-		c.Stale = 3 * time.Second
-	}
+	defaults.Positive(&c.Max, 3_000_000)
+	defaults.Positive(&c.Window, 2*time.Second)
+	defaults.Positive(&c.LossHigh, 0.10)
+	defaults.Positive(&c.LossLow, 0.02)
+	defaults.Positive(&c.Growth, 0.08)
+	defaults.Positive(&c.Congested, 0.85)
+	defaults.Positive(&c.Stale, 3*time.Second)
 }
 
 // Estimator is one subscriber's estimate. It is not safe for concurrent

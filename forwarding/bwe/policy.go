@@ -3,6 +3,8 @@ package bwe
 import (
 	"sort"
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/defaults"
 )
 
 // PolicyConfig tunes a room's decisions. Zero values use the defaults.
@@ -28,30 +30,14 @@ type PolicyConfig struct {
 }
 
 func (c *PolicyConfig) setDefaults() {
-	if c.Floor == 0 {
-		c.Floor = 200_000
-	}
-	if c.Max == 0 {
-		c.Max = 3_000_000
-	}
-	if c.StepDown <= 0 {
-		c.StepDown = 0.3
-	}
-	if c.StepUp <= 0 {
-		c.StepUp = 0.15
-	}
-	if c.ResumeFactor <= 0 {
-		c.ResumeFactor = 1.5
-	}
-	if c.Backoff <= 0 {
-		c.Backoff = 2 * time.Second
-	}
-	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = 30 * time.Second
-	}
-	if c.BackoffReset <= 0 {
-		c.BackoffReset = 30 * time.Second
-	}
+	defaults.Positive(&c.Floor, 200_000)
+	defaults.Positive(&c.Max, 3_000_000)
+	defaults.Positive(&c.StepDown, 0.3)
+	defaults.Positive(&c.StepUp, 0.15)
+	defaults.Positive(&c.ResumeFactor, 1.5)
+	defaults.Positive(&c.Backoff, 2*time.Second)
+	defaults.Positive(&c.MaxBackoff, 30*time.Second)
+	defaults.Positive(&c.BackoffReset, 30*time.Second)
 }
 
 // Subscriber is what the policy needs of one subscriber at a decision.

@@ -192,7 +192,7 @@ func (r *Room) expiredOrphans(now time.Time) []expired {
 func (r *Room) retire(e expired) {
 	rel := e.rel
 	for _, in := range e.tracks {
-		rel.out.RemoveTrack(in.out)
+		rel.out.RemoveTrack(in.fwd)
 		in.close()
 	}
 	if !e.whole {

@@ -21,7 +21,7 @@ import (
 // from its own history, NACKs upstream itself and writes sender reports
 // that map the publisher's clock (registering pion's too would double all
 // three). tune adjusts the SettingEngine (network types, UDP mux, ...).
-func NewAPI(router *RTCPRouter, tune ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
+func NewAPI(binder *Binder, tune ...func(*webrtc.SettingEngine)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("sfu: register codecs: %w", err)
@@ -35,7 +35,7 @@ func NewAPI(router *RTCPRouter, tune ...func(*webrtc.SettingEngine)) (*webrtc.AP
 	if err := webrtc.ConfigureTWCCSender(m, reg); err != nil {
 		return nil, fmt.Errorf("sfu: transport-cc: %w", err)
 	}
-	reg.Add(router)
+	reg.Add(binder)
 	var se webrtc.SettingEngine
 	for _, f := range tune {
 		f(&se)
@@ -43,32 +43,32 @@ func NewAPI(router *RTCPRouter, tune ...func(*webrtc.SettingEngine)) (*webrtc.AP
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se)), nil
 }
 
-// RTCPRouter joins each forwarded track to the peer connection that sends
+// Binder joins each forwarded track to the peer connection that sends
 // it. A pion TrackLocal is bound to a sender without learning its peer
 // connection, and a down-track needs that connection: its RTP goes through
 // the connection's interceptor chain, its sender reports through the
 // connection's RTCP writer, and the subscriber's feedback about it must
-// reach it and no other. The router's interceptor (one per peer
+// reach it and no other. The binder's interceptor (one per peer
 // connection) sees the sender's RTCP reader, its local stream and the
 // connection's RTCP writer, and joins them by the sender itself: the RTCP
 // reader object a TrackLocalContext carries and the sender id pion gives
 // both the context and the stream. No binding is keyed by SSRC, which is
 // random per sender and unique only within one connection: two connections
 // sending on the same SSRC can never be crossed.
-type RTCPRouter struct {
-	// The router holds no state, but bind checks a connection belongs to
-	// this router by pointer, and pointers to distinct zero-size values
+type Binder struct {
+	// The binder holds no state, but bind checks a connection belongs to
+	// this binder by pointer, and pointers to distinct zero-size values
 	// may compare equal.
 	_ byte
 }
 
-// NewRTCPRouter makes a router.
-func NewRTCPRouter() *RTCPRouter { return &RTCPRouter{} }
+// NewBinder makes a binder.
+func NewBinder() *Binder { return &Binder{} }
 
 // NewInterceptor implements interceptor.Factory: one per peer connection.
-func (r *RTCPRouter) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &routerInterceptor{
-		router:  r,
+func (r *Binder) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return &binderInterceptor{
+		binder:  r,
 		pending: make(map[string]*streamWriter),
 		bound:   make(map[string]interceptor.RTPWriter),
 	}, nil
@@ -76,7 +76,7 @@ func (r *RTCPRouter) NewInterceptor(string) (interceptor.Interceptor, error) {
 
 var (
 	errStreamUnbound = errors.New("sfu: local stream unbound before pion connected it")
-	errNotRouted     = errors.New("sfu: the sender's peer connection was not built by this RTCP router's API")
+	errNotRouted     = errors.New("sfu: the sender's peer connection was not built by this binder's API")
 )
 
 // senderBinding is what a forwardTrack gets when it is bound to a sender:
@@ -85,17 +85,17 @@ type senderBinding struct {
 	rtp    *streamWriter
 	rtcp   RTCPWriterFunc
 	reader *senderRTCP
-	conn   *routerInterceptor
+	conn   *binderInterceptor
 	id     string
 }
 
 // bind finds the peer connection of the sender behind ctx and returns
 // where a down-track for it writes (deliver then routes the subscriber's
 // feedback to it). It fails when ctx's sender does not belong to a
-// connection of this router (its API was built without it).
-func (r *RTCPRouter) bind(ctx webrtc.TrackLocalContext) (*senderBinding, error) {
+// connection of this binder (its API was built without it).
+func (r *Binder) bind(ctx webrtc.TrackLocalContext) (*senderBinding, error) {
 	reader, ok := ctx.RTCPReader().(*senderRTCP)
-	if !ok || reader.conn.router != r {
+	if !ok || reader.conn.binder != r {
 		return nil, errNotRouted
 	}
 	conn := reader.conn
@@ -149,12 +149,12 @@ type RTCPWriterFunc func([]rtcp.Packet) error
 // WriteRTCP implements forwarding.RTCPWriter.
 func (f RTCPWriterFunc) WriteRTCP(pkts []rtcp.Packet) error { return f(pkts) }
 
-// routerInterceptor is the router's part of one peer connection. Its maps
+// binderInterceptor is the binder's part of one peer connection. Its maps
 // are keyed by pion's sender id, which the TrackLocalContext (ID) and the
 // local stream (StreamInfo.ID) share.
-type routerInterceptor struct {
+type binderInterceptor struct {
 	interceptor.NoOp
-	router *RTCPRouter
+	binder *Binder
 
 	mu      sync.Mutex
 	writer  interceptor.RTCPWriter
@@ -165,7 +165,7 @@ type routerInterceptor struct {
 // rtpWriter returns the RTP writer of the track bound to sender id. A track
 // bound again to a sender pion already connected (ReplaceTrack on a sender
 // that was sending) writes at once.
-func (i *routerInterceptor) rtpWriter(id string) *streamWriter {
+func (i *binderInterceptor) rtpWriter(id string) *streamWriter {
 	w := &streamWriter{ready: make(chan struct{}), abort: make(chan struct{})}
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -179,7 +179,7 @@ func (i *routerInterceptor) rtpWriter(id string) *streamWriter {
 }
 
 // forget drops w if pion never bound its stream, and unblocks its writes.
-func (i *routerInterceptor) forget(id string, w *streamWriter) {
+func (i *binderInterceptor) forget(id string, w *streamWriter) {
 	i.mu.Lock()
 	if i.pending[id] == w {
 		delete(i.pending, id)
@@ -190,7 +190,7 @@ func (i *routerInterceptor) forget(id string, w *streamWriter) {
 
 // writeRTCP writes on the connection's RTCP writer, which pion may bind
 // after the first tracks; until then reports are dropped.
-func (i *routerInterceptor) writeRTCP(pkts []rtcp.Packet) error {
+func (i *binderInterceptor) writeRTCP(pkts []rtcp.Packet) error {
 	i.mu.Lock()
 	w := i.writer
 	i.mu.Unlock()
@@ -201,7 +201,7 @@ func (i *routerInterceptor) writeRTCP(pkts []rtcp.Packet) error {
 	return err
 }
 
-func (i *routerInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
+func (i *binderInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor.RTCPWriter {
 	i.mu.Lock()
 	i.writer = w
 	i.mu.Unlock()
@@ -209,16 +209,16 @@ func (i *routerInterceptor) BindRTCPWriter(w interceptor.RTCPWriter) interceptor
 }
 
 // BindRTCPReader wraps the RTCP reader of one sender (pion binds one per
-// sender, before it binds the sender's track). The router is the last
+// sender, before it binds the sender's track). The binder is the last
 // interceptor, so the wrapper is the reader pion hands the track in its
 // TrackLocalContext: the track finds the connection through it, and its
 // down-track gets the feedback the sender reads without another lookup.
-func (i *routerInterceptor) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
+func (i *binderInterceptor) BindRTCPReader(r interceptor.RTCPReader) interceptor.RTCPReader {
 	return &senderRTCP{conn: i, next: r}
 }
 
-func (i *routerInterceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
-	// The router is the last interceptor, so w is the writer pion is about
+func (i *binderInterceptor) BindLocalStream(info *interceptor.StreamInfo, w interceptor.RTPWriter) interceptor.RTPWriter {
+	// The binder is the last interceptor, so w is the writer pion is about
 	// to connect the track's WriteStream to.
 	i.mu.Lock()
 	defer i.mu.Unlock()
@@ -231,13 +231,13 @@ func (i *routerInterceptor) BindLocalStream(info *interceptor.StreamInfo, w inte
 	return w
 }
 
-func (i *routerInterceptor) UnbindLocalStream(info *interceptor.StreamInfo) {
+func (i *binderInterceptor) UnbindLocalStream(info *interceptor.StreamInfo) {
 	i.mu.Lock()
 	delete(i.bound, info.ID)
 	i.mu.Unlock()
 }
 
-func (i *routerInterceptor) Close() error {
+func (i *binderInterceptor) Close() error {
 	i.mu.Lock()
 	clear(i.bound)
 	i.writer = nil
@@ -249,7 +249,7 @@ func (i *routerInterceptor) Close() error {
 // (rtc.io's peer reads every sender's) drives it; each read is handed to
 // the bound down-track, filtered to the packets about its stream.
 type senderRTCP struct {
-	conn *routerInterceptor
+	conn *binderInterceptor
 	next interceptor.RTCPReader
 
 	mu      sync.Mutex

@@ -15,7 +15,7 @@ import (
 // client (the client's rtc.io then answers and publishes into it). The
 // client here is attached in process; browsers come through socket.io.
 func Example() {
-	router := sfu.NewRTCPRouter()
+	router := sfu.NewBinder()
 	api, err := sfu.NewAPI(router, func(se *webrtc.SettingEngine) {
 		se.SetIncludeLoopbackCandidate(true)
 	})
@@ -23,7 +23,7 @@ func Example() {
 		panic(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	rooms := sfu.NewManager(sfu.Config{API: api, Router: router, Logger: quiet})
+	rooms := sfu.NewManager(sfu.Config{API: api, Binder: router, Logger: quiet})
 	sig, err := signaling.New(signaling.Options{
 		Topology: func(string) signaling.Topology { return signaling.SFU{} },
 		OnJoin:   rooms.OnJoin,

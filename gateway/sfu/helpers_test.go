@@ -224,3 +224,31 @@ func publishFixture(t testing.TB, s *rtcio.Socket, event, msid string, meta map[
 	}
 	return st
 }
+
+// waitKinds waits until the client was given a track of each kind, and
+// returns their ids in that order.
+func (c *client) waitKinds(t testing.TB, kinds ...string) []string {
+	t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		c.mu.Lock()
+		ids := make([]string, 0, len(kinds))
+		for _, k := range kinds {
+			for id, tr := range c.tracks {
+				if tr.Kind().String() == k {
+					ids = append(ids, id)
+					break
+				}
+			}
+		}
+		c.mu.Unlock()
+		if len(ids) == len(kinds) {
+			return ids
+		}
+		select {
+		case <-c.got:
+		case <-deadline:
+			t.Fatalf("%s: no track of each of %v within %v", c.ID(), kinds, waitFor)
+		}
+	}
+}

@@ -23,7 +23,8 @@ type inbound struct {
 	// publisher reconnected, the one its previous connection fed (adopt).
 	pub atomic.Pointer[forwarding.Publication]
 	up  *upstream
-	out *forwardTrack
+	// fwd is the track that forwards it to the subscribers.
+	fwd *forwardTrack
 	// lastPacket is the unix-nano time of the last RTP packet, so the room
 	// can tell a publisher whose media stopped from one that merely lost
 	// its signaling connection.
@@ -74,7 +75,7 @@ func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, rece
 	in := &inbound{track: track, receiver: receiver, up: up, done: make(chan struct{})}
 	in.pub.Store(pub)
 	in.lastPacket.Store(time.Now().UnixNano())
-	in.out = newForwardTrack(pub, codec, track.ID(), track.StreamID(), track.Kind(), r.cfg.Router, r.cfg.Observer, r.log)
+	in.fwd = newForwardTrack(pub, codec, track.ID(), track.StreamID(), track.Kind(), r.cfg.Binder, r.cfg.Observer, r.log)
 	r.loops.Add(2)
 	go func() {
 		defer r.loops.Done()
@@ -131,7 +132,7 @@ func (in *inbound) idleFor(now time.Time) time.Duration {
 
 func (in *inbound) close() {
 	_ = in.pub.Load().Close()
-	in.out.stats.finish()
+	in.fwd.stats.finish()
 }
 
 // adopt makes this track, which a reconnected publisher sends, feed the
@@ -140,11 +141,11 @@ func (in *inbound) close() {
 // down-track continuous, without renegotiating with the subscribers.
 func (in *inbound) adopt(old *inbound) {
 	own := in.pub.Load()
-	in.out.stats.finish()
+	in.fwd.stats.finish()
 	oldPub := old.pub.Load()
 	old.up.transport.Store(in.receiver.Transport())
 	in.up = old.up
-	in.out = old.out
+	in.fwd = old.fwd
 	in.pub.Store(oldPub)
 	_ = own.Close()
 	oldPub.RequestKeyframe()

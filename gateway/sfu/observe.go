@@ -45,21 +45,7 @@ type trackStats struct {
 func (ts *trackStats) retire(d forwarding.DownTrackStats) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	e := &ts.ended
-	e.PacketsOut += d.PacketsOut
-	e.BytesOut += d.BytesOut
-	e.DropsQueueFull += d.DropsQueueFull
-	e.DropsTooOld += d.DropsTooOld
-	e.DropsWriteError += d.DropsWriteError
-	e.NacksReceived += d.NacksReceived
-	e.NacksDropped += d.NacksDropped
-	e.Retransmissions += d.Retransmissions
-	e.RetransmitMisses += d.RetransmitMisses
-	e.RetransmitsSuppressed += d.RetransmitsSuppressed
-	e.PLIsReceived += d.PLIsReceived
-	e.FIRsReceived += d.FIRsReceived
-	e.SenderReports += d.SenderReports
-	e.ReplayedPackets += d.ReplayedPackets
+	ts.ended.Add(d)
 }
 
 func (ts *trackStats) endedStats() forwarding.DownTrackStats {

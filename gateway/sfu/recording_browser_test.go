@@ -104,6 +104,7 @@ func startRecordingBrowser(t *testing.T) *browserEnv {
 	cfg := gatewaytest.SFUConfig()
 	cfg.Recording.Mode = "all"
 	cfg.Recording.Dir = t.TempDir()
+	cfg.Metrics.Public = true
 	gw := gatewaytest.StartGateway(t, cfg, gateway.WithStreamNotices(n.add))
 	gw.Server.Handle("/", web)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

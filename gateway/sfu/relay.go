@@ -71,7 +71,7 @@ func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrt
 }
 
 func (r *Room) addTrack(out *rtcio.Stream, in *inbound) {
-	if err := out.AddTrack(in.out); err != nil {
+	if err := out.AddTrack(in.fwd); err != nil {
 		r.log.Error("sfu: relay track", "err", err)
 	}
 }
@@ -187,7 +187,7 @@ func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *
 		return
 	}
 	if rel.out != nil {
-		rel.out.RemoveTrack(in.out)
+		rel.out.RemoveTrack(in.fwd)
 	}
 	in.close()
 	if retire && rel.out != nil {

@@ -27,8 +27,8 @@ import (
 type Config struct {
 	// API builds the gateway peers' connections; see NewAPI.
 	API *webrtc.API
-	// Router must be the RTCPRouter registered in API.
-	Router *RTCPRouter
+	// Binder must be the Binder registered in API (see NewAPI).
+	Binder *Binder
 	// SSRCGuard, when set, must be the guard registered in API: a client
 	// connection that opens too many remote streams is closed.
 	SSRCGuard *SSRCGuard

@@ -27,7 +27,7 @@ import (
 // on one connection must be answered on that connection only.
 func TestRouterSameSSRCOnTwoConnections(t *testing.T) {
 	const ssrc = 0x1234
-	router := NewRTCPRouter()
+	router := NewBinder()
 	opus := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, PayloadType: 111}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -24,7 +24,7 @@ type forwardTrack struct {
 	id       string
 	streamID string
 	kind     webrtc.RTPCodecType
-	router   *RTCPRouter
+	binder   *Binder
 	log      *slog.Logger
 	observer Observer
 	stats    trackStats
@@ -39,9 +39,9 @@ type binding struct {
 	sender *senderBinding
 }
 
-func newForwardTrack(pub *forwarding.Publication, codec webrtc.RTPCodecParameters, id, streamID string, kind webrtc.RTPCodecType, router *RTCPRouter, observer Observer, log *slog.Logger) *forwardTrack {
+func newForwardTrack(pub *forwarding.Publication, codec webrtc.RTPCodecParameters, id, streamID string, kind webrtc.RTPCodecType, binder *Binder, observer Observer, log *slog.Logger) *forwardTrack {
 	f := &forwardTrack{
-		pub: pub, codec: codec, id: id, streamID: streamID, kind: kind, router: router, observer: observer, log: log,
+		pub: pub, codec: codec, id: id, streamID: streamID, kind: kind, binder: binder, observer: observer, log: log,
 		downs: make(map[string]*binding),
 	}
 	f.observe(observer)
@@ -51,13 +51,13 @@ func newForwardTrack(pub *forwarding.Publication, codec webrtc.RTPCodecParameter
 // Bind implements webrtc.TrackLocal: it picks the subscriber's payload type
 // for the publisher's codec (no transcoding: a subscriber that cannot take
 // the codec does not get the track) and subscribes a down-track, joined to
-// its sender's peer connection by the router (never by SSRC).
+// its sender's peer connection by the binder (never by SSRC).
 func (f *forwardTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	codec, rtxPT, ok := matchCodec(f.codec, ctx.CodecParameters())
 	if !ok {
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("sfu: subscriber did not negotiate %s", f.codec.MimeType)
 	}
-	sb, err := f.router.bind(ctx)
+	sb, err := f.binder.bind(ctx)
 	if err != nil {
 		return webrtc.RTPCodecParameters{}, err
 	}

@@ -29,7 +29,7 @@ func (r *Room) Streams() []StreamInfo {
 		info := StreamInfo{Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid,
 			Events: rel.events, Tracks: len(rel.tracks), Untracked: rel.untracked}
 		for _, in := range rel.tracks {
-			info.Subscribers = max(info.Subscribers, len(in.out.downTracks()))
+			info.Subscribers = max(info.Subscribers, len(in.fwd.downTracks()))
 		}
 		out = append(out, info)
 	}
@@ -86,11 +86,11 @@ func (r *Room) Stats() RoomStats {
 		st.Streams++
 		for _, in := range rel.tracks {
 			st.Publications++
-			st.DownTracks += len(in.out.downTracks())
+			st.DownTracks += len(in.fwd.downTracks())
 		}
 		for _, in := range rel.orphans {
 			st.Publications++
-			st.DownTracks += len(in.out.downTracks())
+			st.DownTracks += len(in.fwd.downTracks())
 		}
 	}
 	return st

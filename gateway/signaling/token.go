@@ -3,10 +3,11 @@ package signaling
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/roompattern"
 )
 
 // tokenClaims are the claims the gateway reads from a client's auth.token.
@@ -42,16 +43,7 @@ func (g grant) mayJoin(roomID string) bool {
 	if g.rooms == nil {
 		return true
 	}
-	for _, r := range g.rooms {
-		if prefix, ok := strings.CutSuffix(r, "*"); ok {
-			if strings.HasPrefix(roomID, prefix) {
-				return true
-			}
-		} else if r == roomID {
-			return true
-		}
-	}
-	return false
+	return roompattern.Any(g.rooms, roomID)
 }
 
 // tokenVerifier checks HS256 JWTs signed with one shared secret.

@@ -6,7 +6,7 @@ import "time"
 
 // Positive sets *v to def when it is zero or negative (unset, or a value
 // that cannot mean anything for a size, a count or a duration).
-func Positive[T int | int64 | uint64 | float64 | time.Duration](v *T, def T) {
+func Positive[T uint8 | int | int64 | uint64 | float64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
