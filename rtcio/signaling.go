@@ -135,8 +135,13 @@ func (s *sioSignaling) attempt() {
 	})
 }
 
+// supervise makes every attempt, the first one included, on its own
+// goroutine: Manager.Open is not safe to run twice at once, and a first
+// attempt slower than connectAttempt (a loaded machine) would otherwise
+// overlap the supervisor's retry.
 func (s *sioSignaling) supervise(ctx context.Context) {
 	defer close(s.done)
+	s.attempt()
 	t := time.NewTimer(connectAttempt)
 	defer t.Stop()
 	for {
@@ -224,7 +229,6 @@ func DialSignaling(ctx context.Context, url string, auth map[string]any) (Signal
 	superCtx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.supervise(superCtx)
-	s.attempt()
 	select {
 	case err := <-first:
 		if err != nil {
