@@ -101,19 +101,20 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		Logger: log.With("component", "sfu"),
 	})
 	sig, err := signaling.New(signaling.Options{
-		Path:              cfg.Signaling.Path,
-		MaxPayloadBytes:   cfg.Signaling.MaxPayloadBytes,
-		MaxRoomNameLength: cfg.Signaling.MaxRoomNameLength,
-		MaxRoomsPerSocket: cfg.Signaling.MaxRoomsPerSocket,
-		MessagesPerSecond: cfg.Signaling.MessagesPerSecond,
-		MessageBurst:      cfg.Signaling.MessageBurst,
-		EnforceSource:     cfg.Signaling.EnforceSource,
-		RequireSharedRoom: cfg.Signaling.RequireSharedRoom,
-		PingInterval:      cfg.Signaling.PingInterval,
-		PingTimeout:       cfg.Signaling.PingTimeout,
-		AllowedOrigins:    cfg.CORS.AllowedOrigins,
-		JWTSecret:         cfg.Auth.JWTSecret,
-		Topology:          topologies.resolve,
+		Path:                cfg.Signaling.Path,
+		MaxPayloadBytes:     cfg.Signaling.MaxPayloadBytes,
+		MaxDescriptionBytes: cfg.Signaling.MaxDescriptionBytes,
+		MaxRoomNameLength:   cfg.Signaling.MaxRoomNameLength,
+		MaxRoomsPerSocket:   cfg.Signaling.MaxRoomsPerSocket,
+		MessagesPerSecond:   cfg.Signaling.MessagesPerSecond,
+		MessageBurst:        cfg.Signaling.MessageBurst,
+		EnforceSource:       cfg.Signaling.EnforceSource,
+		RequireSharedRoom:   cfg.Signaling.RequireSharedRoom,
+		PingInterval:        cfg.Signaling.PingInterval,
+		PingTimeout:         cfg.Signaling.PingTimeout,
+		AllowedOrigins:      cfg.CORS.AllowedOrigins,
+		JWTSecret:           cfg.Auth.JWTSecret,
+		Topology:            topologies.resolve,
 		OnJoin: func(ev signaling.RoomEvent) {
 			rooms.OnJoin(ev)
 			hooks.joined(ev)

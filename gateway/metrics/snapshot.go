@@ -31,6 +31,10 @@ type Snapshot struct {
 	KeyframeCacheHits    uint64 // subscribers started from the keyframe cache
 	KeyframeCacheMisses  uint64
 	RecordingBytes       uint64 // bytes recorders wrote to disk
+	// DescriptionsRefused counts session descriptions the signaling
+	// server refused (each left a client unable to negotiate); they are
+	// in Refused too.
+	DescriptionsRefused uint64
 
 	// Dropped counts packets dropped, by reason ("queue_full", "malformed",
 	// ...); Refused counts signaling messages refused, by reason
@@ -136,6 +140,7 @@ var families = []family{
 	{name: "keyframe_cache_hits_total", help: "Subscribers started at once from the cached keyframe.", counter: func(s *Snapshot) *uint64 { return &s.KeyframeCacheHits }},
 	{name: "keyframe_cache_misses_total", help: "Video subscribers that found no cached keyframe.", counter: func(s *Snapshot) *uint64 { return &s.KeyframeCacheMisses }},
 	{name: "recording_bytes_written_total", help: "Bytes recorders wrote to disk.", counter: func(s *Snapshot) *uint64 { return &s.RecordingBytes }},
+	{name: "signaling_descriptions_refused_total", help: "Session descriptions (offers, answers) refused by the signaling server; each breaks a client's peer connection.", counter: func(s *Snapshot) *uint64 { return &s.DescriptionsRefused }},
 }
 
 // collector reports a Snapshot built on each scrape.

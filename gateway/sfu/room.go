@@ -40,7 +40,10 @@ type Config struct {
 	// relay channels it knows by name.
 	Channels []string
 	// MetadataWait bounds how long a late joiner's replay waits for a
-	// publisher to confirm a stream. Default 1.5 s.
+	// publisher to confirm a stream. Default 5 s: a publisher that still
+	// tracks the stream answers at once, so the wait only delays giving up
+	// on one that untracked it, while on a busy machine an answer can take
+	// seconds to come back.
 	MetadataWait time.Duration
 	// MediaStopGrace is how long a publisher whose socket left may go
 	// without sending media before its streams are removed. Default 400 ms.
@@ -108,7 +111,7 @@ type Notice struct {
 
 func (c *Config) setDefaults() {
 	if c.MetadataWait <= 0 {
-		c.MetadataWait = 1500 * time.Millisecond
+		c.MetadataWait = 5 * time.Second
 	}
 	if c.MediaStopGrace <= 0 {
 		c.MediaStopGrace = 400 * time.Millisecond
@@ -134,6 +137,7 @@ type Room struct {
 
 	mu        sync.Mutex
 	streams   map[streamKey]*relayed
+	metadata  metadataCalls        // shared by replays of one stream
 	left      map[string]time.Time // publishers whose socket left, and when
 	departing map[string]bool      // publishers whose peer the room closed
 	channels  map[string]*rtcio.BroadcastChannel
@@ -444,9 +448,11 @@ func (r *Room) replayTo(clientID string) {
 		r.loops.Add(1)
 		go func() {
 			defer r.loops.Done()
-			ctx, cancel := context.WithTimeout(r.ctx, r.cfg.MetadataWait)
-			defer cancel()
-			events, err := r.sock.RequestMetadata(ctx, rel.key.publisher, rel.key.msid)
+			events, err := r.metadata.do(rel.key, func() (map[string][]json.RawMessage, error) {
+				ctx, cancel := context.WithTimeout(r.ctx, r.cfg.MetadataWait)
+				defer cancel()
+				return r.sock.RequestMetadata(ctx, rel.key.publisher, rel.key.msid)
+			})
 			if err != nil {
 				r.log.Info("sfu: not replaying stream the publisher no longer confirms", "client", clientID, "publisher", rel.key.publisher, "stream", rel.out.ID(), "err", err)
 				r.notify(Notice{Kind: StreamNotReplayed, Publisher: rel.key.publisher, Stream: rel.out.ID(), MediaStream: rel.key.msid, Client: clientID})

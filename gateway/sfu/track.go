@@ -138,6 +138,11 @@ func (f *forwardTrack) RID() string               { return "" }
 func (f *forwardTrack) StreamID() string          { return f.streamID }
 func (f *forwardTrack) Kind() webrtc.RTPCodecType { return f.kind }
 
+// Codec makes a forwardTrack an rtcio.CodecTrack: a subscriber is offered
+// only the publisher's codec (and its RTX), the one codec it can receive
+// this track in.
+func (f *forwardTrack) Codec() webrtc.RTPCodecCapability { return f.codec.RTPCodecCapability }
+
 // matchCodec finds the subscriber's codec for the publisher's: same mime
 // type and, for H.264, the same packetization mode and profile; plus the
 // RTX payload type tied to it, if any.

@@ -93,6 +93,11 @@ type Result struct {
 	// it both publishes and receives).
 	RSSPerParticipant float64 `json:"rssPerParticipantBytes"`
 
+	// Refused is the gateway's signaling refusals after the run, by reason
+	// ("payload_too_large", ...; "descriptions" for refused offers and
+	// answers). Empty for the bare forwarder.
+	Refused map[string]float64 `json:"refused,omitempty"`
+
 	Errors []string `json:"errors,omitempty"`
 }
 
