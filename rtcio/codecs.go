@@ -44,14 +44,15 @@ func (p *peer) preferCodec(t *webrtc.RTPTransceiver, track webrtc.TrackLocal) {
 }
 
 // codecsFor picks, out of the codecs a transceiver could offer, those that
-// carry want: the entries of its MIME type and clock rate whose fmtp line
+// carry want: the entries of its MIME type and clock rate (any, when want
+// leaves it 0, as pion's own matching does) whose fmtp line
 // equals want's (all entries of that type when none does, as for an H.264
 // track whose fmtp the engine lists under several profiles), each followed
 // by the RTX entry that points at it.
 func codecsFor(want webrtc.RTPCodecCapability, all []webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters {
 	var same, exact []webrtc.RTPCodecParameters
 	for _, c := range all {
-		if !strings.EqualFold(c.MimeType, want.MimeType) || c.ClockRate != want.ClockRate {
+		if !strings.EqualFold(c.MimeType, want.MimeType) || (want.ClockRate != 0 && c.ClockRate != want.ClockRate) {
 			continue
 		}
 		same = append(same, c)

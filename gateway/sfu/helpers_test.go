@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/rtcio-gateway/rtcio-gateway/config"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
@@ -56,9 +57,13 @@ func (n *notices) wait(t testing.TB, what string, match func(sfu.Notice) bool) s
 }
 
 // startSFU runs a gateway with SFU rooms in process.
-func startSFU(t testing.TB) (*gatewaytest.Gateway, *notices) {
+func startSFU(t testing.TB, tune ...func(*config.Config)) (*gatewaytest.Gateway, *notices) {
 	n := newNotices()
-	return gatewaytest.StartGateway(t, gatewaytest.SFUConfig(), gateway.WithStreamNotices(n.add)), n
+	cfg := gatewaytest.SFUConfig()
+	for _, f := range tune {
+		f(&cfg)
+	}
+	return gatewaytest.StartGateway(t, cfg, gateway.WithStreamNotices(n.add)), n
 }
 
 // client is a Go rtc.io participant with its event mailboxes and RTP counts.

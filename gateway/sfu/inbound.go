@@ -118,6 +118,7 @@ func (in *inbound) idleFor(now time.Time) time.Duration {
 }
 
 func (in *inbound) close() {
+	in.out.abortWrites()
 	_ = in.pub.Load().Close()
 	in.out.stats.finish()
 }

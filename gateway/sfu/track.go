@@ -106,6 +106,29 @@ func (f *forwardTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 	return nil
 }
 
+// abortWrites unblocks the down-tracks' writes that still wait for pion to
+// bind their stream. It runs before the publication closes: pion does not
+// always unbind a track it never connected (a peer connection closed
+// between Bind and the start of its sender), and a writer left waiting
+// would hold the publication's teardown, and the room's, for ever.
+func (f *forwardTrack) abortWrites() {
+	type pending struct {
+		ssrc uint32
+		out  *streamWriter
+	}
+	f.mu.Lock()
+	ps := make([]pending, 0, len(f.outs))
+	for id, out := range f.outs {
+		if d := f.downs[id]; d != nil {
+			ps = append(ps, pending{d.SSRC(), out})
+		}
+	}
+	f.mu.Unlock()
+	for _, p := range ps {
+		f.router.forget(p.ssrc, p.out)
+	}
+}
+
 // handleRTCP routes a subscriber's feedback (PLI, FIR, NACK) to the
 // down-track it is about.
 func (f *forwardTrack) handleRTCP(pkts []rtcp.Packet) {

@@ -308,6 +308,7 @@ func Run(ctx context.Context, cfg Config, target Target, log *slog.Logger) (*Res
 	res.TargetUserCPU = cpu1.User - cpu0.User
 	res.LoadgenCPU = self1.Total() - self0.Total()
 	res.RSSBaseline, res.RSSEnd = rssBase, rssEnd
+	countOffers(res, members)
 	// The deferred close waits for the readers; only then are the
 	// inboxes safe to read.
 	closeAll(members)
