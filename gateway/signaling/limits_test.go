@@ -1,33 +1,13 @@
 package signaling_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
-
-// lockedBuffer is a log sink the server's goroutines may write to while the
-// test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func description(sdp string, extra map[string]any) map[string]any {
 	data := map[string]any{"description": map[string]any{"type": "offer", "sdp": sdp}}
@@ -43,7 +23,7 @@ func description(sdp string, extra map[string]any) map[string]any {
 // padding around a description still meets the ordinary limit, and the
 // gateway's own peer is never refused.
 func TestDescriptionLimit(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testenv.LockedBuffer{}
 	srv, url := startSignaling(t, signaling.Options{
 		MaxPayloadBytes: 4 << 10, MaxDescriptionBytes: 16 << 10,
 		EnforceSource: true, RequireSharedRoom: true,
