@@ -199,6 +199,11 @@ type Signaling struct {
 	Path string `yaml:"path"`
 	// MaxPayloadBytes bounds the JSON size of one event's payload.
 	MaxPayloadBytes int `yaml:"max_payload_bytes"`
+	// MaxDescriptionBytes bounds the sdp of one session description (an
+	// offer or answer in #rtcio:message) on its own: in an SFU room it
+	// grows with the streams a client receives, unlike every other payload.
+	// The rest of such a message keeps MaxPayloadBytes.
+	MaxDescriptionBytes int `yaml:"max_description_bytes"`
 	// MaxRoomNameLength bounds a room id, in bytes.
 	MaxRoomNameLength int `yaml:"max_room_name_length"`
 	// MaxRoomsPerSocket bounds how many rooms one socket may be in at once.
@@ -279,18 +284,21 @@ func Default() Config {
 		Listen: ":3001",
 		Log:    Log{Level: "info", Format: "text"},
 		Signaling: Signaling{
-			Path:              "/socket.io/",
-			MaxPayloadBytes:   64 << 10,
-			MaxRoomNameLength: 128,
-			MaxRoomsPerSocket: 8,
-			MessagesPerSecond: 100,
-			MessageBurst:      400,
-			EnforceSource:     true,
-			RequireSharedRoom: true,
-			PingInterval:      25 * time.Second,
-			PingTimeout:       20 * time.Second,
-			MaxQueuedPackets:  1024,
-			WriteStallTimeout: 10 * time.Second,
+			Path:            "/socket.io/",
+			MaxPayloadBytes: 64 << 10,
+			// Room for about 200 forwarded streams in one description
+			// (a meeting of 100 publishing audio and video); see README.
+			MaxDescriptionBytes: 256 << 10,
+			MaxRoomNameLength:   128,
+			MaxRoomsPerSocket:   8,
+			MessagesPerSecond:   100,
+			MessageBurst:        400,
+			EnforceSource:       true,
+			RequireSharedRoom:   true,
+			PingInterval:        25 * time.Second,
+			PingTimeout:         20 * time.Second,
+			MaxQueuedPackets:    1024,
+			WriteStallTimeout:   10 * time.Second,
 		},
 		HTTP: HTTP{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, MaxConnections: 10000},
 		CORS: CORS{AllowedOrigins: []string{
@@ -300,7 +308,7 @@ func Default() Config {
 		Rooms: Rooms{DefaultTopology: "sfu"},
 		Media: Media{
 			RelayChannels: []string{"chat"},
-			MetadataWait:  1500 * time.Millisecond,
+			MetadataWait:  5 * time.Second,
 			AdoptGrace:    800 * time.Millisecond,
 
 			MaxPeerConnections:     500,

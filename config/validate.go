@@ -185,6 +185,8 @@ func (v *validator) signaling(s Signaling) {
 	}
 	v.intRange("signaling.max_payload_bytes", s.MaxPayloadBytes, minPayloadBytes, maxPayloadBytes,
 		"must be between 1 KiB and 16 MiB")
+	v.intRange("signaling.max_description_bytes", s.MaxDescriptionBytes, minPayloadBytes, maxPayloadBytes,
+		"must be between 1 KiB and 16 MiB")
 	v.intRange("signaling.max_room_name_length", s.MaxRoomNameLength, 1, maxRoomNameBytes,
 		fmt.Sprintf("must be between 1 and %d bytes", maxRoomNameBytes))
 	v.intRange("signaling.max_rooms_per_socket", s.MaxRoomsPerSocket, 1, maxRoomsPerSock,

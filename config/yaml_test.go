@@ -27,7 +27,7 @@ func TestParseYAMLFull(t *testing.T) {
 		Listen: "127.0.0.1:4001",
 		Log:    Log{Level: "debug", Format: "json"},
 		Signaling: Signaling{
-			Path: "/rtc/", MaxPayloadBytes: 131072, MaxRoomNameLength: 64, MaxRoomsPerSocket: 4,
+			Path: "/rtc/", MaxPayloadBytes: 131072, MaxDescriptionBytes: 256 << 10, MaxRoomNameLength: 64, MaxRoomsPerSocket: 4,
 			MessagesPerSecond: 50.5, MessageBurst: 200, EnforceSource: false, RequireSharedRoom: false,
 			PingInterval: 10 * time.Second, PingTimeout: 5 * time.Second,
 			MaxQueuedPackets: 1024, WriteStallTimeout: 10 * time.Second,
@@ -37,7 +37,7 @@ func TestParseYAMLFull(t *testing.T) {
 		Auth:      Auth{JWTSecret: "0123456789abcdef0123456789abcdef"},
 		Admin:     Admin{Token: "admin-token-0123456789"},
 		Rooms:     Rooms{DefaultTopology: "sfu", Topologies: []TopologyRule{{"standup", "mesh"}, {"town-hall-*", "sfu"}}},
-		Media:     Media{RelayChannels: []string{"chat"}, MetadataWait: 1500 * time.Millisecond, AdoptGrace: 800 * time.Millisecond},
+		Media:     Media{RelayChannels: []string{"chat"}, MetadataWait: 5 * time.Second, AdoptGrace: 800 * time.Millisecond},
 		TURN:      TURN{TTL: 6 * time.Hour},
 		Demo:      Demo{Enabled: true},
 		Recording: Recording{Mode: "off", FlushInterval: time.Second},

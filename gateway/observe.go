@@ -48,4 +48,5 @@ func (s *Server) stateSource(snap *metrics.Snapshot) {
 	for reason, n := range s.signaling.Refusals() {
 		snap.AddRefused(string(reason), n)
 	}
+	snap.DescriptionsRefused += s.signaling.DescriptionRefusals()
 }

@@ -89,6 +89,9 @@ type PeerState struct {
 	// dropping its own; IgnoredOffers those this (impolite) side ignored.
 	Rollbacks     int
 	IgnoredOffers int
+	// OffersSent and OffersReceived count negotiation rounds each side
+	// started (a burst of changes coalesced into one offer counts once).
+	OffersSent, OffersReceived int
 }
 
 // State returns the peer's current state, or false when there is no peer.
@@ -104,6 +107,7 @@ func (h *PeerHandle) State() (PeerState, bool) {
 	}
 	offerOut := p.offerOut
 	st.Rollbacks, st.IgnoredOffers = p.rollbacks, p.ignored
+	st.OffersSent, st.OffersReceived = p.offersSent, p.offersRecvd
 	p.mu.Unlock()
 	st.Connection = p.pc.ConnectionState()
 	st.ICE = p.pc.ICEConnectionState()

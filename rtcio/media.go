@@ -160,6 +160,7 @@ func (p *peer) addSender(st *Stream, track webrtc.TrackLocal) *webrtc.RTPTransce
 		}
 		p.needOffer(false)
 	}
+	p.preferCodec(t, track)
 	p.readRTCP(st, track, t.Sender())
 	return t
 }

@@ -181,6 +181,9 @@ func descriptionMids(d *webrtc.SessionDescription) map[string]bool {
 func (p *peer) setOffering(v bool) {
 	p.mu.Lock()
 	p.offerOut = v
+	if v {
+		p.offersSent++
+	}
 	p.mu.Unlock()
 }
 
@@ -216,6 +219,11 @@ func (p *peer) handleMessage(m *message) {
 // an offer arriving while one of ours is outstanding.
 func (p *peer) handleDescription(desc webrtc.SessionDescription) {
 	isOffer := desc.Type == webrtc.SDPTypeOffer
+	if isOffer {
+		p.mu.Lock()
+		p.offersRecvd++
+		p.mu.Unlock()
+	}
 	collision := isOffer && (p.offering() || p.pc.SignalingState() != webrtc.SignalingStateStable)
 	p.ignoreOffer = !p.polite && collision
 	if p.ignoreOffer {

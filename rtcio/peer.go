@@ -65,6 +65,8 @@ type peer struct {
 	offerOut     bool // an offer of ours awaits its answer
 	rollbacks    int  // colliding offers taken by dropping ours (polite)
 	ignored      int  // colliding offers ignored (impolite)
+	offersSent   int  // offers this side sent
+	offersRecvd  int  // offers the remote side sent (applied or not)
 	channels     map[string]*Channel
 	channelIDs   map[uint16]string
 	remote       map[string]*RemoteStream // by MediaStream id

@@ -38,6 +38,10 @@ type Snapshot struct {
 	// ChannelsNotRelayed counts client connections that sent data on a
 	// custom channel the gateway does not relay.
 	ChannelsNotRelayed uint64
+	// DescriptionsRefused counts session descriptions the signaling
+	// server refused (each left a client unable to negotiate); they are
+	// in Refused too.
+	DescriptionsRefused uint64
 
 	// Dropped counts packets dropped, by reason ("queue_full", "malformed",
 	// ...); Refused counts signaling messages refused, by reason
@@ -151,6 +155,7 @@ var families = []family{
 	{name: "recording_failures_total", help: "Recordings that could not start or stopped on an error.", counter: func(s *Snapshot) *uint64 { return &s.RecordingFailures }},
 	{name: "duplicate_tracks_dropped_total", help: "Received tracks that repeated a track of the same publisher stream (same MediaStream, kind and track id) and were neither forwarded nor recorded.", counter: func(s *Snapshot) *uint64 { return &s.DuplicateTracks }},
 	{name: "channels_not_relayed_total", help: "Client connections that sent data on a custom channel the gateway does not relay (not in media.relay_channels); the data is lost.", counter: func(s *Snapshot) *uint64 { return &s.ChannelsNotRelayed }},
+	{name: "signaling_descriptions_refused_total", help: "Session descriptions (offers, answers) refused by the signaling server; each breaks a client's peer connection.", counter: func(s *Snapshot) *uint64 { return &s.DescriptionsRefused }},
 }
 
 // collector reports a Snapshot built on each scrape.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/rtcio-gateway/rtcio-gateway/config"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
@@ -29,14 +30,14 @@ type browserEnv struct {
 
 // startBrowserSFU starts the gateway and Chromium for t; ctx bounds every
 // page call of the test.
-func startBrowserSFU(t *testing.T, budget time.Duration) *browserEnv {
+func startBrowserSFU(t *testing.T, budget time.Duration, tune ...func(*config.Config)) *browserEnv {
 	t.Helper()
 	testenv.SkipIfNoBrowser(t)
 	web, err := testenv.NewWebHandler()
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, notes := startSFU(t)
+	gw, notes := startSFU(t, tune...)
 	// Same origin as the signaling server, as an app deploys it.
 	gw.Server.Handle("/", web)
 	br := testenv.StartBrowser(t)

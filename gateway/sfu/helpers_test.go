@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/rtcio-gateway/rtcio-gateway/config"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
@@ -56,10 +57,13 @@ func (n *notices) wait(t testing.TB, what string, match func(sfu.Notice) bool) s
 }
 
 // startSFU runs a gateway with SFU rooms in process.
-func startSFU(t testing.TB) (*gatewaytest.Gateway, *notices) {
+func startSFU(t testing.TB, tune ...func(*config.Config)) (*gatewaytest.Gateway, *notices) {
 	n := newNotices()
 	cfg := gatewaytest.SFUConfig()
 	cfg.Admin.Token = metricsToken // scrape reads /metrics with it
+	for _, f := range tune {
+		f(&cfg)
+	}
 	return gatewaytest.StartGateway(t, cfg, gateway.WithStreamNotices(n.add)), n
 }
 

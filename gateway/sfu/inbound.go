@@ -131,6 +131,7 @@ func (in *inbound) idleFor(now time.Time) time.Duration {
 }
 
 func (in *inbound) close() {
+	in.fwd.abortWrites()
 	_ = in.pub.Load().Close()
 	in.fwd.stats.finish()
 }

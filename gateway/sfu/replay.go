@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
@@ -38,9 +39,11 @@ func (r *Room) replayTo(clientID string) {
 		r.loops.Add(1)
 		go func() {
 			defer r.loops.Done()
-			ctx, cancel := context.WithTimeout(r.ctx, r.cfg.MetadataWait)
-			defer cancel()
-			events, err := r.sock.RequestMetadata(ctx, rel.key.publisher, rel.key.msid)
+			events, err := r.metadata.do(rel.key, func() (map[string][]json.RawMessage, error) {
+				ctx, cancel := context.WithTimeout(r.ctx, r.cfg.MetadataWait)
+				defer cancel()
+				return r.sock.RequestMetadata(ctx, rel.key.publisher, rel.key.msid)
+			})
 			if err != nil {
 				r.log.Info("sfu: not replaying stream the publisher no longer confirms", "client", clientID, "publisher", rel.key.publisher, "stream", rel.out.ID(), "err", err)
 				n := rel.key.notice(StreamNotReplayed, rel.out)

@@ -42,7 +42,10 @@ type Config struct {
 	// tells a client about a channel it does not relay).
 	Tell func(clientID, event string, payload any)
 	// MetadataWait bounds how long a late joiner's replay waits for a
-	// publisher to confirm a stream. Default 1.5 s.
+	// publisher to confirm a stream. Default 5 s: a publisher that still
+	// tracks the stream answers at once, so the wait only delays giving up
+	// on one that untracked it, while on a busy machine an answer can take
+	// seconds to come back.
 	MetadataWait time.Duration
 	// MediaStopGrace is how long a publisher whose socket left may go
 	// without sending media before its streams are removed. Default 400 ms.
@@ -90,7 +93,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.MetadataWait <= 0 {
-		c.MetadataWait = 1500 * time.Millisecond
+		c.MetadataWait = 5 * time.Second
 	}
 	if c.MediaStopGrace <= 0 {
 		c.MediaStopGrace = 400 * time.Millisecond
@@ -116,6 +119,7 @@ type Room struct {
 
 	mu        sync.Mutex
 	streams   map[streamKey]*relayed
+	metadata  metadataCalls        // shared by replays of one stream
 	left      map[string]time.Time // publishers whose socket left, and when
 	departing map[string]bool      // publishers whose peer the room closed
 	channels  map[string]*rtcio.BroadcastChannel

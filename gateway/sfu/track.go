@@ -104,6 +104,23 @@ func (f *forwardTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 	return err
 }
 
+// abortWrites unblocks the down-tracks' writes that still wait for pion to
+// bind their stream. It runs before the publication closes: pion does not
+// always unbind a track it never connected (a peer connection closed
+// between Bind and the start of its sender), and a writer left waiting
+// would hold the publication's teardown, and the room's, for ever.
+func (f *forwardTrack) abortWrites() {
+	f.mu.Lock()
+	senders := make([]*senderBinding, 0, len(f.downs))
+	for _, b := range f.downs {
+		senders = append(senders, b.sender)
+	}
+	f.mu.Unlock()
+	for _, sb := range senders {
+		sb.release()
+	}
+}
+
 // downTracks returns the current down-tracks.
 func (f *forwardTrack) downTracks() []*forwarding.DownTrack {
 	f.mu.Lock()
@@ -119,6 +136,11 @@ func (f *forwardTrack) ID() string                { return f.id }
 func (f *forwardTrack) RID() string               { return "" }
 func (f *forwardTrack) StreamID() string          { return f.streamID }
 func (f *forwardTrack) Kind() webrtc.RTPCodecType { return f.kind }
+
+// Codec makes a forwardTrack an rtcio.CodecTrack: a subscriber is offered
+// only the publisher's codec (and its RTX), the one codec it can receive
+// this track in.
+func (f *forwardTrack) Codec() webrtc.RTPCodecCapability { return f.codec.RTPCodecCapability }
 
 // matchCodec finds the subscriber's codec for the publisher's: same mime
 // type and, for H.264, the same packetization mode and profile; plus the

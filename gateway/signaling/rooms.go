@@ -218,9 +218,28 @@ func (g *registry) membersFor(sender, roomID string) (Member, []Member, Topology
 func (g *registry) sharedRoom(a, b string) (Member, Member, Topology, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	r, i, j := g.sharedLocked(a, b)
+	if r == nil {
+		return Member{}, Member{}, nil, false
+	}
+	return r.members[i], r.members[j], r.topology, true
+}
+
+// sharedRoomID names a room a and b are both in, or "" when there is none.
+func (g *registry) sharedRoomID(a, b string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if r, _, _ := g.sharedLocked(a, b); r != nil {
+		return r.id
+	}
+	return ""
+}
+
+// sharedLocked finds a room holding a and b, and their indexes in it.
+func (g *registry) sharedLocked(a, b string) (*room, int, int) {
 	sa := g.sockets[a]
 	if sa == nil {
-		return Member{}, Member{}, nil, false
+		return nil, 0, 0
 	}
 	for _, roomID := range sa.rooms {
 		r := g.rooms[roomID]
@@ -229,10 +248,10 @@ func (g *registry) sharedRoom(a, b string) (Member, Member, Topology, bool) {
 		}
 		i, j := r.indexOf(a), r.indexOf(b)
 		if i >= 0 && j >= 0 {
-			return r.members[i], r.members[j], r.topology, true
+			return r, i, j
 		}
 	}
-	return Member{}, Member{}, nil, false
+	return nil, 0, 0
 }
 
 func (g *registry) hasSocket(id string) bool {

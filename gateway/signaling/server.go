@@ -29,16 +29,19 @@ import (
 
 // Options configure a Server. The zero value of a limit disables it.
 type Options struct {
-	Path              string
-	MaxPayloadBytes   int
-	MaxRoomNameLength int
-	MaxRoomsPerSocket int
-	MessagesPerSecond float64
-	MessageBurst      int
-	EnforceSource     bool
-	RequireSharedRoom bool
-	PingInterval      time.Duration
-	PingTimeout       time.Duration
+	Path            string
+	MaxPayloadBytes int
+	// MaxDescriptionBytes bounds the sdp of a session description in a
+	// #rtcio:message on its own (see checkSize).
+	MaxDescriptionBytes int
+	MaxRoomNameLength   int
+	MaxRoomsPerSocket   int
+	MessagesPerSecond   float64
+	MessageBurst        int
+	EnforceSource       bool
+	RequireSharedRoom   bool
+	PingInterval        time.Duration
+	PingTimeout         time.Duration
 	// MaxQueuedPackets bounds the packets waiting to be written to one
 	// socket: past half of it gateway-error replies are dropped (counted),
 	// past it the socket is disconnected. WriteStallTimeout disconnects a
@@ -103,6 +106,8 @@ type Server struct {
 	watchCtx  context.Context
 	stopWatch context.CancelFunc
 	watchDone chan struct{}
+	// roomBreaking counts refused session descriptions.
+	roomBreaking atomic.Uint64
 }
 
 // Conn is one connected socket as the signaling server sees it.
@@ -180,6 +185,9 @@ func New(opts Options) (*Server, error) {
 	// connection; a polling batch may hold several events.
 	transportLimit := int64(1 << 20)
 	if lim := int64(opts.MaxPayloadBytes) * 4; lim > transportLimit {
+		transportLimit = lim
+	}
+	if lim := int64(opts.MaxDescriptionBytes+opts.MaxPayloadBytes) * 2; lim > transportLimit {
 		transportLimit = lim
 	}
 	so.SetMaxHttpBufferSize(transportLimit)
@@ -518,14 +526,8 @@ func (s *Server) dispatch(c *Conn, event string, payload []any) error {
 	if c.limiter != nil && !c.limiter.Allow() {
 		return refuse(ReasonRateLimited, fmt.Sprintf("more than %g messages per second", s.opts.MessagesPerSecond))
 	}
-	if s.opts.MaxPayloadBytes > 0 {
-		size, err := payloadSize(payload)
-		if err != nil {
-			return refuse(ReasonInvalidPayload, err.Error())
-		}
-		if size > s.opts.MaxPayloadBytes {
-			return refuse(ReasonPayloadTooLarge, fmt.Sprintf("payload is %d bytes, the limit is %d", size, s.opts.MaxPayloadBytes))
-		}
+	if err := s.checkSize(c, event, payload); err != nil {
+		return err
 	}
 	switch event {
 	case EventMessage:

@@ -173,6 +173,9 @@ func GatewayArgs(httpPort, udpPort int, pprof string, extra ...string) []string 
 		"--set", "media.allowed_ips=127.0.0.0/8",
 		"--set", fmt.Sprintf("media.udp_port=%d", udpPort),
 		"--set", "shutdown.timeout=3s",
+		// The tool reads the gateway's refusals from /metrics, which is
+		// behind the admin token unless made public.
+		"--set", "metrics.public=true",
 	}
 	if pprof != "" {
 		args = append(args, "--set", "debug.pprof_listen="+pprof)

@@ -77,6 +77,15 @@ func (s Setup) RunGateway(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	target := &GatewayTarget{URL: url, Pid: pid, Room: "loadtest-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
 	res, err := Run(ctx, cfg, target, log)
+	if err == nil {
+		if res.Refused, err = gatewayRefusals(ctx, url); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+			err = nil
+		}
+		if n := res.Refused["descriptions"]; n > 0 {
+			res.Errors = append(res.Errors, fmt.Sprintf("the gateway refused %.0f session descriptions", n))
+		}
+	}
 	if proc != nil && (err != nil || len(res.Errors) > 0) {
 		log.Warn("gateway output", "tail", proc.Logs())
 	}

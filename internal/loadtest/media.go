@@ -36,8 +36,12 @@ type Media struct {
 	FrameRate int `json:"frameRate"`
 	// KeyframeInterval of synthetic video.
 	KeyframeInterval time.Duration `json:"keyframeInterval"`
-	// AudioBitrate (bit/s) of synthetic audio, 50 packets per second.
+	// AudioBitrate (bit/s) of synthetic audio.
 	AudioBitrate int `json:"audioBitrate"`
+	// AudioPPS is the packet rate of synthetic audio: 50 (20 ms packets,
+	// what browsers send) unless set; lower rates keep a correctness test
+	// of a big meeting cheap.
+	AudioPPS int `json:"audioPps"`
 	// FixtureDir holds vp8.ivf and opus.ogg for Source "fixture".
 	FixtureDir string `json:"-"`
 }
@@ -142,22 +146,29 @@ func (s *syntheticVP8) next() frame {
 
 // syntheticOpus generates 20 ms Opus packets of a fixed size (a valid TOC
 // byte, then filler).
-type syntheticOpus struct{ buf [][]byte }
+type syntheticOpus struct {
+	buf [][]byte
+	dur time.Duration
+}
 
 func newSyntheticOpus(m Media) *syntheticOpus {
-	size := min(max(m.AudioBitrate/8/50-TrailerSize, 8), maxPayload)
+	pps := m.AudioPPS
+	if pps <= 0 {
+		pps = 50
+	}
+	size := min(max(m.AudioBitrate/8/pps-TrailerSize, 8), maxPayload)
 	b := make([]byte, size)
 	b[0] = 0xfc // config 31 (CELT fullband 20 ms), stereo, one frame
 	for i := 1; i < len(b); i++ {
 		b[i] = byte(i)
 	}
-	return &syntheticOpus{buf: [][]byte{b}}
+	return &syntheticOpus{buf: [][]byte{b}, dur: time.Second / time.Duration(pps)}
 }
 
 func (s *syntheticOpus) keyframe() {}
 
 func (s *syntheticOpus) next() frame {
-	return frame{payloads: s.buf, dur: 20 * time.Millisecond, ticks: 960}
+	return frame{payloads: s.buf, dur: s.dur, ticks: uint32(s.dur * 48000 / time.Second)}
 }
 
 // loopFrames replays frames loaded from a fixture file.

@@ -58,6 +58,8 @@ func WriteTable(w io.Writer, results ...*Result) error {
 	row("join->first packet max ms", func(r *Result) float64 { return r.JoinFirstMs.Max }, "%.1f", true)
 	row("join->first keyframe p50 ms", func(r *Result) float64 { return r.JoinKeyMs.P50 }, "%.1f", true)
 	row("join->first keyframe max ms", func(r *Result) float64 { return r.JoinKeyMs.Max }, "%.1f", true)
+	row("offers per client p50", func(r *Result) float64 { return r.Offers.P50 }, "%.0f", true)
+	row("offers per client per join", func(r *Result) float64 { return r.OffersPerJoin }, "%.2f", true)
 	row("RSS per participant MiB", func(r *Result) float64 { return r.RSSPerParticipant / (1 << 20) }, "%.2f", true)
 	row("RSS at end MiB", func(r *Result) float64 { return float64(r.RSSEnd) / (1 << 20) }, "%.1f", true)
 	if err := tw.Flush(); err != nil {
@@ -112,6 +114,8 @@ func Medians(runs [][]*Result) []*Result {
 		med(func(r *Result) *float64 { return &r.JoinFirstMs.Max })
 		med(func(r *Result) *float64 { return &r.JoinKeyMs.P50 })
 		med(func(r *Result) *float64 { return &r.JoinKeyMs.Max })
+		med(func(r *Result) *float64 { return &r.Offers.P50 })
+		med(func(r *Result) *float64 { return &r.OffersPerJoin })
 		med(func(r *Result) *float64 { return &r.RSSPerParticipant })
 		ends := make([]float64, len(rs))
 		missing := make([]float64, len(rs))

@@ -250,7 +250,7 @@ func Run(ctx context.Context, cfg Config, target Target, log *slog.Logger) (*Res
 	}
 	if missing := waitDelivered(ctx, members, progress, cfg.SettleTimeout); missing > 0 {
 		res.Errors = append(res.Errors, fmt.Sprintf("%d participant streams never arrived within %v", missing, cfg.SettleTimeout))
-		log.Warn("not every stream arrived", "missing", missing)
+		log.Warn("not every stream arrived", "missing", missing, "pairs", missingPairs(members, 20))
 	}
 	if err := pause(ctx, cfg.Warmup); err != nil {
 		return nil, err
@@ -308,6 +308,7 @@ func Run(ctx context.Context, cfg Config, target Target, log *slog.Logger) (*Res
 	res.TargetUserCPU = cpu1.User - cpu0.User
 	res.LoadgenCPU = self1.Total() - self0.Total()
 	res.RSSBaseline, res.RSSEnd = rssBase, rssEnd
+	countOffers(res, members)
 	// The deferred close waits for the readers; only then are the
 	// inboxes safe to read.
 	closeAll(members)
@@ -422,6 +423,27 @@ func waitDelivered(ctx context.Context, ms []*member, progress <-chan struct{}, 
 			return missing
 		}
 	}
+}
+
+// missingPairs names up to limit (participant, stream) pairs still
+// missing, as "participant<-publisher/stream".
+func missingPairs(ms []*member, limit int) []string {
+	owner := map[uint32]string{}
+	for _, m := range ms {
+		for _, t := range m.tracks {
+			owner[t.stream] = fmt.Sprintf("%s/%s#%d", m.p.Name, t.kind, t.stream)
+		}
+	}
+	var out []string
+	for _, m := range ms {
+		got := m.in.streamIDs()
+		for _, id := range m.expect {
+			if !got[id] && len(out) < limit {
+				out = append(out, m.p.Name+"<-"+owner[id])
+			}
+		}
+	}
+	return out
 }
 
 // pause waits d (a measurement interval, not a synchronisation) unless ctx

@@ -93,6 +93,19 @@ type Result struct {
 	// it both publishes and receives).
 	RSSPerParticipant float64 `json:"rssPerParticipantBytes"`
 
+	// Offers is, per participant, the offers exchanged on its connections
+	// to the server (either side's; a burst of changes coalesced into one
+	// offer counts once); OffersPerJoin is their mean divided by the
+	// participants, the renegotiation a join costs each client. Gateway
+	// runs only.
+	Offers        Dist    `json:"offersPerClient"`
+	OffersPerJoin float64 `json:"offersPerClientPerJoin"`
+
+	// Refused is the gateway's signaling refusals after the run, by reason
+	// ("payload_too_large", ...; "descriptions" for refused offers and
+	// answers). Empty for the bare forwarder.
+	Refused map[string]float64 `json:"refused,omitempty"`
+
 	Errors []string `json:"errors,omitempty"`
 }
 

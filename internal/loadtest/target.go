@@ -134,6 +134,31 @@ func (g *GatewayTarget) Join(ctx context.Context, p *Participant) (Conn, error) 
 	return s, nil
 }
 
+// countOffers fills res.Offers from the gateway participants' peer states.
+func countOffers(res *Result, ms []*member) {
+	var per []float64
+	sum := 0.0
+	for _, m := range ms {
+		s, ok := m.conn.(*rtcio.Socket)
+		if !ok {
+			return
+		}
+		n := 0
+		for _, id := range s.Peers() {
+			if st, ok := s.Peer(id).State(); ok {
+				n += st.OffersSent + st.OffersReceived
+			}
+		}
+		per = append(per, float64(n))
+		sum += float64(n)
+	}
+	if len(per) == 0 {
+		return
+	}
+	res.Offers = distOf(per)
+	res.OffersPerJoin = sum / float64(len(per)) / float64(len(per))
+}
+
 func orDiscard(l *slog.Logger) *slog.Logger {
 	if l == nil {
 		return slog.New(slog.DiscardHandler)

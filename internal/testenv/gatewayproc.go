@@ -21,7 +21,7 @@ type GatewayProcess struct {
 	URL    string
 	cmd    *exec.Cmd
 	exited chan error
-	logs   *lockedBuffer
+	logs   *LockedBuffer
 	// Bin is the built binary, to start another process on the same files.
 	Bin string
 }
@@ -66,7 +66,7 @@ func StartGatewayProcess(t testing.TB, args ...string) *GatewayProcess {
 		"--set", "media.allowed_ips=127.0.0.0/8",
 		"--set", "shutdown.timeout=5s"}, args...)
 	cmd := exec.Command(bin, full...)
-	logs := &lockedBuffer{}
+	logs := &LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start rtcio-gateway: %v", err)
@@ -119,18 +119,20 @@ func WaitReady(ctx context.Context, url string, exited <-chan error) error {
 	}
 }
 
-type lockedBuffer struct {
+// LockedBuffer is a bytes.Buffer that one goroutine may read while others
+// write to it (a process's output, a server's log).
+type LockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
