@@ -166,15 +166,23 @@ func syncDir(dir string) {
 
 // ReadManifest reads one manifest file.
 func ReadManifest(path string) (*Manifest, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("recorder: read manifest: %w", err)
-	}
 	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("recorder: manifest %s: %w", path, err)
+	if err := readJSON(path, &m); err != nil {
+		return nil, err
 	}
 	return &m, nil
+}
+
+// readJSON decodes the JSON file at path into v.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("recorder: read manifest: %w", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("recorder: manifest %s: %w", path, err)
+	}
+	return nil
 }
 
 // Recover marks the manifests under dir that are still in state "recording"

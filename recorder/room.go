@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -181,13 +180,9 @@ func (l *RoomLog) writeLocked() error {
 
 // ReadRoomManifest reads a room manifest.
 func ReadRoomManifest(path string) (*RoomManifest, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("recorder: read room manifest: %w", err)
-	}
 	var m RoomManifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("recorder: room manifest %s: %w", path, err)
+	if err := readJSON(path, &m); err != nil {
+		return nil, err
 	}
 	if m.Kind != "room" {
 		return nil, fmt.Errorf("recorder: %s is not a room manifest", path)

@@ -41,14 +41,8 @@ func (s *Socket) Relay(st *Stream, events map[string][]json.RawMessage) error {
 	if s.closed {
 		return errClosed
 	}
-	pub := s.registry[st.id]
-	if pub == nil {
-		pub = &published{stream: st}
-		s.registry[st.id] = pub
-		s.regOrder = append(s.regOrder, st.id)
-	}
-	pub.relayed = copied
-	pub.events = nil
+	pub := s.registered(st)
+	pub.relayed, pub.events = copied, nil
 	return nil
 }
 

@@ -241,12 +241,7 @@ func (s *Socket) Emit(name string, args ...any) error {
 			s.mu.Unlock()
 			return errClosed
 		}
-		pub := s.registry[st.id]
-		if pub == nil {
-			pub = &published{stream: st}
-			s.registry[st.id] = pub
-			s.regOrder = append(s.regOrder, st.id)
-		}
+		pub := s.registered(st)
 		if pub.events == nil {
 			pub.events = make(map[string][]any)
 		}
@@ -288,6 +283,18 @@ func (s *Socket) peersByID(ids []string) []*peer {
 		}
 	}
 	return peers
+}
+
+// registered returns st's replay-registry entry, adding it (last in
+// replay order) when new. s.mu must be held.
+func (s *Socket) registered(st *Stream) *published {
+	pub := s.registry[st.id]
+	if pub == nil {
+		pub = &published{stream: st}
+		s.registry[st.id] = pub
+		s.regOrder = append(s.regOrder, st.id)
+	}
+	return pub
 }
 
 func (s *Socket) peerList() []*peer {

@@ -52,17 +52,7 @@ type ConsoleMessage struct {
 // Node or playwright-core is missing.
 func StartBrowser(t testing.TB) *Browser {
 	t.Helper()
-	SkipIfNoBrowser(t)
-	b, err := NewBrowser(context.Background(), t.Logf)
-	if err != nil {
-		t.Fatalf("start browser: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("stop browser: %v", err)
-		}
-	})
-	return b
+	return StartBrowserWith(t, BrowserOptions{})
 }
 
 // BrowserOptions change how Chromium is started.
