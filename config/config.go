@@ -311,8 +311,8 @@ func Default() Config {
 			MetadataWait:  5 * time.Second,
 			AdoptGrace:    800 * time.Millisecond,
 
-			MaxPeerConnections:     500,
-			MaxPeersPerRoom:        100,
+			MaxPeerConnections:     1000,
+			MaxPeersPerRoom:        500,
 			PeerConnectTimeout:     20 * time.Second,
 			RelayMessagesPerSecond: 100,
 			RelayMessageBurst:      400,
