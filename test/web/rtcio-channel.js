@@ -1,7 +1,7 @@
 // Shared pieces of the rtc.io conformance peer: wire constants, the channel-id
 // hash, the RTCIOStream wrapper, JSON-safe descriptions for the event log, and
 // custom data channels. rtcio-conformance.js builds the peer on top of this.
-// Written from shared/PROTOCOL.md and the observed behaviour of rtc.io 1.5.1.
+// Written from docs/PROTOCOL.md and the observed behaviour of rtc.io 1.5.1.
 (function (global) {
   'use strict';
 
@@ -23,7 +23,7 @@
   });
 
   // rtc.io 1.5.1 reserves exactly these names on the ctrl channel.
-  // PROTOCOL.md also lists "track-removed"; the real client lets a peer send
+  // docs/PROTOCOL.md also lists "track-removed"; the real client lets a peer send
   // that one, so we do too (the report to the team says so).
   const RESERVED_CTRL_NAMES = new Set(['peer-connect', 'peer-disconnect', 'track-added']);
 

@@ -1,4 +1,4 @@
-// Media half of the rtc.io conformance peer (PROTOCOL.md section 6): the
+// Media half of the rtc.io conformance peer (docs/PROTOCOL.md section 6): the
 // receive rules (first stream id, {mid} request, placeholder substitution,
 // track-added/track-removed) and the publish rules (one sendonly transceiver
 // per track, idle reuse, replaceTrack swap, inactive on removal, answering

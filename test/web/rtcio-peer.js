@@ -1,5 +1,5 @@
 // The protocol engine of the rtc.io conformance peer, written from
-// shared/PROTOCOL.md (sections 2-7) and checked against the behaviour of the
+// docs/PROTOCOL.md (sections 2-7) and checked against the behaviour of the
 // rtc.io 1.5.1 client: signaling queue, perfect negotiation, trickle ICE,
 // stream publishing and metadata exchange, ctrl channel filters, lifecycle and
 // watchdog. It uses the browser's own RTCPeerConnection and the socket.io-client
