@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -95,6 +96,12 @@ type DownTrack struct {
 	srPackets  uint32
 	srOctets   uint32
 	writeFails uint64
+
+	// paused and rtxBudget are set by the room's control loop (pause.go);
+	// pause is the writer's side.
+	paused    atomic.Bool
+	rtxBudget atomic.Int64
+	pause     pauseState
 
 	stats downTrackCounters
 }
@@ -255,6 +262,9 @@ func (d *DownTrack) teardown() {
 
 // forward rewrites and writes one packet.
 func (d *DownTrack) forward(pk *packet) {
+	if !d.pass(pk) {
+		return
+	}
 	r, ok := d.munger.rewrite(pk)
 	if !ok {
 		d.stats.dropsTooOld.Add(1)
@@ -341,6 +351,9 @@ func (d *DownTrack) retransmit(seq uint16) {
 		return
 	}
 	defer pk.release()
+	if !d.spendRetransmit(len(pk.payload)) {
+		return
+	}
 	e.lastRtx = max(now, 1)
 	e.rtxCount++
 
@@ -375,4 +388,5 @@ func (d *DownTrack) retransmit(seq uint16) {
 		return
 	}
 	d.stats.retransmissions.Add(1)
+	d.stats.rtxBytes.Add(uint64(len(payload)))
 }

@@ -17,6 +17,10 @@ type munger struct {
 	tsOffset  uint32 // out ts = upstream ts + tsOffset (mod 2^32)
 	startExt  uint64 // first upstream ext of this epoch we forwarded
 
+	// gap is set while a paused down-track drops packets: the next packet
+	// continues right after the last one sent, as at an epoch change.
+	gap bool
+
 	highestOut     uint64 // highest outgoing extended sequence number
 	highestTS      uint32 // its outgoing timestamp
 	highestArrival int64  // its upstream arrival time
@@ -51,11 +55,12 @@ func (m *munger) rewrite(p *packet) (mungeResult, bool) {
 		m.startExt = p.ext
 		m.seqOffset = m.highestOut + 1 - p.ext
 		m.tsOffset = m.highestTS - p.hdr.Timestamp
-	case p.epoch != m.epoch:
+	case p.epoch != m.epoch || m.gap:
 		if int32(p.epoch-m.epoch) < 0 {
 			return mungeResult{}, false
 		}
 		// Continue right after the last packet sent, with the real gap.
+		m.gap = false
 		m.epoch = p.epoch
 		m.startExt = p.ext
 		m.seqOffset = m.highestOut + 1 - p.ext
@@ -74,6 +79,14 @@ func (m *munger) rewrite(p *packet) (mungeResult, bool) {
 		m.highestArrival = p.arrival
 	}
 	return r, true
+}
+
+// skip marks that packets are about to be left out (a paused video): the
+// packet after them continues the outgoing sequence without a gap.
+func (m *munger) skip() {
+	if m.started {
+		m.gap = true
+	}
 }
 
 // durationToTicks converts a wall-clock duration to RTP clock ticks without

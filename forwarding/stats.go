@@ -59,6 +59,9 @@ type DownTrackStats struct {
 	Retransmissions       uint64 // packets resent (RTX or plain)
 	RetransmitMisses      uint64 // NACKed packets no longer in the history
 	RetransmitsSuppressed uint64 // NACKs for a packet just resent or resent too often
+	RetransmitBytes       uint64 // payload bytes resent
+	RetransmitsOverBudget uint64 // NACKs not answered: the subscriber's retransmission budget was spent
+	PausedDrops           uint64 // packets not sent while the video was paused or waiting for its keyframe
 
 	PLIsReceived    uint64
 	FIRsReceived    uint64
@@ -83,6 +86,7 @@ type downTrackCounters struct {
 	dropsQueueFull, dropsTooOld, dropsWriteError atomic.Uint64
 	nacksReceived, nacksDropped                  atomic.Uint64
 	retransmissions, rtxMisses, rtxSuppressed    atomic.Uint64
+	rtxBytes, rtxOverBudget, pausedDrops         atomic.Uint64
 	plis, firs, senderReports, replayed          atomic.Uint64
 }
 
@@ -98,6 +102,9 @@ func (c *downTrackCounters) snapshot() DownTrackStats {
 		Retransmissions:       c.retransmissions.Load(),
 		RetransmitMisses:      c.rtxMisses.Load(),
 		RetransmitsSuppressed: c.rtxSuppressed.Load(),
+		RetransmitBytes:       c.rtxBytes.Load(),
+		RetransmitsOverBudget: c.rtxOverBudget.Load(),
+		PausedDrops:           c.pausedDrops.Load(),
 		PLIsReceived:          c.plis.Load(),
 		FIRsReceived:          c.firs.Load(),
 		SenderReports:         c.senderReports.Load(),
