@@ -53,6 +53,7 @@ type Config struct {
 	Shutdown  Shutdown  `yaml:"shutdown"`
 	HTTP      HTTP      `yaml:"http"`
 	Metrics   Metrics   `yaml:"metrics"`
+	Adapt     Adapt     `yaml:"adapt"`
 }
 
 // HTTP bounds what connections to the HTTP listener may hold.
@@ -322,5 +323,6 @@ func Default() Config {
 		Demo:      Demo{Enabled: true},
 		Recording: Recording{Mode: "off", FlushInterval: time.Second},
 		Shutdown:  Shutdown{Timeout: 10 * time.Second},
+		Adapt:     DefaultAdapt(),
 	}
 }

@@ -90,6 +90,7 @@ func (c Config) Validate() error {
 	}
 	v.rooms(c.Rooms)
 	v.media(c.Media)
+	v.adapt(c.Adapt)
 	v.oneOf("recording.mode", c.Recording.Mode, "off", "all", "rooms")
 	if c.Recording.Mode != "off" && c.Recording.Dir == "" {
 		v.fail("recording.dir", `""`, "must name a directory when recording.mode is \""+c.Recording.Mode+"\"")

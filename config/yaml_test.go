@@ -42,6 +42,7 @@ func TestParseYAMLFull(t *testing.T) {
 		Demo:      Demo{Enabled: true},
 		Recording: Recording{Mode: "off", FlushInterval: time.Second},
 		Shutdown:  Shutdown{Timeout: 30 * time.Second},
+		Adapt:     DefaultAdapt(),
 	}
 	d := Default().Media
 	want.Media.MaxPeerConnections, want.Media.MaxPeersPerRoom, want.Media.PeerConnectTimeout = d.MaxPeerConnections, d.MaxPeersPerRoom, d.PeerConnectTimeout

@@ -91,15 +91,18 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	}
 	s.recorder = rec
 	rooms := sfu.NewManager(sfu.Config{
-		API:          media.api,
-		ICEServers:   iceServers(cfg.Media.ICEServers),
-		Binder:       media.binder,
-		SSRCGuard:    media.guard,
-		Channels:     cfg.Media.RelayChannels,
-		MetadataWait: cfg.Media.MetadataWait,
-		AdoptGrace:   cfg.Media.AdoptGrace,
-		Observer:     mediaMetrics{reg},
-		Dropped:      func(reason string) { reg.Dropped(reason).Inc() },
+		API:           media.api,
+		ICEServers:    iceServers(cfg.Media.ICEServers),
+		Binder:        media.binder,
+		SSRCGuard:     media.guard,
+		Channels:      cfg.Media.RelayChannels,
+		MetadataWait:  cfg.Media.MetadataWait,
+		AdoptGrace:    cfg.Media.AdoptGrace,
+		Observer:      mediaMetrics{reg},
+		Adapt:         adaptConfig(cfg.Adapt),
+		Speaker:       speakerConfig(cfg.Adapt),
+		AdaptObserver: mediaMetrics{reg},
+		Dropped:       func(reason string) { reg.Dropped(reason).Inc() },
 
 		MaxPeerConnections: cfg.Media.MaxPeerConnections,
 		MaxPeersPerRoom:    cfg.Media.MaxPeersPerRoom,

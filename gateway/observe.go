@@ -29,6 +29,13 @@ func (o mediaMetrics) DuplicateTrack() { o.m.Direct.DuplicateTracks.Add(1) }
 
 func (o mediaMetrics) ChannelRefused() { o.m.Direct.ChannelsNotRelayed.Add(1) }
 
+// mediaMetrics is also the rooms' sfu.AdaptObserver.
+func (o mediaMetrics) Estimate(bps uint64) { o.m.ObserveEstimate(bps) }
+func (o mediaMetrics) REMBSent(bps uint64) { o.m.ObserveREMB(bps) }
+func (o mediaMetrics) VideoPaused()        { o.m.Direct.VideoPauses.Add(1) }
+func (o mediaMetrics) VideoResumed()       { o.m.Direct.VideoResumes.Add(1) }
+func (o mediaMetrics) SpeakerChanged()     { o.m.Direct.SpeakerChanges.Add(1) }
+
 // addEndedDownTracks adds the counters of down-tracks that are gone, which
 // count in the totals but not in the down-track gauge.
 func addEndedDownTracks(s *metrics.Snapshot, ended forwarding.DownTrackStats) {
@@ -44,6 +51,9 @@ func (s *Server) stateSource(snap *metrics.Snapshot) {
 	snap.Sockets += int64(s.signaling.Connections())
 	for _, st := range s.sfu.Stats() {
 		snap.PeerConnections += int64(st.Peers)
+		snap.SubscribersCongested += int64(st.Congested)
+		snap.VideosPaused += int64(st.PausedVideos)
+		snap.PublishersCapped += int64(st.CappedPublishers)
 	}
 	for reason, n := range s.signaling.Refusals() {
 		snap.AddRefused(string(reason), n)

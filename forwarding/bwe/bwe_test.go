@@ -30,10 +30,14 @@ func TestEstimatorREMBAndLoss(t *testing.T) {
 	if !e.Congested(now) || e.Estimate(now) != 320_000 {
 		t.Errorf("REMB 320k under 1.7M sent: congested %v, estimate %d", e.Congested(now), e.Estimate(now))
 	}
-	// Stale REMB is ignored.
+	// A stale REMB lets the estimate grow back, 12% a second, to the
+	// maximum.
 	later := now.Add(4 * time.Second)
-	if e.Estimate(later) != 3_000_000 {
-		t.Errorf("4 s after the last REMB the estimate is %d", e.Estimate(later))
+	if got := e.Estimate(later); got != 358_400 {
+		t.Errorf("4 s after the last REMB the estimate is %d, want 320k grown 12%% for 1 s", got)
+	}
+	if got := e.Estimate(now.Add(time.Minute)); got != 3_000_000 {
+		t.Errorf("a minute after the last REMB the estimate is %d", got)
 	}
 
 	// Loss: 25% lost takes the limit to the sent rate times 0.875.

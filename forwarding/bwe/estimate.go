@@ -17,6 +17,7 @@
 package bwe
 
 import (
+	"math"
 	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/internal/defaults"
@@ -38,8 +39,14 @@ type EstimatorConfig struct {
 	// Congested: the estimate is below this fraction of the sent rate
 	// (default 0.85).
 	Congested float64
-	// Stale: feedback older than this is ignored (default 3s).
-	Stale time.Duration
+	// Stale: loss reports older than this are ignored (default 3s). A
+	// REMB older than this no longer holds the estimate down, but lets it
+	// grow back by StaleGrowth per second from the REMB's value (default
+	// 0.12, 12%): a browser stops sending REMB when it receives no video
+	// (its video paused), and the last value it sent is the best guess
+	// there is until a resumed video probes the link again.
+	Stale       time.Duration
+	StaleGrowth float64
 }
 
 func (c *EstimatorConfig) setDefaults() {
@@ -50,6 +57,7 @@ func (c *EstimatorConfig) setDefaults() {
 	defaults.Positive(&c.Growth, 0.08)
 	defaults.Positive(&c.Congested, 0.85)
 	defaults.Positive(&c.Stale, 3*time.Second)
+	defaults.Positive(&c.StaleGrowth, 0.12)
 }
 
 // Estimator is one subscriber's estimate. It is not safe for concurrent
@@ -85,7 +93,7 @@ func (e *Estimator) OnSent(bytes int, now time.Time) {
 
 func (e *Estimator) trim(now time.Time) {
 	i := 0
-	for i < len(e.sent) && now.Sub(e.sent[i].at) > e.cfg.Window {
+	for i < len(e.sent) && now.Sub(e.sent[i].at) >= e.cfg.Window {
 		i++
 	}
 	if i > 0 {
@@ -125,11 +133,16 @@ func (e *Estimator) OnLoss(fractionLost uint8, now time.Time) {
 }
 
 // Estimate is what the subscriber can take now, in bit/s: the smaller of
-// its REMB and the loss-based limit, ignoring stale feedback.
+// its REMB (growing back once stale) and the loss-based limit, ignoring
+// stale loss reports.
 func (e *Estimator) Estimate(now time.Time) uint64 {
 	est := e.cfg.Max
-	if !e.rembAt.IsZero() && now.Sub(e.rembAt) <= e.cfg.Stale {
-		est = min(est, e.remb)
+	if !e.rembAt.IsZero() {
+		remb := float64(e.remb)
+		if age := now.Sub(e.rembAt); age > e.cfg.Stale {
+			remb *= math.Pow(1+e.cfg.StaleGrowth, (age - e.cfg.Stale).Seconds())
+		}
+		est = min(est, uint64(min(remb, float64(e.cfg.Max))))
 	}
 	if !e.lossAt.IsZero() && now.Sub(e.lossAt) <= e.cfg.Stale {
 		est = min(est, e.lossCap)

@@ -26,6 +26,7 @@ func AddDownTrackStats(s *Snapshot, st forwarding.DownTrackStats) {
 	s.BytesForwarded += st.BytesOut
 	s.NACKsReceived += st.NacksReceived
 	s.Retransmissions += st.Retransmissions
+	s.RetransmitsOverBudget += st.RetransmitsOverBudget
 	s.PLIsReceived += st.PLIsReceived + st.FIRsReceived
 	s.AddDropped("queue_full", st.DropsQueueFull)
 	s.AddDropped("too_old", st.DropsTooOld)

@@ -61,6 +61,8 @@ type Metrics struct {
 	reg           *prometheus.Registry
 	log           *slog.Logger
 	firstKeyframe prometheus.Histogram
+	estimates     prometheus.Histogram
+	rembBitrates  prometheus.Histogram
 	dropped       *reasonCounters
 	refused       *reasonCounters
 
@@ -104,7 +106,20 @@ func New(opts Options) (*Metrics, error) {
 		Help:      "Time from a subscriber joining a video track to the first keyframe it was sent.",
 		Buckets:   buckets,
 	})
-	cs := []prometheus.Collector{newCollector(m, ns), m.firstKeyframe}
+	rates := []float64{100e3, 200e3, 300e3, 500e3, 750e3, 1e6, 1.5e6, 2e6, 3e6}
+	m.estimates = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: ns,
+		Name:      "subscriber_estimate_bits_per_second",
+		Help:      "SFU subscribers' bandwidth estimates, one observation per subscriber per decision.",
+		Buckets:   rates,
+	})
+	m.rembBitrates = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: ns,
+		Name:      "remb_sent_bits_per_second",
+		Help:      "The caps sent to publishers in REMB.",
+		Buckets:   rates,
+	})
+	cs := []prometheus.Collector{newCollector(m, ns), m.firstKeyframe, m.estimates, m.rembBitrates}
 	if !opts.NoRuntimeMetrics {
 		cs = append(cs, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
@@ -155,6 +170,15 @@ func (m *Metrics) Refused(reason string) *Counter { return m.refused.get(reason)
 // ObserveFirstKeyframe records how long a subscriber waited, from joining a
 // video track to the first keyframe sent to it.
 func (m *Metrics) ObserveFirstKeyframe(d time.Duration) { m.firstKeyframe.Observe(d.Seconds()) }
+
+// ObserveEstimate records one subscriber's bandwidth estimate.
+func (m *Metrics) ObserveEstimate(bps uint64) { m.estimates.Observe(float64(bps)) }
+
+// ObserveREMB records a cap sent to a publisher.
+func (m *Metrics) ObserveREMB(bps uint64) {
+	m.Direct.REMBSent.Add(1)
+	m.rembBitrates.Observe(float64(bps))
+}
 
 // Snapshot returns the current values: the sum of Direct, every source and
 // the removed sources' counters. Tests and the admin API can read it without

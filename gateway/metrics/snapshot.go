@@ -17,6 +17,11 @@ type Snapshot struct {
 	Publications     int64
 	DownTracks       int64
 	RecordingsActive int64
+	// Bandwidth adaptation: subscribers whose estimate is below what they
+	// are sent, subscribers' videos paused, publisher videos under a cap.
+	SubscribersCongested int64
+	VideosPaused         int64
+	PublishersCapped     int64
 
 	// Counters.
 	PacketsReceived      uint64 // RTP from publishers
@@ -42,6 +47,11 @@ type Snapshot struct {
 	// server refused (each left a client unable to negotiate); they are
 	// in Refused too.
 	DescriptionsRefused uint64
+	// Bandwidth adaptation and the active speaker: REMB caps sent to
+	// publishers, subscriber videos paused and resumed, NACKs left
+	// unanswered over a congested subscriber's retransmission budget,
+	// active speaker changes.
+	REMBSent, VideoPauses, VideoResumes, RetransmitsOverBudget, SpeakerChanges uint64
 
 	// Dropped counts packets dropped, by reason ("queue_full", "malformed",
 	// ...); Refused counts signaling messages refused, by reason
@@ -97,6 +107,7 @@ type Counters struct {
 	KeyframeCacheHits, KeyframeCacheMisses, RecordingBytes           atomic.Uint64
 	RecordingFailures                                                atomic.Uint64
 	DuplicateTracks, ChannelsNotRelayed                              atomic.Uint64
+	REMBSent, VideoPauses, VideoResumes, SpeakerChanges              atomic.Uint64
 }
 
 func (c *Counters) addTo(s *Snapshot) {
@@ -121,6 +132,10 @@ func (c *Counters) addTo(s *Snapshot) {
 	s.RecordingFailures += c.RecordingFailures.Load()
 	s.DuplicateTracks += c.DuplicateTracks.Load()
 	s.ChannelsNotRelayed += c.ChannelsNotRelayed.Load()
+	s.REMBSent += c.REMBSent.Load()
+	s.VideoPauses += c.VideoPauses.Load()
+	s.VideoResumes += c.VideoResumes.Load()
+	s.SpeakerChanges += c.SpeakerChanges.Load()
 }
 
 // family is one unlabelled metric read from a Snapshot: exactly one of gauge
@@ -155,6 +170,14 @@ var families = []family{
 	{name: "recording_failures_total", help: "Recordings that could not start or stopped on an error.", counter: func(s *Snapshot) *uint64 { return &s.RecordingFailures }},
 	{name: "duplicate_tracks_dropped_total", help: "Received tracks that repeated a track of the same publisher stream (same MediaStream, kind and track id) and were neither forwarded nor recorded.", counter: func(s *Snapshot) *uint64 { return &s.DuplicateTracks }},
 	{name: "channels_not_relayed_total", help: "Client connections that sent data on a custom channel the gateway does not relay (not in media.relay_channels); the data is lost.", counter: func(s *Snapshot) *uint64 { return &s.ChannelsNotRelayed }},
+	{name: "subscribers_congested", help: "SFU subscribers whose bandwidth estimate is clearly below what they are sent.", gauge: func(s *Snapshot) *int64 { return &s.SubscribersCongested }},
+	{name: "videos_paused", help: "Subscribers' videos paused because their link cannot take them.", gauge: func(s *Snapshot) *int64 { return &s.VideosPaused }},
+	{name: "publishers_capped", help: "Publisher videos under a REMB cap below adapt.max_bps.", gauge: func(s *Snapshot) *int64 { return &s.PublishersCapped }},
+	{name: "remb_sent_total", help: "REMB caps sent to publishers (one per capped publisher video per decision).", counter: func(s *Snapshot) *uint64 { return &s.REMBSent }},
+	{name: "video_pauses_total", help: "Subscribers' videos paused for bandwidth.", counter: func(s *Snapshot) *uint64 { return &s.VideoPauses }},
+	{name: "video_resumes_total", help: "Subscribers' paused videos resumed.", counter: func(s *Snapshot) *uint64 { return &s.VideoResumes }},
+	{name: "retransmissions_over_budget_total", help: "NACKed packets not resent because a congested subscriber's retransmission budget was spent.", counter: func(s *Snapshot) *uint64 { return &s.RetransmitsOverBudget }},
+	{name: "active_speaker_changes_total", help: "Changes of a room's active speaker.", counter: func(s *Snapshot) *uint64 { return &s.SpeakerChanges }},
 	{name: "signaling_descriptions_refused_total", help: "Session descriptions (offers, answers) refused by the signaling server; each breaks a client's peer connection.", counter: func(s *Snapshot) *uint64 { return &s.DescriptionsRefused }},
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -25,6 +26,10 @@ func NewAPI(binder *Binder, tune ...func(*webrtc.SettingEngine)) (*webrtc.API, e
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		return nil, fmt.Errorf("sfu: register codecs: %w", err)
+	}
+	// The audio level (RFC 6464) is what the active speaker is found from.
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("sfu: audio level extension: %w", err)
 	}
 	reg := &interceptor.Registry{}
 	rr, err := report.NewReceiverInterceptor()
@@ -66,9 +71,10 @@ type Binder struct {
 func NewBinder() *Binder { return &Binder{} }
 
 // NewInterceptor implements interceptor.Factory: one per peer connection.
-func (r *Binder) NewInterceptor(string) (interceptor.Interceptor, error) {
+func (r *Binder) NewInterceptor(pc string) (interceptor.Interceptor, error) {
 	return &binderInterceptor{
 		binder:  r,
+		pc:      pc,
 		pending: make(map[string]*streamWriter),
 		bound:   make(map[string]interceptor.RTPWriter),
 	}, nil
@@ -155,6 +161,9 @@ func (f RTCPWriterFunc) WriteRTCP(pkts []rtcp.Packet) error { return f(pkts) }
 type binderInterceptor struct {
 	interceptor.NoOp
 	binder *Binder
+	// pc is pion's id of the peer connection (PeerConnection.ID), by which
+	// the room knows whose feedback a down-track gets.
+	pc string
 
 	mu      sync.Mutex
 	writer  interceptor.RTCPWriter

@@ -60,7 +60,7 @@ func (u *upstream) SendNack(ssrc uint32, seqs []uint16) error {
 
 // startInbound creates the publication of a received track and starts its
 // read loops; they end when the track ends or ctx is cancelled.
-func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) (*inbound, error) {
+func (r *Room) startInbound(ctx context.Context, key streamKey, track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) (*inbound, error) {
 	codec := track.Codec()
 	up := newUpstream(receiver.Transport())
 	pub, err := forwarding.NewPublication(ctx, forwarding.PublicationConfig{
@@ -76,6 +76,10 @@ func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, rece
 	in.pub.Store(pub)
 	in.lastPacket.Store(time.Now().UnixNano())
 	in.fwd = newForwardTrack(pub, codec, track.ID(), track.StreamID(), track.Kind(), r.cfg.Binder, r.cfg.Observer, r.log)
+	if r.adapt != nil {
+		in.fwd.feedback = r.adapt.feedback
+	}
+	levels, onLevel := r.levelsFor(key, track, receiver)
 	r.loops.Add(2)
 	go func() {
 		defer r.loops.Done()
@@ -100,6 +104,11 @@ func (r *Room) startInbound(ctx context.Context, track *webrtc.TrackRemote, rece
 			in.lastPacket.Store(time.Now().UnixNano())
 			if in.superseded.Load() {
 				continue
+			}
+			if levels != nil {
+				if level, ok := levels.level(buf[:n]); ok {
+					onLevel(level)
+				}
 			}
 			if err := in.pub.Load().WriteRaw(buf[:n]); err != nil && !errors.Is(err, forwarding.ErrClosed) {
 				r.log.Debug("sfu: dropped upstream packet", "track", track.ID(), "err", err)

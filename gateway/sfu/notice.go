@@ -33,6 +33,13 @@ const (
 	// RecordingFailed: a recording could not start, or stopped early on an
 	// error (disk full, permission, codec); Error says why.
 	RecordingFailed NoticeKind = "recording-failed"
+	// MediaPaused and MediaResumed: a subscriber's (Client) video of a
+	// stream was paused or resumed; Reason says why ("bandwidth").
+	MediaPaused  NoticeKind = "media-paused"
+	MediaResumed NoticeKind = "media-resumed"
+	// ActiveSpeaker: the room's active speaker is now Publisher, speaking
+	// in Stream; Client is the previous speaker ("" for none).
+	ActiveSpeaker NoticeKind = "active-speaker"
 )
 
 // Notice is one decision of a room about a stream.

@@ -44,7 +44,7 @@ func (r *Room) onRemoteTrack(peerID string, rs *rtcio.RemoteStream, track *webrt
 	if r.dropDuplicate(peerID, rs, track) {
 		return
 	}
-	in, err := r.startInbound(r.ctx, track, receiver)
+	in, err := r.startInbound(r.ctx, streamKey{peerID, rs.MediaStreamID()}, track, receiver)
 	if err != nil {
 		r.log.Error("sfu: cannot forward track", "publisher", peerID, "track", track.ID(), "err", err)
 		return
@@ -189,6 +189,7 @@ func (r *Room) onRemoteTrackEnded(peerID string, rs *rtcio.RemoteStream, track *
 	if rel.out != nil {
 		rel.out.RemoveTrack(in.fwd)
 	}
+	r.forgetSpeaker(key, in)
 	in.close()
 	if retire && rel.out != nil {
 		r.sock.UntrackStream(rel.out)

@@ -21,6 +21,7 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/internal/logthrottle"
 	"github.com/rtcio-gateway/rtcio-gateway/recorder"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
+	"github.com/rtcio-gateway/rtcio-gateway/speaker"
 )
 
 // Config configures the media side of every SFU room.
@@ -88,7 +89,13 @@ type Config struct {
 	// webhooks, metrics and tests). It runs on the deciding goroutine and
 	// must not block.
 	Notify func(Notice)
-	Logger *slog.Logger
+	// Adapt and Speaker configure bandwidth adaptation and the active
+	// speaker (adapt.go, activespeaker.go); both are off in the zero
+	// Config. AdaptObserver, when set, sees them for metrics.
+	Adapt         AdaptConfig
+	Speaker       SpeakerConfig
+	AdaptObserver AdaptObserver
+	Logger        *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -104,6 +111,8 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Adapt.setDefaults()
+	c.Speaker.setDefaults()
 }
 
 // Room is the media side of one SFU room.
@@ -138,6 +147,10 @@ type Room struct {
 	relayLog   logthrottle.Throttle
 	// badPacketLog throttles the log of packets a track drops.
 	badPacketLog logthrottle.Throttle
+
+	// adapt and speaker are nil when off (and in receive-only peers).
+	adapt   *adapter
+	speaker *speaker.Detector
 }
 
 type streamKey struct{ publisher, msid string }
@@ -163,6 +176,10 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 	cfg.setDefaults()
 	log := cfg.Logger.With("room", roomID, "gateway_peer", local.ID())
 	opts := rtcio.Options{API: cfg.API, ICEServers: cfg.ICEServers, Logger: log, MetadataTimeout: cfg.MetadataWait}
+	var adapt *adapter
+	if cfg.Adapt.Enabled && !cfg.ReceiveOnly && cfg.API != nil {
+		adapt = newAdapter(cfg.Adapt, cfg.AdaptObserver)
+	}
 	if cfg.SSRCGuard != nil && cfg.API != nil {
 		opts.NewPeerConnection = func(peerID string, c webrtc.Configuration) (*webrtc.PeerConnection, error) {
 			var pc *webrtc.PeerConnection
@@ -174,6 +191,24 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 				}
 				_ = pc.Close()
 			})
+			return pc, err
+		}
+	}
+	if adapt != nil {
+		// The adaptation hears a subscriber's feedback by its connection
+		// (the Binder sees pion's connection id) and needs its client.
+		newPC := opts.NewPeerConnection
+		opts.NewPeerConnection = func(peerID string, c webrtc.Configuration) (*webrtc.PeerConnection, error) {
+			var pc *webrtc.PeerConnection
+			var err error
+			if newPC != nil {
+				pc, err = newPC(peerID, c)
+			} else {
+				pc, err = cfg.API.NewPeerConnection(c)
+			}
+			if err == nil {
+				adapt.connected(pc.ID(), peerID)
+			}
 			return pc, err
 		}
 	}
@@ -194,6 +229,10 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		recordAll:  cfg.Recorder != nil && cfg.RecordRoom != nil && cfg.RecordRoom(roomID),
 		connects:   newConnectWatch(),
 		relayLimit: newRelayLimits(cfg.RelayRate, cfg.RelayBurst),
+		adapt:      adapt,
+	}
+	if cfg.Speaker.Enabled && !cfg.ReceiveOnly {
+		r.speaker = speaker.New(cfg.Speaker.Detector)
 	}
 	hooks := rtcio.Hooks{
 		RemoteTrack:        r.onRemoteTrack,
@@ -212,6 +251,7 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		r.connects.markConnected(ev.PeerID)
 		if relays {
 			r.replayTo(ev.PeerID)
+			r.tellSpeaker(ev.PeerID)
 		}
 	})
 	for _, name := range cfg.Channels {
@@ -225,6 +265,10 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 	local.Subscribe(r.onSignal)
 	r.loops.Add(1)
 	go r.watchDepartures()
+	if r.adapt != nil || r.speaker != nil {
+		r.loops.Add(1)
+		go r.control()
+	}
 	if err := local.Emit(signaling.EventJoinRoom, map[string]any{"roomId": roomID, "name": name}); err != nil {
 		r.Close()
 		return nil, err

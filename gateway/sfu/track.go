@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
@@ -28,6 +29,9 @@ type forwardTrack struct {
 	log      *slog.Logger
 	observer Observer
 	stats    trackStats
+	// feedback, when set, also gets each subscriber's RTCP about its
+	// down-track, with the subscriber's connection (bandwidth adaptation).
+	feedback func(pc string, ssrc uint32, pkts []rtcp.Packet)
 
 	mu    sync.Mutex
 	downs map[string]*binding // by sender id (TrackLocalContext.ID)
@@ -81,7 +85,15 @@ func (f *forwardTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParame
 		sb.release()
 		return webrtc.RTPCodecParameters{}, fmt.Errorf("sfu: subscribe: %w", err)
 	}
-	sb.deliver(ssrc, d.HandleRTCP)
+	deliver := d.HandleRTCP
+	if fb := f.feedback; fb != nil {
+		pc := sb.conn.pc
+		deliver = func(pkts []rtcp.Packet) {
+			d.HandleRTCP(pkts)
+			fb(pc, ssrc, pkts)
+		}
+	}
+	sb.deliver(ssrc, deliver)
 	f.mu.Lock()
 	f.downs[ctx.ID()] = &binding{down: d, sender: sb}
 	f.mu.Unlock()
@@ -119,6 +131,17 @@ func (f *forwardTrack) abortWrites() {
 	for _, sb := range senders {
 		sb.release()
 	}
+}
+
+// subscriptions returns the current bindings.
+func (f *forwardTrack) subscriptions() []*binding {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]*binding, 0, len(f.downs))
+	for _, b := range f.downs {
+		out = append(out, b)
+	}
+	return out
 }
 
 // downTracks returns the current down-tracks.

@@ -15,6 +15,11 @@ type StreamInfo struct {
 	Tracks      int      `json:"tracks"`
 	Subscribers int      `json:"subscribers"`
 	Untracked   bool     `json:"untracked"`
+	// CapBps is the REMB cap the publisher's video is under (absent when
+	// uncapped); SubscriberStates each subscriber's paused state and
+	// estimate (absent without bandwidth adaptation).
+	CapBps           uint64            `json:"capBps,omitempty"`
+	SubscriberStates []SubscriberState `json:"subscriberStates,omitempty"`
 }
 
 // Streams lists the streams the room relays.
@@ -31,6 +36,8 @@ func (r *Room) Streams() []StreamInfo {
 		for _, in := range rel.tracks {
 			info.Subscribers = max(info.Subscribers, len(in.fwd.downTracks()))
 		}
+		r.adaptView(&info, rel)
+		slices.SortFunc(info.SubscriberStates, func(a, b SubscriberState) int { return strings.Compare(a.ID, b.ID) })
 		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b StreamInfo) int { return strings.Compare(a.Stream, b.Stream) })
@@ -75,11 +82,17 @@ type RoomStats struct {
 	Streams      int `json:"streams"`
 	Publications int `json:"publications"`
 	DownTracks   int `json:"downTracks"`
+	// Bandwidth adaptation at the last decision: subscribers congested,
+	// subscribers' videos paused, publisher videos capped.
+	Congested        int `json:"congested"`
+	PausedVideos     int `json:"pausedVideos"`
+	CappedPublishers int `json:"cappedPublishers"`
 }
 
 // Stats returns a snapshot of the room.
 func (r *Room) Stats() RoomStats {
 	st := RoomStats{Room: r.id, Peers: len(r.sock.Peers())}
+	st.Congested, st.PausedVideos, st.CappedPublishers = r.adapt.counts()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, rel := range r.streams {
