@@ -27,8 +27,12 @@ func TestEstimatorREMBAndLoss(t *testing.T) {
 		t.Fatalf("no feedback yet: congested %v, estimate %d", e.Congested(now), e.Estimate(now))
 	}
 	e.OnREMB(320_000, now)
+	if e.Congested(now) || e.Estimate(now) != 320_000 {
+		t.Errorf("REMB 320k under 1.7M sent, no loss: congested %v, estimate %d; want not congested", e.Congested(now), e.Estimate(now))
+	}
+	e.OnLoss(13, now) // 5% lost
 	if !e.Congested(now) || e.Estimate(now) != 320_000 {
-		t.Errorf("REMB 320k under 1.7M sent: congested %v, estimate %d", e.Congested(now), e.Estimate(now))
+		t.Errorf("REMB 320k under 1.7M sent, 5%% lost: congested %v, estimate %d", e.Congested(now), e.Estimate(now))
 	}
 	// A stale REMB lets the estimate grow back, 12% a second, to the
 	// maximum.
@@ -38,6 +42,19 @@ func TestEstimatorREMBAndLoss(t *testing.T) {
 	}
 	if got := e.Estimate(now.Add(time.Minute)); got != 3_000_000 {
 		t.Errorf("a minute after the last REMB the estimate is %d", got)
+	}
+
+	// Held while the video is paused: the estimate grows from its value
+	// at the pause, whatever REMB the audio alone brings; released, the
+	// old feedback is forgotten.
+	e.Hold(now)
+	e.OnREMB(30_000, now.Add(time.Second))
+	if got := e.Estimate(now.Add(10 * time.Second)); got < 990_000 || got > 995_000 {
+		t.Errorf("held 10 s from 320k: %d, want 320k grown 12%% a second", got)
+	}
+	e.Release()
+	if got := e.Estimate(now.Add(10 * time.Second)); got != 3_000_000 || e.Congested(now.Add(10*time.Second)) {
+		t.Errorf("released: estimate %d, congested %v", got, e.Congested(now.Add(10*time.Second)))
 	}
 
 	// Loss: 25% lost takes the limit to the sent rate times 0.875.

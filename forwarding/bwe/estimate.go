@@ -37,7 +37,8 @@ type EstimatorConfig struct {
 	// 0.08, 8%).
 	Growth float64
 	// Congested: the estimate is below this fraction of the sent rate
-	// (default 0.85).
+	// (default 0.85), and the subscriber reports loss of at least
+	// LossLow.
 	Congested float64
 	// Stale: loss reports older than this are ignored (default 3s). A
 	// REMB older than this no longer holds the estimate down, but lets it
@@ -72,6 +73,11 @@ type Estimator struct {
 	lastLoss float64
 
 	sent []sample // bytes sent, newest last, within Window
+
+	// held is the estimate kept while the subscriber receives no video
+	// (Hold), from heldAt; zero heldAt when not held.
+	held   uint64
+	heldAt time.Time
 }
 
 type sample struct {
@@ -132,10 +138,37 @@ func (e *Estimator) OnLoss(fractionLost uint8, now time.Time) {
 	e.lossAt, e.lastLoss = now, loss
 }
 
+// Hold keeps the estimate at its value now while the subscriber receives
+// no video (all paused): its feedback then describes audio alone (a
+// browser's REMB falls to the audio's rate, then stops), so the estimate
+// grows back from the held value by StaleGrowth per second, which makes a
+// resume a probe after a while, until Release.
+func (e *Estimator) Hold(now time.Time) {
+	if e.heldAt.IsZero() {
+		e.held = e.Estimate(now)
+		e.heldAt = now
+	}
+}
+
+// Release ends a Hold: video flows again, and feedback from before the
+// pause no longer counts.
+func (e *Estimator) Release() {
+	if e.heldAt.IsZero() {
+		return
+	}
+	e.heldAt = time.Time{}
+	e.rembAt, e.lossAt = time.Time{}, time.Time{}
+	e.lossCap, e.lastLoss = e.cfg.Max, 0
+}
+
 // Estimate is what the subscriber can take now, in bit/s: the smaller of
 // its REMB (growing back once stale) and the loss-based limit, ignoring
 // stale loss reports.
 func (e *Estimator) Estimate(now time.Time) uint64 {
+	if !e.heldAt.IsZero() {
+		grown := float64(e.held) * math.Pow(1+e.cfg.StaleGrowth, now.Sub(e.heldAt).Seconds())
+		return uint64(min(grown, float64(e.cfg.Max)))
+	}
 	est := e.cfg.Max
 	if !e.rembAt.IsZero() {
 		remb := float64(e.remb)
@@ -150,9 +183,13 @@ func (e *Estimator) Estimate(now time.Time) uint64 {
 	return est
 }
 
-// Congested reports whether the estimate is clearly below what the
-// subscriber is being sent: it cannot take its current media.
+// Congested reports whether the subscriber cannot take its current
+// media: it is losing packets and its estimate is clearly below what it
+// is being sent. A low REMB alone is not enough: a busy receiver's
+// delay-based estimate dips below its incoming rate without any
+// congestion, and after a pause it restarts from where it was.
 func (e *Estimator) Congested(now time.Time) bool {
 	sent := e.SentRate(now)
-	return sent > 0 && float64(e.Estimate(now)) < e.cfg.Congested*float64(sent)
+	lossy := !e.lossAt.IsZero() && now.Sub(e.lossAt) <= e.cfg.Stale && e.lastLoss >= e.cfg.LossLow
+	return lossy && sent > 0 && float64(e.Estimate(now)) < e.cfg.Congested*float64(sent)
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // A subscriber whose browser says (REMB) it can take 150 kbit/s of a
-// camera sent at 1.7 Mbit/s: its video is paused, and the publisher is not
-// asked to slow down for it.
+// camera sent at 1.7 Mbit/s, and loses a quarter of it: its video is
+// paused, and the publisher is not asked to slow down for it.
 func Example() {
 	now := time.Unix(0, 0)
 	est := bwe.NewEstimator(bwe.EstimatorConfig{})
@@ -18,6 +18,7 @@ func Example() {
 		now = now.Add(20 * time.Millisecond)
 	}
 	est.OnREMB(150_000, now)
+	est.OnLoss(64, now) // a quarter lost
 
 	policy := bwe.NewPolicy(bwe.PolicyConfig{})
 	d := policy.Decide([]bwe.Subscriber{{

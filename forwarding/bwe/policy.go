@@ -134,9 +134,9 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 				on = append(on, v)
 			}
 		}
-		// Pause from the lowest priority until every video on gets the
-		// floor.
-		for len(on) > 0 && avail/uint64(len(on)) < p.cfg.Floor {
+		// Pause, while congested, from the lowest priority until every
+		// video on gets the floor.
+		for s.Congested && len(on) > 0 && avail/uint64(len(on)) < p.cfg.Floor {
 			v := on[len(on)-1]
 			on = on[:len(on)-1]
 			c := Change{s.ID, v.Key}

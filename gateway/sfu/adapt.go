@@ -257,9 +257,24 @@ func (r *Room) decide(now time.Time, elapsed time.Duration) {
 		}
 		s.sent = seen
 		s.est.OnSent(int(sent), now)
+		// A subscriber whose every video is paused gets audio alone: its
+		// feedback says nothing of what video it could take (see Hold).
+		allPaused := len(sub.Videos) > 0
+		for _, v := range sub.Videos {
+			allPaused = allPaused && a.policy.Paused(client, v.Key)
+		}
+		if allPaused {
+			s.est.Hold(now)
+		} else {
+			s.est.Release()
+		}
 		sub.Estimate, sub.Congested = s.est.Estimate(now), s.est.Congested(now)
 		s.estimate, s.congested = sub.Estimate, sub.Congested
+		sentRate := s.est.SentRate(now)
 		s.mu.Unlock()
+		if sub.Congested {
+			r.log.Debug("sfu: subscriber congested", "subscriber", client, "estimate", sub.Estimate, "sent", sentRate)
+		}
 		if elapsed > 0 {
 			sub.Audio = uint64(float64(audioBytes*8) / elapsed.Seconds())
 		}

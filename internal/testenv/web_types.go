@@ -315,6 +315,17 @@ type InboundRTP struct {
 	BytesReceived   uint64 `json:"bytesReceived"`
 	PacketsReceived uint64 `json:"packetsReceived"`
 	TrackIdentifier string `json:"trackIdentifier"`
+	// What the bandwidth tests read: losses and freezes, decoding rate,
+	// keyframes and the requests for them, audio concealment.
+	PacketsLost          int64   `json:"packetsLost"`
+	FreezeCount          uint64  `json:"freezeCount"`
+	FramesPerSecond      float64 `json:"framesPerSecond"`
+	KeyFramesDecoded     uint64  `json:"keyFramesDecoded"`
+	PLICount             uint64  `json:"pliCount"`
+	FIRCount             uint64  `json:"firCount"`
+	NACKCount            uint64  `json:"nackCount"`
+	ConcealedSamples     uint64  `json:"concealedSamples"`
+	TotalSamplesReceived uint64  `json:"totalSamplesReceived"`
 }
 
 // OutboundRTP is one outbound-rtp stats entry.
@@ -325,6 +336,13 @@ type OutboundRTP struct {
 	BytesSent     uint64 `json:"bytesSent"`
 	PacketsSent   uint64 `json:"packetsSent"`
 	FramesEncoded uint64 `json:"framesEncoded"`
+	// TargetBitrate is the encoder's target (bit/s); PLICount and
+	// FIRCount the keyframe requests the sender received.
+	TargetBitrate          float64 `json:"targetBitrate"`
+	FramesPerSecond        float64 `json:"framesPerSecond"`
+	PLICount               uint64  `json:"pliCount"`
+	FIRCount               uint64  `json:"firCount"`
+	RetransmittedBytesSent uint64  `json:"retransmittedBytesSent"`
 }
 
 // CandidatePair is the selected ICE pair.

@@ -1,0 +1,314 @@
+package sfu_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/gateway"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
+)
+
+// noisyCamera writes a y4m clip Chromium's fake camera can play in a loop:
+// 640x480 at 30 fps with noise on every frame, which keeps Chromium's
+// encoder at its 1.7 Mbit/s ceiling (its default fake camera compresses
+// to about 200 kbit/s, too little to congest anything).
+func noisyCamera(t *testing.T) string {
+	t.Helper()
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("ffmpeg is not installed (apt-get install ffmpeg): no noisy camera clip")
+	}
+	path := filepath.Join(t.TempDir(), "noisy.y4m")
+	out, err := exec.Command(ffmpeg, "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=30",
+		"-vf", "noise=alls=30:allf=t+u", "-t", "3", "-pix_fmt", "yuv420p", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, out)
+	}
+	return path
+}
+
+// adaptRoom is the set-up of the bandwidth tests: a publisher Chromium
+// (noisy camera) on the test's side of a shaped link, a weak subscriber
+// Chromium behind it in a child namespace, and a strong subscriber that is
+// a Go rtc.io peer (this machine runs at most two Chromium pages at once).
+type adaptRoom struct {
+	link              *testenv.Shaped
+	gw                *gatewaytest.Gateway
+	ctx               context.Context
+	pub, weak         *testenv.ConformancePeer
+	strong            *goPeer
+	stream            testenv.StreamInfo
+	pubID, weakGW     string
+	pubGW, weakTrack  string
+	pubVideo          mediaKey
+	weakSince, pubSeq int
+}
+
+// adaptSample is one reading of everyone's counters.
+type adaptSample struct {
+	at                                   time.Time
+	pubBytes, pubPLIs                    uint64
+	pubTarget                            float64
+	weakBytes, weakFrames, weakFreezes   uint64
+	weakConcealed, weakSamples, weakPLIs uint64
+	weakAudioBytes                       uint64
+	strongBytes                          int
+}
+
+func startAdaptRoom(t *testing.T, budget time.Duration) *adaptRoom {
+	t.Helper()
+	testenv.SkipIfNoBrowser(t)
+	link := testenv.NewShaped(t, 3)
+	cam := noisyCamera(t)
+	web, err := testenv.NewWebHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newNotices()
+	cfg := gatewaytest.SFUConfig()
+	cfg.Media.AllowedIPs = []string{"127.0.0.0/8", "198.18.0.0/15"}
+	gw := gatewaytest.StartGatewayAt(t, link.HostIP, cfg, gateway.WithStreamNotices(n.add))
+	gw.Server.Handle("/", web)
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	t.Cleanup(cancel)
+	secure := "--unsafely-treat-insecure-origin-as-secure=" + gw.URL
+	pubBr := testenv.StartBrowserWith(t, testenv.BrowserOptions{Args: []string{secure, "--use-file-for-fake-video-capture=" + cam}})
+	weakBr := testenv.StartBrowserWith(t, testenv.BrowserOptions{Netns: link.Name, Args: []string{secure}})
+	env := &browserEnv{gw: gw, notes: n, ctx: ctx}
+	r := &adaptRoom{link: link, gw: gw, ctx: ctx}
+	const room = "adapt"
+	open := func(br *testenv.Browser, name string) *testenv.ConformancePeer {
+		p, err := testenv.OpenConformancePage(ctx, t, br, gw.URL, testenv.ConformanceOptions{WebURL: gw.URL, Name: name, AllowNonLoopback: true, NoRender: false})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.joinPage(t, p, room)
+		return p
+	}
+	r.weak = open(weakBr, "weak")
+	r.strong = newGoPeer(t, gw.URL, "strong", "camera")
+	r.strong.join(t, room)
+	r.pub = open(pubBr, "pub")
+	st, err := r.pub.PublishCamera(ctx, "camera", pageArgs("pub"), testenv.MediaOptions{Source: "getUserMedia"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.stream = st
+	r.pubVideo = mediaKey{st.MediaStreamID, "video"}
+	sum, err := r.pub.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.pubID = sum.ID
+	r.pubGW = gatewayPeerOf(t, ctx, r.pub)
+	r.weakGW = gatewayPeerOf(t, ctx, r.weak)
+	r.weakTrack = pageVideoTrack(t, ctx, r.weak, st.MediaStreamID)
+	waitDecoded(t, ctx, r.weak, r.weakGW, 30, r.weakTrack)
+	r.strong.waitRTP(t, 100, nil, st.MediaStreamID, "video")
+	return r
+}
+
+func (r *adaptRoom) sample(t *testing.T) adaptSample {
+	t.Helper()
+	s := adaptSample{at: time.Now()}
+	ps, err := r.pub.Stats(r.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range ps[r.pubGW].Outbound {
+		if o.Kind == "video" {
+			s.pubBytes += o.BytesSent
+			s.pubPLIs += o.PLICount + o.FIRCount
+			s.pubTarget += o.TargetBitrate
+		}
+	}
+	ws, err := r.weak.Stats(r.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range ws[r.weakGW].Inbound {
+		switch {
+		case in.Kind == "video" && in.TrackIdentifier == r.weakTrack:
+			s.weakBytes, s.weakFrames, s.weakFreezes, s.weakPLIs = in.BytesReceived, in.FramesDecoded, in.FreezeCount, in.PLICount+in.FIRCount
+		case in.Kind == "audio":
+			s.weakConcealed += in.ConcealedSamples
+			s.weakSamples += in.TotalSamplesReceived
+			s.weakAudioBytes += in.BytesReceived
+		}
+	}
+	s.strongBytes = r.strong.bytes(r.pubVideo)
+	return s
+}
+
+// kbps is the rate of a byte counter between two samples, in kbit/s.
+func kbps(a, b adaptSample, bytes func(adaptSample) uint64) float64 {
+	return float64(bytes(b)-bytes(a)) * 8 / b.at.Sub(a.at).Seconds() / 1000
+}
+
+func pubBytes(s adaptSample) uint64    { return s.pubBytes }
+func weakBytes(s adaptSample) uint64   { return s.weakBytes }
+func strongBytes(s adaptSample) uint64 { return uint64(s.strongBytes) }
+
+// window samples, measures for d, and samples again: a measurement, not a
+// synchronisation.
+func (r *adaptRoom) window(t *testing.T, d time.Duration) (adaptSample, adaptSample) {
+	t.Helper()
+	a := r.sample(t)
+	select {
+	case <-time.After(d):
+	case <-r.ctx.Done():
+		t.Fatal("the test's time ran out")
+	}
+	return a, r.sample(t)
+}
+
+// waitServerEvent waits up to d for the weak page's server event name and
+// returns its payload and how long it took.
+func (r *adaptRoom) waitServerEvent(t *testing.T, name string, d time.Duration) (sfu.MediaPayload, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(r.ctx, d)
+	defer cancel()
+	ev, err := r.weak.WaitFor(ctx, fmt.Sprintf(`e.type === 'server' && e.name === %q`, name), r.weakSince)
+	if err != nil {
+		t.Fatalf("no %s at the weak subscriber within %v: %v", name, d, err)
+	}
+	r.weakSince = ev.Seq
+	var p sfu.MediaPayload
+	if len(ev.Args) == 0 || json.Unmarshal(ev.Args[0], &p) != nil {
+		t.Fatalf("%s without a payload: %+v", name, ev)
+	}
+	if p.RoomID != "adapt" || p.StreamID != r.stream.RTCIOStreamID || p.MediaStreamID != r.stream.MediaStreamID ||
+		p.Kind != "video" || p.Publisher != r.pubID || p.Reason != sfu.ReasonBandwidth {
+		t.Errorf("%s payload %+v; want the publisher %s's video of stream %s", name, p, r.pubID, r.stream.RTCIOStreamID)
+	}
+	return p, time.Since(start)
+}
+
+// TestWeakSubscriberPausedThenResumed covers acceptance points 1 (short),
+// 3 and 4 in one room. Uncapped, the publisher reaches its full rate and
+// both subscribers take it without a pause. At 150 kbit/s the weak
+// subscriber's video is paused (media-paused) while its audio plays on,
+// the publisher keeps its rate (the floor holds) and the strong subscriber
+// is unaffected. When the cap is lifted to 3 Mbit/s the video resumes
+// (media-resumed) at a keyframe, decoding again at once, and the
+// publisher returns to its full rate.
+func TestWeakSubscriberPausedThenResumed(t *testing.T) {
+	r := startAdaptRoom(t, 4*time.Minute)
+
+	// Uncapped: wait for the publisher's encoder to ramp up, then measure
+	// 10 s (the issue's 60 s, shortened to keep the suite's time).
+	ramp := time.Now()
+	for {
+		a, b := r.window(t, 2*time.Second)
+		if kbps(a, b, pubBytes) >= 1200 {
+			break
+		}
+		if time.Since(ramp) > 45*time.Second {
+			t.Fatalf("the publisher's video stayed at %.0f kbit/s (target %.0f)", kbps(a, b, pubBytes), b.pubTarget/1000)
+		}
+	}
+	a, b := r.window(t, 10*time.Second)
+	base, baseStrong := kbps(a, b, pubBytes), kbps(a, b, strongBytes)
+	t.Logf("uncapped: publisher %.0f kbit/s, weak %.0f kbit/s (%d freezes), strong %.0f kbit/s",
+		base, kbps(a, b, weakBytes), b.weakFreezes-a.weakFreezes, baseStrong)
+	if base < 1200 || kbps(a, b, weakBytes) < 1100 || baseStrong < 1100 || b.weakFreezes-a.weakFreezes > 1 {
+		t.Errorf("uncapped: publisher %.0f, weak %.0f, strong %.0f kbit/s, %d freezes; want >= 1200, 1100, 1100 and at most 1",
+			base, kbps(a, b, weakBytes), baseStrong, b.weakFreezes-a.weakFreezes)
+	}
+	if evs, _ := r.weak.Events(r.ctx, 0); hasServerEvent(evs, sfu.EventMediaPaused) {
+		t.Fatal("media-paused without a cap")
+	}
+
+	// 150 kbit/s: paused within 10 s.
+	if err := r.link.SetDownlink(150); err != nil {
+		t.Fatal(err)
+	}
+	_, took := r.waitServerEvent(t, sfu.EventMediaPaused, 10*time.Second)
+	t.Logf("capped at 150 kbit/s: media-paused after %v", took)
+	// Let the queue of the link drain and a step down of the cap (if one
+	// came before the pause) recover, then measure 6 s.
+	r.window(t, 3*time.Second)
+	a, b = r.window(t, 6*time.Second)
+	video, pubRate, strong := kbps(a, b, weakBytes), kbps(a, b, pubBytes), kbps(a, b, strongBytes)
+	concealed := float64(b.weakConcealed-a.weakConcealed) / float64(max(b.weakSamples-a.weakSamples, 1))
+	t.Logf("paused: weak video %.1f kbit/s, audio %.0f kbit/s concealed %.2f%%; publisher %.0f kbit/s (%.0f%%); strong %.0f kbit/s",
+		video, kbps(a, b, func(s adaptSample) uint64 { return s.weakAudioBytes }), 100*concealed, pubRate, 100*pubRate/base, strong)
+	if video > 20 {
+		t.Errorf("paused video still at %.1f kbit/s", video)
+	}
+	if concealed > 0.05 {
+		t.Errorf("audio concealment %.1f%% while the video is paused", 100*concealed)
+	}
+	if pubRate < 0.7*base {
+		t.Errorf("the publisher fell to %.0f kbit/s, below 70%% of %.0f: the weak subscriber pulled it down", pubRate, base)
+	}
+	if strong < 0.7*baseStrong {
+		t.Errorf("the strong subscriber fell to %.0f kbit/s from %.0f", strong, baseStrong)
+	}
+
+	// 3 Mbit/s: resumed within 20 s, decoding within 1.5 s, at most 3
+	// keyframe requests for it.
+	before := r.sample(t)
+	if err := r.link.SetDownlink(3000); err != nil {
+		t.Fatal(err)
+	}
+	_, took = r.waitServerEvent(t, sfu.EventMediaResumed, 20*time.Second)
+	resumedAt := time.Now()
+	pred := fmt.Sprintf(`((p) => !!p && p.inbound.some((x) => x.trackIdentifier === %q && x.framesDecoded > %d))(s[%q])`, r.weakTrack, before.weakFrames, r.weakGW)
+	dctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := r.weak.WaitForStats(dctx, pred); err != nil {
+		t.Fatalf("no frame decoded after the resume: %v", err)
+	}
+	decoding := time.Since(resumedAt)
+	t.Logf("cap lifted: media-resumed after %v, decoding %v after it", took, decoding)
+	if decoding > 1500*time.Millisecond {
+		t.Errorf("frames decoded %v after media-resumed, want within 1.5s", decoding)
+	}
+	a, b = r.window(t, 5*time.Second)
+	kf := b.pubPLIs - before.pubPLIs
+	t.Logf("keyframe requests the publisher got for the resume: %d (the weak page sent %d)", kf, b.weakPLIs-before.weakPLIs)
+	if kf > 3 {
+		t.Errorf("%d keyframe requests for one resume", kf)
+	}
+	// The publisher back to >= 90% within 30 s of the resume.
+	for {
+		a, b = r.window(t, 2*time.Second)
+		rate := kbps(a, b, pubBytes)
+		if rate >= 0.9*base {
+			t.Logf("publisher back at %.0f kbit/s %v after the resume", rate, time.Since(resumedAt))
+			break
+		}
+		if time.Since(resumedAt) > 30*time.Second {
+			t.Errorf("30 s after the resume the publisher sends %.0f kbit/s, below 90%% of %.0f", rate, base)
+			break
+		}
+	}
+}
+
+// bytes is what the Go peer received on key so far.
+func (g *goPeer) bytes(key mediaKey) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c := g.rtp[key]; c != nil {
+		return c.bytes
+	}
+	return 0
+}
+
+func hasServerEvent(evs []testenv.PageEvent, name string) bool {
+	for _, e := range evs {
+		if e.Type == "server" && e.Name == name {
+			return true
+		}
+	}
+	return false
+}
