@@ -65,7 +65,19 @@ type adaptSample struct {
 func startAdaptRoom(t *testing.T, budget time.Duration) *adaptRoom {
 	t.Helper()
 	testenv.SkipIfNoBrowser(t)
-	link := testenv.NewShaped(t, 3)
+	// Registered first, so it runs after every other cleanup (the
+	// browsers, the gateway, the link's own): nothing of the shaping may
+	// be left (acceptance 8).
+	var link *testenv.Shaped
+	t.Cleanup(func() {
+		if link == nil {
+			return
+		}
+		if ns, l := link.Exists(); ns || l {
+			t.Errorf("after the test: namespace %s left %v, link left %v", link.Name, ns, l)
+		}
+	})
+	link = testenv.NewShaped(t, 3)
 	cam := noisyCamera(t)
 	web, err := testenv.NewWebHandler()
 	if err != nil {

@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"net"
+	"os/exec"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,5 +92,12 @@ func TestShapedLink(t *testing.T) {
 	}
 	if ns, link := s.Exists(); ns || link {
 		t.Errorf("after Close: namespace %v, link %v still there", ns, link)
+	}
+	// The caps were qdiscs on the test's end of the link: gone with it.
+	if out, err := exec.Command("tc", "qdisc", "show", "dev", s.hostIf).CombinedOutput(); err == nil {
+		t.Errorf("after Close the link's qdiscs are still there: %s", out)
+	}
+	if out, err := exec.Command("ip", "netns", "list").CombinedOutput(); err != nil || strings.Contains(string(out), s.Name) {
+		t.Errorf("after Close ip netns list says %q (%v)", out, err)
 	}
 }
