@@ -100,6 +100,7 @@ type subscriberBW struct {
 	// At the last decision, for the admin views.
 	estimate  uint64
 	congested bool
+	sentRate  uint64
 }
 
 func newAdapter(cfg AdaptConfig, obs AdaptObserver) *adapter {
@@ -271,6 +272,7 @@ func (r *Room) decide(now time.Time, elapsed time.Duration) {
 		sub.Estimate, sub.Congested = s.est.Estimate(now), s.est.Congested(now)
 		s.estimate, s.congested = sub.Estimate, sub.Congested
 		sentRate := s.est.SentRate(now)
+		s.sentRate = sentRate
 		s.mu.Unlock()
 		if sub.Congested {
 			r.log.Debug("sfu: subscriber congested", "subscriber", client, "estimate", sub.Estimate, "sent", sentRate)
@@ -393,6 +395,9 @@ type SubscriberState struct {
 	// EstimateBps and Congested are its estimate at the last decision.
 	EstimateBps uint64 `json:"estimateBps"`
 	Congested   bool   `json:"congested"`
+	// SentBps is what the gateway sent it (all its tracks, retransmissions
+	// included) over the estimate's window.
+	SentBps uint64 `json:"sentBps"`
 }
 
 // adaptView fills a stream's adaptation fields of the admin view; r.mu
@@ -424,7 +429,7 @@ func (r *Room) adaptView(info *StreamInfo, rel *relayed) {
 				st = &SubscriberState{ID: client}
 				if s := a.subs[client]; s != nil {
 					s.mu.Lock()
-					st.EstimateBps, st.Congested = s.estimate, s.congested
+					st.EstimateBps, st.Congested, st.SentBps = s.estimate, s.congested, s.sentRate
 					s.mu.Unlock()
 				}
 				states[client] = st

@@ -242,6 +242,9 @@ func TestActiveSpeakerFollowsTurns(t *testing.T) {
 	}
 	end := time.Now()
 
+	if n := value(t, scrape(t, gw.URL), "rtcio_active_speaker_changes_total"); n < float64(len(order)) {
+		t.Errorf("rtcio_active_speaker_changes_total %v after %d turns", n, len(order))
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for i, who := range order {
