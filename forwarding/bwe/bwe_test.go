@@ -202,3 +202,38 @@ func TestSpeakerKeepsVideoLongest(t *testing.T) {
 		t.Fatalf("paused %+v; the speaker's video must stay", d.Paused)
 	}
 }
+
+// TestCapFollowsTheEstimateAfterCongestion: once a weak subscriber stops
+// losing packets, its publisher's cap rises only with its estimate for
+// Memory, then is lifted.
+func TestCapFollowsTheEstimateAfterCongestion(t *testing.T) {
+	p := bwe.NewPolicy(bwe.PolicyConfig{})
+	now := t0
+	sub := func(est uint64, congested bool) []bwe.Subscriber {
+		return []bwe.Subscriber{{ID: "weak", Estimate: est, Congested: congested, Audio: 32_000, Videos: []bwe.Video{{Key: "v"}}}}
+	}
+	for range 20 {
+		p.Decide(sub(400_000, true), now)
+		now = now.Add(500 * time.Millisecond)
+	}
+	if got := p.Cap("v"); got != 368_000 {
+		t.Fatalf("congested at 400k: cap %d", got)
+	}
+	// No more loss; the estimate creeps up 20 kbit/s a decision.
+	est := uint64(400_000)
+	for range 10 {
+		est += 20_000
+		p.Decide(sub(est, false), now)
+		now = now.Add(500 * time.Millisecond)
+		if got := p.Cap("v"); got > est-32_000 {
+			t.Fatalf("cap %d above the estimate's share %d right after the congestion", got, est-32_000)
+		}
+	}
+	for range 80 { // past Memory
+		p.Decide(sub(est, false), now)
+		now = now.Add(500 * time.Millisecond)
+	}
+	if got := p.Cap("v"); got != 3_000_000 {
+		t.Errorf("40 s after the congestion the cap is %d", got)
+	}
+}

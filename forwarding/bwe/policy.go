@@ -27,6 +27,11 @@ type PolicyConfig struct {
 	// 2s); each pause within BackoffReset of a resume doubles it, up to
 	// MaxBackoff (default 30s).
 	Backoff, MaxBackoff, BackoffReset time.Duration
+	// Memory is how long a subscriber that was congested keeps holding
+	// its publishers' caps to its estimate (default 30s): once the loss
+	// stops, the cap rises only as fast as the subscriber's estimate does,
+	// instead of springing back into the congestion.
+	Memory time.Duration
 }
 
 func (c *PolicyConfig) setDefaults() {
@@ -38,6 +43,7 @@ func (c *PolicyConfig) setDefaults() {
 	defaults.Positive(&c.Backoff, 2*time.Second)
 	defaults.Positive(&c.MaxBackoff, 30*time.Second)
 	defaults.Positive(&c.BackoffReset, 30*time.Second)
+	defaults.Positive(&c.Memory, 30*time.Second)
 }
 
 // Subscriber is what the policy needs of one subscriber at a decision.
@@ -85,6 +91,8 @@ type Policy struct {
 	paused map[Change]*pause
 	// recent remembers resumed videos for the backoff of their next pause.
 	recent map[Change]resumed
+	// congestedAt is when each subscriber was last congested (see Memory).
+	congestedAt map[string]time.Time
 }
 
 type pause struct {
@@ -101,7 +109,8 @@ type resumed struct {
 // NewPolicy makes a room's policy.
 func NewPolicy(cfg PolicyConfig) *Policy {
 	cfg.setDefaults()
-	return &Policy{cfg: cfg, caps: make(map[string]uint64), paused: make(map[Change]*pause), recent: make(map[Change]resumed)}
+	return &Policy{cfg: cfg, caps: make(map[string]uint64), paused: make(map[Change]*pause), recent: make(map[Change]resumed),
+		congestedAt: make(map[string]time.Time)}
 }
 
 // Paused reports whether sub's video is paused.
@@ -120,7 +129,12 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 	var d Decision
 	target := make(map[string]uint64) // per video: the least share of its congested subscribers
 	live := make(map[Change]bool)
+	liveSubs := make(map[string]bool, len(subs))
 	for _, s := range subs {
+		liveSubs[s.ID] = true
+		if s.Congested {
+			p.congestedAt[s.ID] = now
+		}
 		avail := uint64(0)
 		if s.Estimate > s.Audio {
 			avail = s.Estimate - s.Audio
@@ -146,6 +160,8 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 			}
 			p.paused[c] = &pause{at: now, backoff: backoff}
 			d.Paused = append(d.Paused, c)
+			// What it was congested with is gone now.
+			delete(p.congestedAt, s.ID)
 		}
 		// Resume from the highest priority when the share would stay
 		// comfortably above the floor, for the video's backoff.
@@ -170,8 +186,15 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 			p.recent[c] = resumed{at: now, backoff: ps.backoff}
 			on = append(on, v)
 			d.Resumed = append(d.Resumed, c)
+			// A resumed video starts its subscriber's feedback afresh.
+			delete(p.congestedAt, s.ID)
 		}
-		if s.Congested && len(on) > 0 {
+		at, recently := p.congestedAt[s.ID]
+		if recently && now.Sub(at) > p.cfg.Memory {
+			delete(p.congestedAt, s.ID)
+			recently = false
+		}
+		if recently && len(on) > 0 {
 			share := max(p.cfg.Floor, avail/uint64(len(on)))
 			for _, v := range on {
 				if t, ok := target[v.Key]; !ok || share < t {
@@ -181,6 +204,11 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 		}
 	}
 	// Forget subscribers and videos that are gone.
+	for id := range p.congestedAt {
+		if !liveSubs[id] {
+			delete(p.congestedAt, id)
+		}
+	}
 	for c := range p.paused {
 		if !live[c] {
 			delete(p.paused, c)

@@ -243,19 +243,11 @@ func (r *adaptRoom) checkViews(t *testing.T) (sent map[string]uint64) {
 	return sent
 }
 
-// TestWeakSubscriberPausedThenResumed covers acceptance points 1 (short),
-// 3 and 4 in one room. Uncapped, the publisher reaches its full rate and
-// both subscribers take it without a pause. At 150 kbit/s the weak
-// subscriber's video is paused (media-paused) while its audio plays on,
-// the publisher keeps its rate (the floor holds) and the strong subscriber
-// is unaffected. When the cap is lifted to 3 Mbit/s the video resumes
-// (media-resumed) at a keyframe, decoding again at once, and the
-// publisher returns to its full rate.
-func TestWeakSubscriberPausedThenResumed(t *testing.T) {
-	r := startAdaptRoom(t, 4*time.Minute)
-
-	// Uncapped: wait for the publisher's encoder to ramp up, then measure
-	// 10 s (the 60 s, shortened to keep the suite's time).
+// uncapped waits for the publisher's encoder to ramp up, then measures 10 s
+// without a cap (acceptance 1, whose 60 s are shortened to keep the suite's
+// time): the publisher's rate, both subscribers', no pause, no REMB.
+func (r *adaptRoom) uncapped(t *testing.T) (base, baseStrong float64) {
+	t.Helper()
 	ramp := time.Now()
 	for {
 		a, b := r.window(t, 2*time.Second)
@@ -267,7 +259,7 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 		}
 	}
 	a, b := r.window(t, 10*time.Second)
-	base, baseStrong := kbps(a, b, pubBytes), kbps(a, b, strongBytes)
+	base, baseStrong = kbps(a, b, pubBytes), kbps(a, b, strongBytes)
 	t.Logf("uncapped: publisher %.0f kbit/s, weak %.0f kbit/s (%d freezes), strong %.0f kbit/s",
 		base, kbps(a, b, weakBytes), b.weakFreezes-a.weakFreezes, baseStrong)
 	if base < 1200 || kbps(a, b, weakBytes) < 1100 || baseStrong < 1100 || b.weakFreezes-a.weakFreezes > 1 {
@@ -282,6 +274,21 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 		t.Errorf("%v REMB caps sent without congestion", n)
 	}
 
+	return base, baseStrong
+}
+
+// TestWeakSubscriberPausedThenResumed covers acceptance points 1 (short),
+// 3 and 4 in one room. Uncapped, the publisher reaches its full rate and
+// both subscribers take it without a pause. At 150 kbit/s the weak
+// subscriber's video is paused (media-paused) while its audio plays on,
+// the publisher keeps its rate (the floor holds) and the strong subscriber
+// is unaffected. When the cap is lifted to 3 Mbit/s the video resumes
+// (media-resumed) at a keyframe, decoding again at once, and the
+// publisher returns to its full rate.
+func TestWeakSubscriberPausedThenResumed(t *testing.T) {
+	r := startAdaptRoom(t, 4*time.Minute)
+	base, baseStrong := r.uncapped(t)
+
 	// 150 kbit/s: paused within 10 s.
 	if err := r.link.SetDownlink(150); err != nil {
 		t.Fatal(err)
@@ -291,7 +298,7 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 	// Let the queue of the link drain and a step down of the cap (if one
 	// came before the pause) recover, then measure 6 s.
 	r.window(t, 3*time.Second)
-	a, b = r.window(t, 6*time.Second)
+	a, b := r.window(t, 6*time.Second)
 	video, pubRate, strong := kbps(a, b, weakBytes), kbps(a, b, pubBytes), kbps(a, b, strongBytes)
 	concealed := float64(b.weakConcealed-a.weakConcealed) / float64(max(b.weakSamples-a.weakSamples, 1))
 	t.Logf("paused: weak video %.1f kbit/s, audio %.0f kbit/s concealed %.2f%%; publisher %.0f kbit/s (%.0f%%); strong %.0f kbit/s",
@@ -370,4 +377,78 @@ func hasServerEvent(evs []testenv.PageEvent, name string) bool {
 		}
 	}
 	return false
+}
+
+// serverEvents counts the weak page's server events name since seq.
+func (r *adaptRoom) serverEvents(t *testing.T, name string, since int) int {
+	t.Helper()
+	evs, err := r.weak.Events(r.ctx, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Type == "server" && e.Name == name {
+			n++
+		}
+	}
+	return n
+}
+
+// TestWeakSubscriberAtTheEdge covers acceptance points 2 and 5. At 700
+// kbit/s the weak subscriber keeps its video at a rate its link takes, the
+// publisher following its REMB, and the strong subscriber keeps receiving.
+// Then the cap alternates between 150 kbit/s and 3 Mbit/s every 10 s for
+// 60 s: the video pauses and resumes at most 4 times, and the publisher
+// is asked for keyframes at most once per 2 s on average.
+func TestWeakSubscriberAtTheEdge(t *testing.T) {
+	r := startAdaptRoom(t, 5*time.Minute)
+	base, _ := r.uncapped(t)
+
+	if err := r.link.SetDownlink(700); err != nil {
+		t.Fatal(err)
+	}
+	r.window(t, 10*time.Second) // "within 10 s"
+	since := lastSeq(t, r.ctx, r.weak)
+	a, b := r.window(t, 30*time.Second)
+	video, pubRate := kbps(a, b, weakBytes), kbps(a, b, pubBytes)
+	fps := float64(b.weakFrames-a.weakFrames) / b.at.Sub(a.at).Seconds()
+	freezes := b.weakFreezes - a.weakFreezes
+	strongRate := kbps(a, b, strongBytes)
+	rembs := value(t, scrape(t, r.gw.URL), "rtcio_remb_sent_total")
+	t.Logf("700 kbit/s: weak video %.0f kbit/s at %.1f fps, %d freezes in 30 s; publisher %.0f kbit/s (%.0f%% of %.0f), %v REMB sent so far; strong received %.0f kbit/s; pauses %d",
+		video, fps, freezes, pubRate, 100*pubRate/base, base, rembs, strongRate, r.serverEvents(t, sfu.EventMediaPaused, since))
+	if video < 300 || video > 650 {
+		t.Errorf("the weak subscriber's video ran at %.0f kbit/s, want 300-650", video)
+	}
+	if fps < 15 || freezes > 2 {
+		t.Errorf("the weak subscriber decoded %.1f fps with %d freezes, want >= 15 fps and at most 2", fps, freezes)
+	}
+	if pubRate > 0.8*base || rembs == 0 {
+		t.Errorf("the publisher did not follow the weak subscriber: %.0f kbit/s of %.0f, %v REMB", pubRate, base, rembs)
+	}
+	if strongRate < 0.7*pubRate {
+		t.Errorf("the strong subscriber received %.0f kbit/s of the publisher's %.0f", strongRate, pubRate)
+	}
+
+	// 60 s at the edge.
+	since = lastSeq(t, r.ctx, r.weak)
+	start := r.sample(t)
+	for i := range 6 {
+		if err := r.link.SetDownlink([]int{150, 3000}[i%2]); err != nil {
+			t.Fatal(err)
+		}
+		r.window(t, 10*time.Second)
+	}
+	end := r.sample(t)
+	pauses, resumes := r.serverEvents(t, sfu.EventMediaPaused, since), r.serverEvents(t, sfu.EventMediaResumed, since)
+	kf := float64(end.pubPLIs - start.pubPLIs)
+	perTwo := 2 * kf / end.at.Sub(start.at).Seconds()
+	t.Logf("alternating 150 kbit/s / 3 Mbit/s for 60 s: %d pauses, %d resumes; %v keyframe requests to the publisher (%.2f per 2 s)", pauses, resumes, kf, perTwo)
+	if pauses > 4 || resumes > 4 {
+		t.Errorf("%d pauses and %d resumes in 60 s, want at most 4 cycles", pauses, resumes)
+	}
+	if perTwo > 1 {
+		t.Errorf("%.2f keyframe requests per 2 s, want at most 1", perTwo)
+	}
 }
