@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtcio-gateway/rtcio-gateway/gateway"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
@@ -80,18 +79,7 @@ func startAdaptRoom(t *testing.T, budget time.Duration) *adaptRoom {
 	})
 	link = testenv.NewShaped(t, 3)
 	cam := noisyCamera(t)
-	web, err := testenv.NewWebHandler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := newNotices()
-	cfg := gatewaytest.SFUConfig()
-	cfg.Media.AllowedIPs = []string{"127.0.0.0/8", "198.18.0.0/15"}
-	cfg.Admin.Token = metricsToken
-	gw := gatewaytest.StartGatewayAt(t, link.HostIP, cfg, gateway.WithStreamNotices(n.add))
-	gw.Server.Handle("/", web)
-	ctx, cancel := context.WithTimeout(context.Background(), budget)
-	t.Cleanup(cancel)
+	gw, n, ctx := startShapedGateway(t, link, budget)
 	secure := "--unsafely-treat-insecure-origin-as-secure=" + gw.URL
 	pubBr := testenv.StartBrowserWith(t, testenv.BrowserOptions{Args: []string{secure, "--use-file-for-fake-video-capture=" + cam}})
 	weakBr := testenv.StartBrowserWith(t, testenv.BrowserOptions{Netns: link.Name, Args: []string{secure}})

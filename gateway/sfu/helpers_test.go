@@ -98,6 +98,12 @@ func dialSocket(t testing.TB, url string) *rtcio.Socket {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dialSocketAPI(t, url, api)
+}
+
+// dialSocketAPI connects a Go rtc.io Socket on api, closed at cleanup.
+func dialSocketAPI(t testing.TB, url string, api *webrtc.API) *rtcio.Socket {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	s, err := rtcio.Dial(ctx, url, rtcio.Options{API: api})

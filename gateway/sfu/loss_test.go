@@ -333,13 +333,7 @@ func (s *seqTrack) duplicates() int {
 // dropped.
 func dialSeq(t *testing.T, url, room, name string, api *webrtc.API, drops *signalDrops) (*rtcio.Socket, *seqTrack) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	s, err := rtcio.Dial(ctx, url, rtcio.Options{API: api})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := dialSocketAPI(t, url, api)
 	seqs := newSeqTrack(drops)
 	s.Server().On("disconnect", func(*rtcio.Event) { drops.add(name) })
 	s.SetHooks(rtcio.Hooks{RemoteTrack: func(_ string, _ *rtcio.RemoteStream, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {

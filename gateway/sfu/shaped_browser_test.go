@@ -10,6 +10,26 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
+// startShapedGateway serves an SFU gateway and the conformance page on
+// the test's end of link (metrics readable with metricsToken); ctx bounds
+// the test's page calls.
+func startShapedGateway(t *testing.T, link *testenv.Shaped, budget time.Duration) (*gatewaytest.Gateway, *notices, context.Context) {
+	t.Helper()
+	web, err := testenv.NewWebHandler()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := newNotices()
+	cfg := gatewaytest.SFUConfig()
+	cfg.Media.AllowedIPs = []string{"127.0.0.0/8", "198.18.0.0/15"}
+	cfg.Admin.Token = metricsToken
+	gw := gatewaytest.StartGatewayAt(t, link.HostIP, cfg, gateway.WithStreamNotices(n.add))
+	gw.Server.Handle("/", web)
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	t.Cleanup(cancel)
+	return gw, n, ctx
+}
+
 // TestBrowserBehindShapedLink: a Chromium page in a child network
 // namespace, behind a 1 Mbit/s downlink, joins an SFU room served across
 // the link and decodes a Go publisher's video; what it received came
@@ -20,17 +40,7 @@ func TestBrowserBehindShapedLink(t *testing.T) {
 	if err := link.SetDownlink(1000); err != nil {
 		t.Fatal(err)
 	}
-	web, err := testenv.NewWebHandler()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := newNotices()
-	cfg := gatewaytest.SFUConfig()
-	cfg.Media.AllowedIPs = []string{"127.0.0.0/8", "198.18.0.0/15"}
-	gw := gatewaytest.StartGatewayAt(t, link.HostIP, cfg, gateway.WithStreamNotices(n.add))
-	gw.Server.Handle("/", web)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
+	gw, n, ctx := startShapedGateway(t, link, 90*time.Second)
 	br := testenv.StartBrowserWith(t, testenv.BrowserOptions{Netns: link.Name,
 		Args: []string{"--unsafely-treat-insecure-origin-as-secure=" + gw.URL}})
 

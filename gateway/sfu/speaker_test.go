@@ -1,7 +1,6 @@
 package sfu_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -142,14 +141,7 @@ func dialSpeaker(t *testing.T, url, room string) *rtcio.Socket {
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
-	defer cancel()
-	s, err := rtcio.Dial(ctx, url, rtcio.Options{API: api})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := dialSocketAPI(t, url, webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)))
 	join(t, s, room)
 	return s
 }

@@ -146,11 +146,10 @@ func (f *forwardTrack) subscriptions() []*binding {
 
 // downTracks returns the current down-tracks.
 func (f *forwardTrack) downTracks() []*forwarding.DownTrack {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]*forwarding.DownTrack, 0, len(f.downs))
-	for _, b := range f.downs {
-		out = append(out, b.down)
+	subs := f.subscriptions()
+	out := make([]*forwarding.DownTrack, len(subs))
+	for i, b := range subs {
+		out[i] = b.down
 	}
 	return out
 }
