@@ -403,7 +403,18 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 	fps := float64(b.weakFrames-a.weakFrames) / b.at.Sub(a.at).Seconds()
 	freezes := b.weakFreezes - a.weakFreezes
 	strongRate := kbps(a, b, strongBytes)
-	rembs := value(t, scrape(t, r.gw.URL), "rtcio_remb_sent_total")
+	fams := scrape(t, r.gw.URL)
+	rembs := value(t, fams, "rtcio_remb_sent_total")
+	var capBps uint64
+	for _, s := range r.gw.Server.SFU().Room("adapt").Streams() {
+		if s.Stream == r.stream.RTCIOStreamID {
+			capBps = s.CapBps
+		}
+	}
+	t.Logf("700 kbit/s: the admin view shows the publisher capped at %d bit/s; %v retransmissions over budget", capBps, value(t, fams, "rtcio_retransmissions_over_budget_total"))
+	if capBps < 200_000 || capBps >= 3_000_000 {
+		t.Errorf("admin view: the publisher's cap is %d, want between the floor and the maximum", capBps)
+	}
 	t.Logf("700 kbit/s: weak video %.0f kbit/s at %.1f fps, %d freezes in 30 s; publisher %.0f kbit/s (%.0f%% of %.0f), %v REMB sent so far; strong received %.0f kbit/s; pauses %d",
 		video, fps, freezes, pubRate, 100*pubRate/base, base, rembs, strongRate, r.serverEvents(t, sfu.EventMediaPaused, since))
 	if video < 300 || video > 650 {
