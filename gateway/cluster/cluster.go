@@ -24,8 +24,9 @@ import (
 
 // Config of a node's connection to the cluster.
 type Config struct {
-	// URL of Redis, as go-redis parses it: redis://[user:pass@]host:port/db.
-	URL string
+	// URL of Redis, as go-redis parses it: redis://host:port/db; Password,
+	// when set, authenticates (it overrides one in the URL).
+	URL, Password string
 	// NodeID names this node; it must be unique among live nodes.
 	NodeID string
 	// Prefix starts every key (default "rtcio:").
@@ -95,6 +96,9 @@ func Open(cfg Config) (*Cluster, error) {
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
 	opt.MaxRetries = 0
 	opt.ClientName = cfg.ClientName
+	if cfg.Password != "" {
+		opt.Password = cfg.Password
+	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &Cluster{
@@ -122,6 +126,8 @@ type keys struct{ prefix string }
 
 func (k keys) members(room string) string   { return k.prefix + "room:" + room + ":members" }
 func (k keys) joinSeq(room string) string   { return k.prefix + "room:" + room + ":seq" }
+func (k keys) media(room string) string     { return k.prefix + "room:" + room + ":media" }
+func (k keys) socketNode(id string) string  { return k.prefix + "socket:" + id + ":node" }
 func (k keys) rooms() string                { return k.prefix + "rooms" }
 func (k keys) socketRooms(id string) string { return k.prefix + "socket:" + id + ":rooms" }
 func (k keys) nodeSockets(n string) string  { return k.prefix + "node:" + n + ":sockets" }

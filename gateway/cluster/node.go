@@ -14,6 +14,8 @@ import (
 // died.
 type Departure struct {
 	Room, Socket, Node string
+	// Member is the socket's record in the room.
+	Member Member
 	// Remaining are the room's members after it left, in join order.
 	Remaining []Member
 }
@@ -34,7 +36,10 @@ type NodeHooks struct {
 // AddSocket records that socket id is connected to this node, so that the
 // reaper can take it out of its rooms if the node dies.
 func (c *Cluster) AddSocket(ctx context.Context, id string) error {
-	if err := c.rdb.SAdd(ctx, c.keys.nodeSockets(c.cfg.NodeID), id).Err(); err != nil {
+	pipe := c.rdb.TxPipeline()
+	pipe.SAdd(ctx, c.keys.nodeSockets(c.cfg.NodeID), id)
+	pipe.Set(ctx, c.keys.socketNode(id), c.cfg.NodeID, 0)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("cluster: add socket: %w", err)
 	}
 	return nil
@@ -44,7 +49,7 @@ func (c *Cluster) AddSocket(ctx context.Context, id string) error {
 func (c *Cluster) RemoveSocket(ctx context.Context, id string) error {
 	pipe := c.rdb.TxPipeline()
 	pipe.SRem(ctx, c.keys.nodeSockets(c.cfg.NodeID), id)
-	pipe.Del(ctx, c.keys.socketRooms(id))
+	pipe.Del(ctx, c.keys.socketRooms(id), c.keys.socketNode(id))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("cluster: remove socket: %w", err)
 	}
@@ -145,18 +150,20 @@ func (c *Cluster) reap(ctx context.Context, hooks NodeHooks, reaped *atomic.Uint
 				continue
 			}
 			for _, room := range rooms {
-				remaining, left, err := c.Leave(ctx, room, s)
+				gone, remaining, left, err := c.LeaveMember(ctx, room, s)
 				if err != nil || !left {
 					continue
 				}
 				reaped.Add(1)
 				if hooks.Reaped != nil {
-					hooks.Reaped(Departure{Room: room, Socket: s, Node: n, Remaining: remaining})
+					hooks.Reaped(Departure{Room: room, Socket: s, Node: n, Member: gone, Remaining: remaining})
 				}
 			}
-			c.rdb.Del(ctx, c.keys.socketRooms(s))
+			c.rdb.Del(ctx, c.keys.socketRooms(s), c.keys.socketNode(s))
 			c.rdb.SRem(ctx, c.keys.nodeSockets(n), s)
 		}
+		// Its inbox holds only events for sockets that are gone.
+		c.rdb.Del(ctx, c.keys.inbox(n), c.keys.nodeSockets(n))
 		c.rdb.SRem(ctx, c.keys.nodes(), n)
 		c.log.Info("reaped dead node", "dead", n, "sockets", len(sockets))
 	}

@@ -64,7 +64,10 @@ type Options struct {
 	// must not block.
 	OnJoin  func(RoomEvent)
 	OnLeave func(RoomEvent)
-	Logger  *slog.Logger
+	// Directory, when set, builds where membership is kept and how events
+	// reach sockets (a cluster's); nil keeps everything in this process.
+	Directory func(DirectoryEnv) (Directory, error)
+	Logger    *slog.Logger
 }
 
 // RoomEvent describes one membership change.
@@ -88,7 +91,7 @@ type Server struct {
 	log      *slog.Logger
 	io       *socket.Server
 	handler  http.Handler
-	reg      *registry
+	dir      Directory
 	tokens   *tokenVerifier
 	origins  originPolicy
 	draining atomic.Bool
@@ -160,7 +163,6 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:      opts,
 		log:       opts.Logger,
-		reg:       newRegistry(opts.Topology),
 		origins:   newOriginPolicy(opts.AllowedOrigins),
 		conns:     make(map[string]*Conn),
 		handlers:  make(map[string]EventHandler),
@@ -168,6 +170,16 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.JWTSecret != "" {
 		s.tokens = newTokenVerifier(opts.JWTSecret)
+	}
+	env := DirectoryEnv{Topology: opts.Topology, Emit: s.emitLocal, Logger: opts.Logger}
+	if opts.Directory == nil {
+		s.dir = newLocalDirectory(env)
+	} else {
+		dir, err := opts.Directory(env)
+		if err != nil {
+			return nil, fmt.Errorf("signaling directory: %w", err)
+		}
+		s.dir = dir
 	}
 
 	so := socket.DefaultServerOptions()
@@ -267,8 +279,33 @@ func (s *Server) Handle(event string, h EventHandler) {
 	s.handlers[event] = h
 }
 
-// Rooms returns a snapshot of every room and its members.
-func (s *Server) Rooms() []RoomInfo { return s.reg.snapshot() }
+// Rooms returns a snapshot of every room and its members (in a cluster,
+// of every node's rooms). A directory that does not answer gives none,
+// with a log line.
+func (s *Server) Rooms() []RoomInfo {
+	ctx, cancel := s.dirCtx()
+	defer cancel()
+	rooms, err := s.dir.Rooms(ctx)
+	if err != nil {
+		s.log.Warn("rooms not listed", "error", err)
+	}
+	return rooms
+}
+
+// AnnounceDepartures tells the remaining members of each room that a
+// socket left it without leaving on its own: a cluster's reaper calls it
+// for the sockets of a dead node.
+func (s *Server) AnnounceDepartures(left []Left) { s.announceDepartures(left) }
+
+// connect records a socket in the directory. A failure is logged: a
+// cluster's directory writes its sockets again once its storage is back.
+func (s *Server) connect(id string, role Role) {
+	ctx, cancel := s.dirCtx()
+	defer cancel()
+	if err := s.dir.Connect(ctx, id, role); err != nil {
+		s.log.Warn("socket not recorded in the directory yet", "socket", id, "error", err)
+	}
+}
 
 // Connections is the number of connected network clients.
 func (s *Server) Connections() int {
@@ -464,7 +501,7 @@ func (s *Server) setUp(sock *socket.Socket, g grant) {
 	s.mu.Lock()
 	s.conns[id] = c
 	s.mu.Unlock()
-	s.reg.addSocket(id, c.role)
+	s.connect(id, c.role)
 	c.log.Debug("socket connected", "remote", sock.Handshake().Address)
 
 	sock.OnAny(func(args ...any) { c.onEvent(args) })
@@ -619,10 +656,10 @@ func clip(s string, n int) string {
 // they are connected; ids that are not connected are skipped (the media
 // side telling clients about their media: a gateway-error they caused
 // there, a failed recording).
-func (s *Server) EmitTo(ids []string, event string, args ...any) { s.to(ids, event, args...) }
+func (s *Server) EmitTo(ids []string, event string, args ...any) { s.dir.SendIDs(ids, event, args...) }
 
-// to emits an event to a set of sockets by id.
-func (s *Server) to(ids []string, event string, args ...any) {
+// emitLocal emits an event to the sockets of this process with these ids.
+func (s *Server) emitLocal(ids []string, event string, args []any) {
 	if len(ids) == 0 {
 		return
 	}

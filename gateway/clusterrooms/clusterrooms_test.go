@@ -1,0 +1,170 @@
+package clusterrooms_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/config"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
+
+// clusterConfig is a test gateway that is node id of the cluster on redis
+// at addr, with short heartbeats so a dead node is noticed quickly.
+func clusterConfig(addr, id string) config.Config {
+	cfg := gatewaytest.TestConfig()
+	cfg.Redis.URL = "redis://" + addr + "/0"
+	cfg.Cluster.NodeID = id
+	cfg.Cluster.Heartbeat = 100 * time.Millisecond
+	cfg.Cluster.NodeTTL = time.Second
+	return cfg
+}
+
+// startNodes runs n gateways in this process, one cluster on one Redis,
+// and waits until each is ready (its inbox reads).
+func startNodes(t *testing.T, addr string, n int) []*gatewaytest.Gateway {
+	t.Helper()
+	var out []*gatewaytest.Gateway
+	for i := range n {
+		g := gatewaytest.StartGateway(t, clusterConfig(addr, fmt.Sprintf("node%d", i+1)))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := testenv.WaitReady(ctx, g.URL, nil)
+		cancel()
+		if err != nil {
+			t.Fatalf("node%d: %v", i+1, err)
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func field(args []any, key string) any {
+	if len(args) == 0 {
+		return nil
+	}
+	m, _ := args[0].(map[string]any)
+	return m[key]
+}
+
+func has(key, want string) func([]any) bool {
+	return func(args []any) bool { return field(args, key) == want }
+}
+
+// TestMeshAcrossNodes runs the rtc.io room convention with each socket on
+// another gateway of one cluster: presence, init-offers, relayed messages,
+// media-state with backfill, leave and disconnect notices, and the
+// hardening (forged source, no shared room) with the target on another
+// node. The clients are socket.io-client 4.8 under Node.
+func TestMeshAcrossNodes(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	nodes := startNodes(t, addr, 2)
+	js := testenv.StartNodeClients(t)
+	ctx := waitCtx(t)
+	connect := func(name string, g *gatewaytest.Gateway) string {
+		id, err := js.Connect(name, g.URL, map[string]any{"transports": []string{"websocket"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	a := connect("a", nodes[0])
+	b := connect("b", nodes[1])
+	stranger := connect("stranger", nodes[1])
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	must(js.Emit("a", "join-room", map[string]any{"roomId": "r1", "name": "Ann"}))
+	_, err := js.WaitEvent(ctx, "a", "join-ok", has("roomId", "r1"))
+	must(err)
+	must(js.Emit("a", "media-state", map[string]any{"roomId": "r1", "mic": true, "cam": false}))
+	// Wait until the state is stored: a's next event is ordered after it.
+	must(js.Emit("a", "leave-room", map[string]any{"roomId": "nowhere"}))
+	_, err = js.WaitEvent(ctx, "a", "gateway-error", has("code", "not-in-room"))
+	must(err)
+
+	must(js.Emit("b", "join-room", map[string]any{"roomId": "r1", "name": "Bob"}))
+	// b, on node 2, hears of a (on node 1) and of its media-state first.
+	_, err = js.WaitEvent(ctx, "b", "user-connected", has("id", a))
+	must(err)
+	st, err := js.WaitEvent(ctx, "b", "media-state", has("id", a))
+	must(err)
+	if field(st, "mic") != true || field(st, "cam") != false {
+		t.Errorf("backfilled media-state %v", st)
+	}
+	_, err = js.WaitEvent(ctx, "b", "join-ok", has("roomId", "r1"))
+	must(err)
+	// a hears of b across the bus, and is told to offer to it.
+	_, err = js.WaitEvent(ctx, "a", "user-connected", has("id", b))
+	must(err)
+	_, err = js.WaitEvent(ctx, "a", "#rtcio:init-offer", has("source", b))
+	must(err)
+
+	// A message relayed across nodes, with the source stated by the server.
+	must(js.Emit("a", "#rtcio:message", map[string]any{"target": b, "type": "candidate", "data": map[string]any{"n": 1.0}}))
+	msg, err := js.WaitEvent(ctx, "b", "#rtcio:message", has("type", "candidate"))
+	must(err)
+	if field(msg, "source") != a {
+		t.Errorf("message source %v, want %s", field(msg, "source"), a)
+	}
+	// media-state announced live crosses too.
+	must(js.Emit("b", "media-state", map[string]any{"roomId": "r1", "mic": false, "cam": true}))
+	_, err = js.WaitEvent(ctx, "a", "media-state", has("id", b))
+	must(err)
+
+	// Hardening with the target on another node.
+	must(js.Emit("a", "#rtcio:message", map[string]any{"target": b, "source": stranger, "type": "x", "data": map[string]any{}}))
+	_, err = js.WaitEvent(ctx, "a", "gateway-error", has("code", "forged-source"))
+	must(err)
+	must(js.Emit("a", "#rtcio:message", map[string]any{"target": stranger, "type": "x", "data": map[string]any{}}))
+	_, err = js.WaitEvent(ctx, "a", "gateway-error", has("code", "no-shared-room"))
+	must(err)
+	must(js.Emit("stranger", "#rtcio:message", map[string]any{"target": a, "type": "x", "data": map[string]any{}}))
+	_, err = js.WaitEvent(ctx, "stranger", "gateway-error", has("code", "no-shared-room"))
+	must(err)
+
+	// leave-room: the other node's member hears user-disconnected.
+	must(js.Emit("b", "leave-room", map[string]any{"roomId": "r1"}))
+	_, err = js.WaitEvent(ctx, "a", "user-disconnected", has("id", b))
+	must(err)
+	must(js.Emit("b", "join-room", map[string]any{"roomId": "r1", "name": "Bob"}))
+	_, err = js.WaitEvent(ctx, "a", "user-connected", has("id", b))
+	must(err)
+	// A disconnect: peer-left first, then user-disconnected.
+	must(js.Disconnect("b"))
+	_, err = js.WaitEvent(ctx, "a", "#rtcio:peer-left", has("id", b))
+	must(err)
+	_, err = js.WaitEvent(ctx, "a", "user-disconnected", has("id", b))
+	must(err)
+
+	// Nothing arrived twice and nothing out of place: a's events about b.
+	var about []string
+	for _, ev := range js.Events("a") {
+		if field(ev.Args, "id") == b || field(ev.Args, "source") == b {
+			about = append(about, ev.Name)
+		}
+	}
+	want := []string{"user-connected", "#rtcio:init-offer", "media-state", "user-disconnected", "user-connected", "#rtcio:init-offer", "#rtcio:peer-left", "user-disconnected"}
+	if fmt.Sprint(about) != fmt.Sprint(want) {
+		t.Errorf("a's events about b:\n got %v\nwant %v", about, want)
+	}
+
+	// The admin view lists the cluster's rooms from Redis on either node.
+	rooms := nodes[1].Server.Signaling().Rooms()
+	if len(rooms) != 1 || rooms[0].ID != "r1" || len(rooms[0].Members) != 1 || rooms[0].Members[0].ID != a {
+		t.Errorf("rooms seen from node 2: %+v", rooms)
+	}
+}
