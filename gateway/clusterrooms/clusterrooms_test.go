@@ -11,7 +11,6 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.VerifyTestMain(m) }
 
 // clusterConfig is a test gateway that is node id of the cluster on redis
 // at addr, with short heartbeats so a dead node is noticed quickly.

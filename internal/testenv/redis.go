@@ -21,6 +21,7 @@ type Redis struct {
 	addr string
 	dir  string
 	done chan struct{}
+	logf Logf
 
 	stopCtx func() bool
 
@@ -34,6 +35,13 @@ type Redis struct {
 // redis-server is missing.
 func StartRedis(t testing.TB) string {
 	t.Helper()
+	return StartRedisServer(t).Addr()
+}
+
+// StartRedisServer is StartRedis for a test that kills and restarts the
+// server (Kill, Restart).
+func StartRedisServer(t testing.TB) *Redis {
+	t.Helper()
 	SkipIfNoRedis(t)
 	r, err := NewRedis(context.Background(), t.Logf)
 	if err != nil {
@@ -44,7 +52,7 @@ func StartRedis(t testing.TB) string {
 			t.Errorf("stop redis: %v", err)
 		}
 	})
-	return r.Addr()
+	return r
 }
 
 // NewRedis starts redis-server and waits until it accepts connections. It
@@ -72,11 +80,39 @@ func startRedisOnce(ctx context.Context, logf Logf) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis dir: %w", err)
 	}
-	r := &Redis{
-		addr: "127.0.0.1:" + strconv.Itoa(port),
-		dir:  dir,
-		done: make(chan struct{}),
+	r := &Redis{addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, logf: logf}
+	if err := r.start(ctx); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
 	}
+	return r, nil
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits for it.
+// Restart brings it back.
+func (r *Redis) Kill() {
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	<-r.done
+}
+
+// Restart starts a killed server again on the same address, empty (it
+// keeps nothing on disk).
+func (r *Redis) Restart(ctx context.Context) error {
+	r.stopCtx()
+	return r.start(ctx)
+}
+
+// start runs redis-server on r.addr and waits until it accepts
+// connections.
+func (r *Redis) start(ctx context.Context) error {
+	logf := r.logf
+	_, portStr, _ := strings.Cut(r.addr, ":")
+	port, _ := strconv.Atoi(portStr)
+	dir := r.dir
+	r.done = make(chan struct{})
+	r.mu.Lock()
+	r.waitErr, r.tail = nil, nil
+	r.mu.Unlock()
 	ready := make(chan struct{})
 	var readyOnce sync.Once
 	out := &lineWriter{fn: func(line []byte) {
@@ -101,28 +137,30 @@ func startRedisOnce(ctx context.Context, logf Logf) (*Redis, error) {
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r.cmd.WaitDelay = 5 * time.Second
 	if err := r.cmd.Start(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("start redis-server: %w", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
+	done := r.done
 	go func() {
 		err := r.cmd.Wait()
 		r.mu.Lock()
 		r.waitErr = err
 		r.mu.Unlock()
-		close(r.done)
+		close(done)
 	}()
 	r.stopCtx = context.AfterFunc(ctx, func() { _ = r.Close() })
 	timer := time.NewTimer(commandTimeout)
 	defer timer.Stop()
 	select {
 	case <-ready:
-		return r, nil
+		return nil
 	case <-r.done:
-		_ = r.Close()
-		return nil, fmt.Errorf("redis-server exited: %s", r.lastLines())
+		r.stopCtx()
+		return fmt.Errorf("redis-server exited: %s", r.lastLines())
 	case <-timer.C:
-		_ = r.Close()
-		return nil, fmt.Errorf("redis-server not ready within %v: %s", commandTimeout, r.lastLines())
+		r.stopCtx()
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+		<-r.done
+		return fmt.Errorf("redis-server not ready within %v: %s", commandTimeout, r.lastLines())
 	}
 }
 

@@ -1,0 +1,233 @@
+package clusterrooms_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
+)
+
+// gatewayBin is the rtcio-gateway binary, built once for the package's
+// tests (see TestMain in main_test.go); "" when the build failed.
+var gatewayBin string
+
+// cluster is a test cluster: a real redis-server and gateway processes
+// on loopback ports, each its own node.
+type testCluster struct {
+	t     *testing.T
+	redis *testenv.Redis
+	nodes []*testenv.GatewayProcess
+	ids   []string
+}
+
+// startCluster runs n gateway processes of one cluster on a fresh Redis,
+// with extra --set keys for every node, and waits until each is ready.
+func startCluster(t *testing.T, n int, extra ...string) *testCluster {
+	t.Helper()
+	if gatewayBin == "" {
+		t.Fatal("the gateway binary was not built")
+	}
+	c := &testCluster{t: t, redis: testenv.StartRedisServer(t)}
+	for i := range n {
+		id := fmt.Sprintf("node%d", i+1)
+		args := []string{"--topology", "mesh",
+			"--set", "redis.url=redis://" + c.redis.Addr() + "/0",
+			"--set", "cluster.node_id=" + id,
+			"--set", "demo.enabled=false"}
+		for _, kv := range extra {
+			args = append(args, "--set", kv)
+		}
+		c.nodes = append(c.nodes, testenv.RunGateway(t, gatewayBin, args...))
+		c.ids = append(c.ids, id)
+	}
+	return c
+}
+
+// rdb is a Redis client for the test's own inspection.
+func (c *testCluster) rdb() *redis.Client {
+	r := redis.NewClient(&redis.Options{Addr: c.redis.Addr(), MaxRetries: -1})
+	c.t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+// status is the HTTP status of path on node i, or 0 when it does not answer.
+func (c *testCluster) status(i int, path string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.nodes[i].URL+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// waitStatus polls path on node i until it answers want; it returns how
+// long that took.
+func (c *testCluster) waitStatus(i int, path string, want int, within time.Duration) time.Duration {
+	c.t.Helper()
+	start := time.Now()
+	for c.status(i, path) != want {
+		if time.Since(start) > within {
+			c.t.Fatalf("%s of %s: not %d within %v", path, c.ids[i], want, within)
+		}
+		time.Sleep(20 * time.Millisecond) // polling an HTTP probe: nothing to wait on
+	}
+	return time.Since(start)
+}
+
+// wsOnly are socket.io-client options for one TCP connection per session
+// (what the per-connection sticky proxy keeps on one node).
+func wsOnly(extra map[string]any) map[string]any {
+	opts := map[string]any{"transports": []string{"websocket"}}
+	for k, v := range extra {
+		opts[k] = v
+	}
+	return opts
+}
+
+func count(evs []testenv.Event, name string, match func([]any) bool) int {
+	n := 0
+	for _, e := range evs {
+		if e.Name == name && (match == nil || match(e.Args)) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestThirtyClientsThreeNodes is acceptance 3: 30 socket.io-client 4.8
+// clients, 10 per node, join one mesh room at once, 20 rounds. Each sees
+// exactly 29 user-connected, the room gets exactly 435 init-offers (one
+// per pair), and each departure gives every remaining member exactly one
+// peer-left and one user-disconnected.
+func TestThirtyClientsThreeNodes(t *testing.T) {
+	c := startCluster(t, 3, "signaling.messages_per_second=0")
+	js := testenv.StartNodeClients(t)
+	const n, rounds = 30, 20
+	for round := range rounds {
+		room := fmt.Sprintf("round-%d", round)
+		names := make([]string, n)
+		ids := make([]string, n)
+		for i := range n {
+			names[i] = fmt.Sprintf("r%d-c%d", round, i)
+			id, err := js.Connect(names[i], c.nodes[i%3].URL, wsOnly(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[i] = id
+		}
+		start := time.Now()
+		for i := range n {
+			if err := js.Emit(names[i], "join-room", map[string]any{"roomId": room, "name": names[i]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Logf("round %d: the 30 joins took %v to send (more than 1 s)", round, d)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		for i := range n {
+			if _, err := js.WaitEvent(ctx, names[i], "join-ok", has("roomId", room)); err != nil {
+				t.Fatal(err)
+			}
+			for range n - 1 {
+				if _, err := js.WaitEvent(ctx, names[i], "user-connected", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// Every pair is told once who offers to whom. Which member of a
+		// pair gets it depends on the join order in Redis, so the test
+		// polls the total (its own logs) until all 435 are in.
+		offers := func() int {
+			total := 0
+			for i := range n {
+				total += count(js.Events(names[i]), "#rtcio:init-offer", nil)
+			}
+			return total
+		}
+		for deadline := time.Now().Add(30 * time.Second); offers() < 435 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond) // polling the clients' logs
+		}
+		total := offers()
+		pair := make(map[[2]string]int)
+		for i := range n {
+			for _, e := range js.Events(names[i]) {
+				if e.Name == "#rtcio:init-offer" {
+					src, _ := field(e.Args, "source").(string)
+					pair[[2]string{min(src, ids[i]), max(src, ids[i])}]++
+				}
+			}
+		}
+		if total != 435 || len(pair) != 435 {
+			t.Fatalf("round %d: %d init-offers over %d pairs, want 435 over 435", round, total, len(pair))
+		}
+		for p, k := range pair {
+			if k != 1 {
+				t.Errorf("round %d: pair %v got %d init-offers", round, p, k)
+			}
+		}
+		// Leave one by one; after each, every remaining member hears it.
+		for i := range n {
+			if err := js.Disconnect(names[i]); err != nil {
+				t.Fatal(err)
+			}
+			for j := i + 1; j < n; j++ {
+				if _, err := js.WaitEvent(ctx, names[j], "#rtcio:peer-left", has("id", ids[i])); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := js.WaitEvent(ctx, names[j], "user-disconnected", has("id", ids[i])); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		cancel()
+		if got := offers(); got != 435 {
+			t.Errorf("round %d: %d init-offers by the end of the round, want 435", round, got)
+		}
+		for i := range n {
+			evs := js.Events(names[i])
+			if got := count(evs, "user-connected", nil); got != n-1 {
+				t.Errorf("round %d: %s saw %d user-connected, want %d", round, names[i], got, n-1)
+			}
+			if got := count(evs, "#rtcio:peer-left", nil); got != i {
+				t.Errorf("round %d: %s saw %d peer-left, want %d", round, names[i], got, i)
+			}
+			if got := count(evs, "user-disconnected", nil); got != i {
+				t.Errorf("round %d: %s saw %d user-disconnected, want %d", round, names[i], got, i)
+			}
+		}
+		if t.Failed() {
+			return
+		}
+	}
+	c.expectOnlyNodeKeys()
+}
+
+// expectOnlyNodeKeys checks that the rooms left no keys in Redis: what
+// remains belongs to the nodes (heartbeats, the node list, inboxes).
+func (c *testCluster) expectOnlyNodeKeys() {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	keys, err := c.rdb().Keys(ctx, "*").Result()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, k := range keys {
+		switch {
+		case k == "rtcio:nodes", strings.HasPrefix(k, "rtcio:inbox:"),
+			strings.HasPrefix(k, "rtcio:node:") && strings.HasSuffix(k, ":alive"):
+		default:
+			c.t.Errorf("key left behind: %s", k)
+		}
+	}
+}
