@@ -11,7 +11,6 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
-
 // clusterConfig is a test gateway that is node id of the cluster on redis
 // at addr, with short heartbeats so a dead node is noticed quickly.
 func clusterConfig(addr, id string) config.Config {
