@@ -152,13 +152,22 @@ func (b *Bus) readInbox() {
 	}
 	senders := make(map[string]*sender)
 	backoff := 20 * time.Millisecond
+	failing := false
+	fail := func(err error) {
+		if !failing && b.ctx.Err() == nil {
+			// Once per outage: the reader retries quietly until it reads.
+			b.c.log.Warn("inbox read failed; retrying from the last entry read", "error", err)
+		}
+		failing = true
+		b.pause(&backoff)
+	}
 	for b.ctx.Err() == nil {
 		if last == "" {
 			// Start after what is there now: older entries were for an
 			// earlier process with this node id, whose sockets are gone.
 			msgs, err := b.c.rdb.XRevRangeN(b.ctx, stream, "+", "-", 1).Result()
 			if err != nil {
-				b.pause(&backoff)
+				fail(err)
 				continue
 			}
 			last = "0-0"
@@ -172,10 +181,13 @@ func (b *Bus) readInbox() {
 			continue
 		}
 		if err != nil {
-			b.pause(&backoff)
+			fail(err)
 			continue
 		}
-		backoff = 20 * time.Millisecond
+		if failing {
+			b.c.log.Info("inbox reads again", "from", last)
+		}
+		failing, backoff = false, 20*time.Millisecond
 		for _, s := range res {
 			for _, msg := range s.Messages {
 				last = msg.ID

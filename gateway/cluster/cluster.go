@@ -94,7 +94,9 @@ func Open(cfg Config) (*Cluster, error) {
 	// Short timeouts: a Redis that does not answer must not hold up
 	// signaling for long, and every caller retries or reports.
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
-	opt.MaxRetries = 0
+	// No silent retries: a Lua change whose answer was lost must not run
+	// twice (callers retry what is safe to retry).
+	opt.MaxRetries = -1
 	opt.ClientName = cfg.ClientName
 	if cfg.Password != "" {
 		opt.Password = cfg.Password
