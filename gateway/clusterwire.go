@@ -66,7 +66,7 @@ func (n *clusterNode) start(sig *signaling.Server) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.rooms.Start(ctx, sig.AnnounceDepartures)
+	n.rooms.Start(ctx, sig)
 }
 
 // ready reports whether this node may take joins; always on a single node.

@@ -136,6 +136,7 @@ func (k keys) nodeSockets(n string) string  { return k.prefix + "node:" + n + ":
 func (k keys) nodeAlive(n string) string    { return k.prefix + "node:" + n + ":alive" }
 func (k keys) nodes() string                { return k.prefix + "nodes" }
 func (k keys) reaping(n string) string      { return k.prefix + "node:" + n + ":reaping" }
+func (k keys) reaped(n string) string       { return k.prefix + "node:" + n + ":reaped" }
 func (k keys) inbox(n string) string        { return k.prefix + "inbox:" + n }
 func (k keys) lease(name string) string     { return k.prefix + "lease:" + name }
 func (k keys) leaseEpoch(name string) string {

@@ -26,9 +26,15 @@ type NodeHooks struct {
 	// once in the whole cluster (on the node that reaped it).
 	Reaped func(Departure)
 	// Reassert runs when this node's heartbeat finds that Redis forgot it
-	// (Redis restarted empty, or the node was reaped while paused): the
-	// node should write its sockets and rooms again.
+	// (Redis restarted empty): the node should write its sockets and rooms
+	// again.
 	Reassert func(ctx context.Context)
+	// Evicted runs instead of Reassert when the node was declared dead
+	// and reaped while it was away (paused, partitioned): its room mates
+	// were told its sockets left, so writing them back silently would
+	// split presence. The node should disconnect its sockets; their
+	// clients reconnect and join again.
+	Evicted func(ctx context.Context)
 	// Health runs after every heartbeat with whether Redis answered.
 	Health func(ok bool)
 }
@@ -110,8 +116,24 @@ func (c *Cluster) heartbeat(ctx context.Context, known *bool, hooks NodeHooks) b
 		return false
 	}
 	lost := *known && prev != c.incarnation
+	first := !*known
 	*known = true
-	if lost {
+	switch {
+	case first:
+		// A new process with this id: an old one's eviction mark is moot.
+		c.rdb.Del(ctx, c.keys.reaped(c.cfg.NodeID))
+	case lost:
+		evicted, err := c.rdb.Del(ctx, c.keys.reaped(c.cfg.NodeID)).Result()
+		if err != nil {
+			return false
+		}
+		if evicted == 1 {
+			c.log.Warn("this node was declared dead and reaped while away; disconnecting its sockets")
+			if hooks.Evicted != nil {
+				hooks.Evicted(ctx)
+			}
+			break
+		}
 		c.log.Warn("redis forgot this node; re-asserting its state")
 		if hooks.Reassert != nil {
 			hooks.Reassert(ctx)
@@ -143,6 +165,11 @@ func (c *Cluster) reap(ctx context.Context, hooks NodeHooks, reaped *atomic.Uint
 		sockets, err := c.rdb.SMembers(ctx, c.keys.nodeSockets(n)).Result()
 		if err != nil {
 			continue
+		}
+		// Marked before its sockets go, so a node that was only away
+		// learns, when it is back, that its rooms were told it left.
+		if len(sockets) > 0 {
+			c.rdb.Set(ctx, c.keys.reaped(n), c.cfg.NodeID, time.Hour)
 		}
 		for _, s := range sockets {
 			rooms, err := c.RoomsOf(ctx, s)

@@ -35,9 +35,8 @@ type Rooms struct {
 
 	bus     *cluster.Bus
 	healthy atomic.Bool
-	// announce tells rooms that sockets left them (the server's
-	// AnnounceDepartures), set by Start.
-	announce func([]signaling.Left)
+	// srv is the signaling server, set by Start.
+	srv Server
 
 	mu sync.Mutex
 	// local is this node's part of the state, to write again when Redis
@@ -75,12 +74,20 @@ func (r *Rooms) Bind(env signaling.DirectoryEnv) (signaling.Directory, error) {
 	return r, nil
 }
 
+// Server is what the directory needs of the signaling server
+// (*signaling.Server).
+type Server interface {
+	// AnnounceDepartures tells rooms that sockets left them.
+	AnnounceDepartures([]signaling.Left)
+	// Kick disconnects a network client.
+	Kick(id string) (bool, error)
+}
+
 // Start runs the node (heartbeat, reaper, re-assert) and its inbox until
-// ctx ends; announce is the server's AnnounceDepartures. It does not wait
-// for Redis: the node serves while Redis is away, and is Ready once its
-// inbox reads and its heartbeat went through.
-func (r *Rooms) Start(ctx context.Context, announce func([]signaling.Left)) {
-	r.announce = announce
+// ctx ends. It does not wait for Redis: the node serves while Redis is
+// away, and is Ready once its inbox reads and its heartbeat went through.
+func (r *Rooms) Start(ctx context.Context, srv Server) {
+	r.srv = srv
 	r.bus = r.c.NewBus(ctx, r.deliver)
 	r.wg.Add(1)
 	go func() {
@@ -88,9 +95,42 @@ func (r *Rooms) Start(ctx context.Context, announce func([]signaling.Left)) {
 		r.c.RunNode(ctx, cluster.NodeHooks{
 			Reaped:   r.onReaped,
 			Reassert: r.reassert,
+			Evicted:  r.evicted,
 			Health:   r.onHealth,
 		}, &r.reaped)
 	}()
+}
+
+// evicted disconnects this node's sockets after the cluster declared the
+// node dead and told their rooms they left: the clients reconnect and
+// join again, so every room's presence is whole. (The gateway's own
+// participants cannot be kicked; they are written back as on a re-assert.)
+func (r *Rooms) evicted(ctx context.Context) {
+	r.mu.Lock()
+	ids := make([]string, 0, len(r.local))
+	for id := range r.local {
+		ids = append(ids, id)
+	}
+	r.mu.Unlock()
+	kept := 0
+	for _, id := range ids {
+		r.mu.Lock()
+		ls := r.local[id]
+		// Forgotten first: the reaper already took it out of Redis, and
+		// its disconnect must not tell its rooms a second time.
+		delete(r.local, id)
+		r.mu.Unlock()
+		if _, err := r.srv.Kick(id); err != nil {
+			r.mu.Lock()
+			r.local[id] = ls
+			r.mu.Unlock()
+			kept++
+		}
+	}
+	if kept > 0 {
+		r.reassert(ctx)
+	}
+	r.log.Warn("evicted: sockets disconnected", "sockets", len(ids)-kept)
 }
 
 // Ready reports whether the node can take joins: Redis answered its last
@@ -287,8 +327,8 @@ func (r *Rooms) flushPending() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		left, err := r.disconnect(ctx, id, ls, true)
 		cancel()
-		if r.announce != nil {
-			r.announce(left)
+		if r.srv != nil {
+			r.srv.AnnounceDepartures(left)
 		}
 		if err != nil {
 			r.mu.Lock()
@@ -420,10 +460,10 @@ func (r *Rooms) reassert(ctx context.Context) {
 
 // onReaped tells a room that a socket of a dead node left it.
 func (r *Rooms) onReaped(d cluster.Departure) {
-	if r.announce == nil {
+	if r.srv == nil {
 		return
 	}
-	r.announce([]signaling.Left{{Room: d.Room, Topology: r.env.Topology(d.Room), Left: fromMember(d.Member), Remaining: fromCluster(d.Remaining)}})
+	r.srv.AnnounceDepartures([]signaling.Left{{Room: d.Room, Topology: r.env.Topology(d.Room), Left: fromMember(d.Member), Remaining: fromCluster(d.Remaining)}})
 }
 
 func toCluster(m signaling.Member) cluster.Member {

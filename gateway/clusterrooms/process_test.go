@@ -606,3 +606,50 @@ func TestJoinLeaveCycles(t *testing.T) {
 		}
 	}
 }
+
+// TestPausedNodeEvicted: a node paused (SIGSTOP) past node_ttl is reaped:
+// its room mates get one peer-left for its socket. When it wakes (SIGCONT)
+// it must not write that socket back behind their backs: it disconnects
+// it, and the client (reconnecting) joins again and is announced anew.
+func TestPausedNodeEvicted(t *testing.T) {
+	c := startCluster(t, 2, "cluster.heartbeat=200ms", "cluster.node_ttl=1s")
+	js := testenv.StartNodeClients(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sleeper, err := js.Connect("sleeper", c.nodes[0].URL, wsOnly(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Connect("awake", c.nodes[1].URL, wsOnly(nil)); err != nil {
+		t.Fatal(err)
+	}
+	join(ctx, t, js, "sleeper", "nap")
+	join(ctx, t, js, "awake", "nap")
+	if err := c.nodes[0].Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.WaitEvent(ctx, "awake", "#rtcio:peer-left", has("id", sleeper)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.nodes[0].Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.WaitEvent(ctx, "sleeper", testenv.EventDisconnect, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.rdb().HLen(ctx, "rtcio:room:nap:members").Val(); n != 1 {
+		t.Errorf("room nap has %d members after the paused node woke, want 1 (its socket was not written back)", n)
+	}
+	// The client comes back (its app reconnects and joins again).
+	again, err := js.Connect("woken", c.nodes[0].URL, wsOnly(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	join(ctx, t, js, "woken", "nap")
+	if _, err := js.WaitEvent(ctx, "awake", "user-connected", has("id", again)); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(js.Events("awake"), "#rtcio:peer-left", has("id", sleeper)); n != 1 {
+		t.Errorf("awake got %d peer-left for the paused socket, want 1", n)
+	}
+}
