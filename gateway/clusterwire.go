@@ -9,6 +9,7 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/config"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/cluster"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/clusterrooms"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/metrics"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
 )
 
@@ -83,4 +84,21 @@ func (n *clusterNode) stop() {
 		n.rooms.Wait()
 	}
 	_ = n.c.Close()
+}
+
+// observe adds the node's cluster figures to a metrics snapshot.
+func (n *clusterNode) observe(snap *metrics.Snapshot) {
+	st := n.rooms.Stats()
+	snap.Rooms += int64(st.LocalRooms)
+	if n.rooms.Ready() {
+		snap.ClusterRedisUp = 1
+	}
+	snap.ClusterInboxLagMaxMicro = int64(st.Bus.LagMaxMicros)
+	snap.ClusterEnvelopesSent += st.Bus.Sent
+	snap.ClusterEnvelopesRecv += st.Bus.Received
+	snap.ClusterDuplicates += st.Bus.Duplicates
+	snap.ClusterSequenceGaps += st.Bus.Gaps
+	snap.ClusterEnvelopesDropped += st.SendFailed + st.Undeliverable
+	snap.ClusterWriteRetries += st.Bus.Retries
+	snap.ClusterReapedSockets += st.Reaped
 }

@@ -162,11 +162,22 @@ type Stats struct {
 	// Undeliverable events for sockets whose node is unknown; SendFailed
 	// events dropped because the outbox to their node was full.
 	Reaped, Undeliverable, SendFailed uint64
+	// LocalRooms counts the rooms this node's sockets are in.
+	LocalRooms int
 }
 
 // Stats returns the node's counters (and resets the bus's lag maximum).
 func (r *Rooms) Stats() Stats {
 	st := Stats{Reaped: r.reaped.Load(), Undeliverable: r.undeliverable.Load(), SendFailed: r.sendFailed.Load()}
+	r.mu.Lock()
+	rooms := make(map[string]struct{})
+	for _, ls := range r.local {
+		for room := range ls.rooms {
+			rooms[room] = struct{}{}
+		}
+	}
+	r.mu.Unlock()
+	st.LocalRooms = len(rooms)
 	if r.bus != nil {
 		st.Bus = r.bus.Stats()
 	}

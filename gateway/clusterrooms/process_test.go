@@ -3,6 +3,7 @@ package clusterrooms_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -227,7 +228,7 @@ func (c *testCluster) expectOnlyNodeKeys() {
 	for _, k := range keys {
 		switch {
 		case k == "rtcio:nodes", strings.HasPrefix(k, "rtcio:inbox:"),
-			strings.HasPrefix(k, "rtcio:node:") && strings.HasSuffix(k, ":alive"):
+			strings.HasPrefix(k, "rtcio:node:") && (strings.HasSuffix(k, ":alive") || strings.HasSuffix(k, ":reaped")):
 		default:
 			c.t.Errorf("key left behind: %s", k)
 		}
@@ -266,7 +267,7 @@ func (c *testCluster) killClients(id string) int {
 // once each, in order, although node 2's Redis connections (its inbox
 // reader among them) are killed in the middle.
 func TestTenThousandMessagesAcrossNodes(t *testing.T) {
-	c := startCluster(t, 2, "signaling.messages_per_second=0")
+	c := startCluster(t, 2, "signaling.messages_per_second=0", "metrics.public=true")
 	js := testenv.StartNodeClients(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -329,6 +330,13 @@ func TestTenThousandMessagesAcrossNodes(t *testing.T) {
 	// resumed from the last entry it had read.
 	if logs := c.nodes[1].Logs(); !strings.Contains(logs, "inbox read failed") || !strings.Contains(logs, "inbox reads again") {
 		t.Errorf("node2's inbox reader did not see its connection cut and resume")
+	}
+	// The nodes count what crossed: at least the 10,000 messages.
+	if sent := c.metric(0, "rtcio_cluster_envelopes_sent_total"); sent < total {
+		t.Errorf("node1 counted %v envelopes sent, want at least %d", sent, total)
+	}
+	if recv := c.metric(1, "rtcio_cluster_envelopes_received_total"); recv < total {
+		t.Errorf("node2 counted %v envelopes received, want at least %d", recv, total)
 	}
 	t.Logf("%d messages in order, once each; %d Redis connections of node2 killed at message %d", total, killed, total/2)
 }
@@ -652,4 +660,28 @@ func TestPausedNodeEvicted(t *testing.T) {
 	if n := count(js.Events("awake"), "#rtcio:peer-left", has("id", sleeper)); n != 1 {
 		t.Errorf("awake got %d peer-left for the paused socket, want 1", n)
 	}
+}
+
+// metric reads one unlabelled sample from node i's /metrics (served
+// without credentials: metrics.public=true); -1 when it is missing.
+func (c *testCluster) metric(i int, name string) float64 {
+	c.t.Helper()
+	resp, err := http.Get(c.nodes[i].URL + "/metrics")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			if _, err := fmt.Sscanf(v, "%g", &f); err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
