@@ -3,6 +3,7 @@ package clusterrooms_test
 import (
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -10,8 +11,29 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
-// TestMain builds the gateway binary once for every process test, and
-// fails the run on a goroutine left running by the in-process tests.
+// binary is the rtcio-gateway binary the process tests run, built on first
+// use and once per test run.
+type binary struct {
+	dir  string
+	once sync.Once
+	path string
+	err  error
+}
+
+func (b *binary) get(t *testing.T) string {
+	t.Helper()
+	b.once.Do(func() { b.path, b.err = testenv.BuildGateway(b.dir) })
+	if b.err != nil {
+		t.Fatal(b.err)
+	}
+	return b.path
+}
+
+// gatewayBin is shared by the package's process tests.
+var gatewayBin binary
+
+// TestMain fails the run on a goroutine left running by the in-process
+// tests, and removes the built binary.
 func TestMain(m *testing.M) {
 	leakOpts := testenv.LeakOptions()
 	dir, err := os.MkdirTemp("", "rtcio-cluster-test-")
@@ -19,11 +41,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if bin, err := testenv.BuildGateway(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err) // the process tests fail on their own
-	} else {
-		gatewayBin = bin
-	}
+	gatewayBin.dir = dir
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(leakOpts...); err != nil {

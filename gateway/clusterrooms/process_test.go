@@ -16,10 +16,6 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
-// gatewayBin is the rtcio-gateway binary, built once for the package's
-// tests (see TestMain in main_test.go); "" when the build failed.
-var gatewayBin string
-
 // cluster is a test cluster: a real redis-server and gateway processes
 // on loopback ports, each its own node.
 type testCluster struct {
@@ -33,9 +29,7 @@ type testCluster struct {
 // with extra --set keys for every node, and waits until each is ready.
 func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
-	if gatewayBin == "" {
-		t.Fatal("the gateway binary was not built")
-	}
+	bin := gatewayBin.get(t)
 	c := &testCluster{t: t, redis: testenv.StartRedisServer(t)}
 	for i := range n {
 		id := fmt.Sprintf("node%d", i+1)
@@ -46,7 +40,7 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 		for _, kv := range extra {
 			args = append(args, "--set", kv)
 		}
-		c.nodes = append(c.nodes, testenv.RunGateway(t, gatewayBin, args...))
+		c.nodes = append(c.nodes, testenv.RunGateway(t, bin, args...))
 		c.ids = append(c.ids, id)
 	}
 	return c
