@@ -679,3 +679,51 @@ func (c *testCluster) metric(i int, name string) float64 {
 	}
 	return -1
 }
+
+// TestNodeDrain: SIGTERM of a node in a cluster (mesh rooms have no media
+// to hand over): its clients are told to reconnect, its room mates on
+// other nodes get exactly one peer-left each, the process exits within
+// shutdown.timeout, and Redis keeps nothing of its sockets.
+func TestNodeDrain(t *testing.T) {
+	c := startCluster(t, 2)
+	js := testenv.StartNodeClients(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	leaving, err := js.Connect("leaving", c.nodes[0].URL, wsOnly(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Connect("staying", c.nodes[1].URL, wsOnly(nil)); err != nil {
+		t.Fatal(err)
+	}
+	join(ctx, t, js, "leaving", "drain")
+	join(ctx, t, js, "staying", "drain")
+	start := time.Now()
+	if err := c.nodes[0].Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.WaitEvent(ctx, "leaving", "server-shutdown", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.WaitEvent(ctx, "staying", "#rtcio:peer-left", has("id", leaving)); err != nil {
+		t.Fatal(err)
+	}
+	exitErr, exited := c.nodes[0].Wait(10 * time.Second)
+	if !exited {
+		t.Fatal("node1 did not exit within 10 s of SIGTERM (shutdown.timeout 5s)")
+	}
+	if exitErr != nil {
+		t.Errorf("node1 exited with %v", exitErr)
+	}
+	took := time.Since(start)
+	if n := count(js.Events("staying"), "#rtcio:peer-left", has("id", leaving)); n != 1 {
+		t.Errorf("staying got %d peer-left for the drained node's socket, want 1", n)
+	}
+	r := c.rdb()
+	for _, key := range []string{"rtcio:socket:" + leaving + ":node", "rtcio:socket:" + leaving + ":rooms", "rtcio:node:node1:sockets", "rtcio:node:node1:alive"} {
+		if r.Exists(ctx, key).Val() != 0 {
+			t.Errorf("key %s left after the drain", key)
+		}
+	}
+	t.Logf("SIGTERM of node1: exited after %v", took.Round(time.Millisecond))
+}
