@@ -160,6 +160,22 @@ func TestMeshAcrossNodes(t *testing.T) {
 		t.Errorf("a's events about b:\n got %v\nwant %v", about, want)
 	}
 
+	// A kick issued on node 1 reaches a socket on node 2.
+	victim := connect("victim", nodes[1])
+	must(js.Emit("victim", "join-room", map[string]any{"roomId": "r1", "name": "Vic"}))
+	_, err = js.WaitEvent(ctx, "a", "user-connected", has("id", victim))
+	must(err)
+	if found, err := nodes[0].Server.Signaling().Kick(victim); !found || err != nil {
+		t.Fatalf("kick of a socket on another node: found %v, %v", found, err)
+	}
+	_, err = js.WaitEvent(ctx, "victim", "disconnect", nil)
+	must(err)
+	_, err = js.WaitEvent(ctx, "a", "#rtcio:peer-left", has("id", victim))
+	must(err)
+	if found, _ := nodes[0].Server.Signaling().Kick("no-such-socket"); found {
+		t.Error("kick of an unknown socket reported found")
+	}
+
 	// The admin view lists the cluster's rooms from Redis on either node.
 	rooms := nodes[1].Server.Signaling().Rooms()
 	if len(rooms) != 1 || rooms[0].ID != "r1" || len(rooms[0].Members) != 1 || rooms[0].Members[0].ID != a {

@@ -9,9 +9,33 @@ import (
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
 )
 
-// kindEmit is the bus envelope of an event for sockets of the receiving
-// node; its payload is an emission.
-const kindEmit = "emit"
+// Bus envelope kinds: kindEmit carries an event for sockets of the
+// receiving node (its payload is an emission); kindKick asks the receiving
+// node to disconnect one of its sockets (its payload is the socket id).
+const (
+	kindEmit = "emit"
+	kindKick = "kick"
+)
+
+// KickRemote implements signaling.RemoteKicker: the node holding socket id
+// disconnects it (asynchronously, through its inbox).
+func (r *Rooms) KickRemote(ctx context.Context, id string) (bool, error) {
+	node, err := r.c.NodeOf(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if node == "" || node == r.c.NodeID() {
+		// Not here (the caller looked) and not anywhere else.
+		return false, nil
+	}
+	if r.bus == nil {
+		return false, errUnavailable
+	}
+	if err := r.bus.Send(node, kindKick, []byte(id)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
 
 // emission is one event for some sockets of one node.
 type emission struct {
@@ -96,7 +120,17 @@ func (r *Rooms) sendTo(node string, ids []string, event string, args []any) {
 
 // deliver runs on the inbox reader for every envelope, in order.
 func (r *Rooms) deliver(env cluster.Envelope) {
-	if env.Kind != kindEmit {
+	switch env.Kind {
+	case kindEmit:
+	case kindKick:
+		if r.srv != nil {
+			id := string(env.Payload)
+			if found, err := r.srv.Kick(id); found && err == nil {
+				r.log.Info("socket kicked at another node's request", "socket", id, "from", env.From)
+			}
+		}
+		return
+	default:
 		r.log.Warn("unknown envelope kind, dropped", "kind", env.Kind, "from", env.From)
 		return
 	}

@@ -328,14 +328,27 @@ func (s *Server) Refusals() map[Reason]uint64 { return s.refusals.snapshot() }
 // every later joiner negotiates with, while the room lives on.
 var ErrNotKickable = errors.New("signaling: the gateway's own participant cannot be kicked")
 
-// Kick disconnects a network client; its rooms see it leave exactly as on
-// any other disconnect. It reports false when no such socket is connected,
+// RemoteKicker is implemented by a directory whose sockets can be on other
+// nodes: it has the node holding socket id disconnect it, and reports
+// false when no node holds it.
+type RemoteKicker interface {
+	KickRemote(ctx context.Context, id string) (bool, error)
+}
+
+// Kick disconnects a network client, on this node or (in a cluster) on the
+// node that holds it; its rooms see it leave exactly as on any other
+// disconnect. It reports false when no such socket is connected,
 // and ErrNotKickable for the gateway's own participants.
 func (s *Server) Kick(id string) (bool, error) {
 	s.mu.Lock()
 	c := s.conns[id]
 	s.mu.Unlock()
 	if c == nil {
+		if rk, ok := s.dir.(RemoteKicker); ok {
+			ctx, cancel := s.dirCtx()
+			defer cancel()
+			return rk.KickRemote(ctx, id)
+		}
 		return false, nil
 	}
 	if c.local != nil {
