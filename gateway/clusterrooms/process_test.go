@@ -229,33 +229,6 @@ func (c *testCluster) expectOnlyNodeKeys() {
 	}
 }
 
-// killClients cuts every Redis connection of node id (CLIENT KILL), as a
-// network blip or a Redis failover would; it returns how many it cut.
-func (c *testCluster) killClients(id string) int {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	r := c.rdb()
-	list, err := r.ClientList(ctx).Result()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	killed := 0
-	for _, line := range strings.Split(list, "\n") {
-		if !strings.Contains(line, " name=rtcio-"+id+" ") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if v, ok := strings.CutPrefix(f, "id="); ok {
-				if err := r.Do(ctx, "CLIENT", "KILL", "ID", v).Err(); err == nil {
-					killed++
-				}
-			}
-		}
-	}
-	return killed
-}
-
 // TestTenThousandMessagesAcrossNodes is acceptance 2: 10,000
 // #rtcio:message from a socket on node 1 to one on node 2 arrive all,
 // once each, in order, although node 2's Redis connections (its inbox
@@ -265,22 +238,8 @@ func TestTenThousandMessagesAcrossNodes(t *testing.T) {
 	js := testenv.StartNodeClients(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	from, err := js.Connect("from", c.nodes[0].URL, wsOnly(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	to, err := js.Connect("to", c.nodes[1].URL, wsOnly(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"from", "to"} {
-		if err := js.Emit(name, "join-room", map[string]any{"roomId": "pipe", "name": name}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := js.WaitEvent(ctx, name, "join-ok", nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	from := c.pairUp(ctx, js, "from", "to", "pipe")
+	to := js.ID("to")
 	if _, err := js.WaitEvent(ctx, "from", "user-connected", has("id", to)); err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +247,7 @@ func TestTenThousandMessagesAcrossNodes(t *testing.T) {
 	killed := 0
 	for i := range total {
 		if i == total/2 {
-			killed = c.killClients("node2")
+			killed = testenv.KillRedisClients(t, c.redis.Addr(), "rtcio-node2")
 		}
 		if err := js.Emit("from", "#rtcio:message", map[string]any{
 			"target": to, "type": "seq", "data": map[string]any{"n": i},
@@ -609,6 +568,22 @@ func TestJoinLeaveCycles(t *testing.T) {
 	}
 }
 
+// pairUp connects client first to node1 and second to node2, has both
+// join room, and returns first's socket id.
+func (c *testCluster) pairUp(ctx context.Context, js *testenv.NodeClients, first, second, room string) string {
+	c.t.Helper()
+	id, err := js.Connect(first, c.nodes[0].URL, wsOnly(nil))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := js.Connect(second, c.nodes[1].URL, wsOnly(nil)); err != nil {
+		c.t.Fatal(err)
+	}
+	join(ctx, c.t, js, first, room)
+	join(ctx, c.t, js, second, room)
+	return id
+}
+
 // TestPausedNodeEvicted: a node paused (SIGSTOP) past node_ttl is reaped:
 // its room mates get one peer-left for its socket. When it wakes (SIGCONT)
 // it must not write that socket back behind their backs: it disconnects
@@ -618,15 +593,7 @@ func TestPausedNodeEvicted(t *testing.T) {
 	js := testenv.StartNodeClients(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sleeper, err := js.Connect("sleeper", c.nodes[0].URL, wsOnly(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Connect("awake", c.nodes[1].URL, wsOnly(nil)); err != nil {
-		t.Fatal(err)
-	}
-	join(ctx, t, js, "sleeper", "nap")
-	join(ctx, t, js, "awake", "nap")
+	sleeper := c.pairUp(ctx, js, "sleeper", "awake", "nap")
 	if err := c.nodes[0].Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
@@ -689,15 +656,7 @@ func TestNodeDrain(t *testing.T) {
 	js := testenv.StartNodeClients(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	leaving, err := js.Connect("leaving", c.nodes[0].URL, wsOnly(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := js.Connect("staying", c.nodes[1].URL, wsOnly(nil)); err != nil {
-		t.Fatal(err)
-	}
-	join(ctx, t, js, "leaving", "drain")
-	join(ctx, t, js, "staying", "drain")
+	leaving := c.pairUp(ctx, js, "leaving", "staying", "drain")
 	start := time.Now()
 	if err := c.nodes[0].Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Redis is a throwaway redis-server on a loopback port, without
@@ -191,4 +193,33 @@ func (r *Redis) Close() error {
 		return fmt.Errorf("remove redis dir: %w", err)
 	}
 	return nil
+}
+
+// KillRedisClients cuts every connection to the Redis at addr whose client
+// name is name (CLIENT KILL), as a network blip or a failover would, and
+// returns how many it cut.
+func KillRedisClients(t testing.TB, addr, name string) int {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list, err := rdb.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatalf("redis client list: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, " name="+name+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				if err := rdb.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }
