@@ -112,6 +112,10 @@ func Open(cfg Config) (*Cluster, error) {
 // NodeID is this node's id.
 func (c *Cluster) NodeID() string { return c.cfg.NodeID }
 
+// Heartbeat is how often the node heartbeats (and so how long every live
+// node may take to notice that Redis came back empty).
+func (c *Cluster) Heartbeat() time.Duration { return c.cfg.Heartbeat }
+
 // Ping reports whether Redis answers now.
 func (c *Cluster) Ping(ctx context.Context) error {
 	if err := c.rdb.Ping(ctx).Err(); err != nil {

@@ -35,6 +35,11 @@ type Rooms struct {
 
 	bus     *cluster.Bus
 	healthy atomic.Bool
+	// settled is when, after a re-assert, every live node has had a
+	// heartbeat to write its state again (unix nanoseconds): joins wait
+	// for it, or a newcomer could miss the members of a node that had not
+	// re-asserted yet, and they it.
+	settled atomic.Int64
 	// srv is the signaling server, set by Start.
 	srv Server
 
@@ -134,9 +139,10 @@ func (r *Rooms) evicted(ctx context.Context) {
 }
 
 // Ready reports whether the node can take joins: Redis answered its last
-// heartbeat and its inbox reads (no event sent to it from now on is lost).
+// heartbeat, its inbox reads (no event sent to it from now on is lost), and
+// after Redis came back empty, every node has had time to re-assert.
 func (r *Rooms) Ready() bool {
-	if r.bus == nil || !r.healthy.Load() {
+	if r.bus == nil || !r.healthy.Load() || time.Now().UnixNano() < r.settled.Load() {
 		return false
 	}
 	select {
@@ -466,6 +472,9 @@ func (r *Rooms) reassert(ctx context.Context) {
 			n++
 		}
 	}
+	// Every other live node notices within one heartbeat of Redis being
+	// back; two leave room for one that is late.
+	r.settled.Store(time.Now().Add(2 * r.c.Heartbeat()).UnixNano())
 	r.log.Info("re-asserted this node's state", "sockets", len(all), "memberships", n)
 }
 
