@@ -2,11 +2,17 @@ package clusterrooms_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/webhook"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
@@ -180,5 +186,96 @@ func TestMeshAcrossNodes(t *testing.T) {
 	rooms := nodes[1].Server.Signaling().Rooms()
 	if len(rooms) != 1 || rooms[0].ID != "r1" || len(rooms[0].Members) != 1 || rooms[0].Members[0].ID != a {
 		t.Errorf("rooms seen from node 2: %+v", rooms)
+	}
+}
+
+// TestWebhooksOncePerCluster: room and participant webhooks are posted once
+// for the whole cluster, whichever node a member is on: each by the node
+// where the change happened, from the snapshot Redis returned.
+func TestWebhooksOncePerCluster(t *testing.T) {
+	const secret = "webhook-secret-0123456789abcdef"
+	var mu sync.Mutex
+	got := map[string]int{}
+	arrived := make(chan struct{}, 64)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := webhook.Verify([]byte(secret), r.Header, body, time.Now(), time.Minute); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev webhook.Event
+		_ = json.Unmarshal(body, &ev)
+		mu.Lock()
+		got[string(ev.Type)+" "+ev.Room]++
+		mu.Unlock()
+		arrived <- struct{}{}
+	}))
+	defer recv.Close()
+	addr := testenv.StartRedis(t)
+	var nodes []*gatewaytest.Gateway
+	for i := range 2 {
+		cfg := clusterConfig(addr, fmt.Sprintf("node%d", i+1))
+		cfg.Webhooks.URLs = []string{recv.URL}
+		cfg.Webhooks.Secret = secret
+		g := gatewaytest.StartGateway(t, cfg)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		if err := testenv.WaitReady(ctx, g.URL, nil); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		nodes = append(nodes, g)
+	}
+	js := testenv.StartNodeClients(t)
+	ctx := waitCtx(t)
+	for i, name := range []string{"a", "b", "marker"} {
+		if _, err := js.Connect(name, nodes[i%2].URL, map[string]any{"transports": []string{"websocket"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	join(ctx, t, js, "a", "hooked")
+	join(ctx, t, js, "b", "hooked")
+	if err := js.Disconnect("b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.WaitEvent(ctx, "a", "user-disconnected", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := js.Disconnect("a"); err != nil {
+		t.Fatal(err)
+	}
+	// Six events for the room; then a marker room's start, posted after
+	// them, so a duplicate of any would have had time to come too.
+	for range 6 {
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatalf("webhooks so far: %v", got)
+		}
+	}
+	join(ctx, t, js, "marker", "marker")
+	for {
+		mu.Lock()
+		done := got["room_started marker"] > 0
+		mu.Unlock()
+		if done {
+			break
+		}
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			t.Fatalf("no webhook for the marker room: %v", got)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string]int{
+		"room_started hooked": 1, "participant_joined hooked": 2,
+		"participant_left hooked": 2, "room_finished hooked": 1,
+		"room_started marker": 1, "participant_joined marker": 1,
+	}
+	for k, n := range want {
+		if got[k] != n {
+			t.Errorf("%s posted %d times, want %d (all: %v)", k, got[k], n, got)
+		}
 	}
 }
