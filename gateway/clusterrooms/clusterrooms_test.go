@@ -255,7 +255,7 @@ func TestWebhooksOncePerCluster(t *testing.T) {
 	join(ctx, t, js, "marker", "marker")
 	for {
 		mu.Lock()
-		done := got["room_started marker"] > 0
+		done := got["room_started marker"] > 0 && got["participant_joined marker"] > 0
 		mu.Unlock()
 		if done {
 			break

@@ -279,34 +279,6 @@ func (s *Server) Handle(event string, h EventHandler) {
 	s.handlers[event] = h
 }
 
-// Rooms returns a snapshot of every room and its members (in a cluster,
-// of every node's rooms). A directory that does not answer gives none,
-// with a log line.
-func (s *Server) Rooms() []RoomInfo {
-	ctx, cancel := s.dirCtx()
-	defer cancel()
-	rooms, err := s.dir.Rooms(ctx)
-	if err != nil {
-		s.log.Warn("rooms not listed", "error", err)
-	}
-	return rooms
-}
-
-// AnnounceDepartures tells the remaining members of each room that a
-// socket left it without leaving on its own: a cluster's reaper calls it
-// for the sockets of a dead node.
-func (s *Server) AnnounceDepartures(left []Left) { s.announceDepartures(left) }
-
-// connect records a socket in the directory. A failure is logged: a
-// cluster's directory writes its sockets again once its storage is back.
-func (s *Server) connect(id string, role Role) {
-	ctx, cancel := s.dirCtx()
-	defer cancel()
-	if err := s.dir.Connect(ctx, id, role); err != nil {
-		s.log.Warn("socket not recorded in the directory yet", "socket", id, "error", err)
-	}
-}
-
 // Connections is the number of connected network clients.
 func (s *Server) Connections() int {
 	s.mu.Lock()
@@ -322,42 +294,6 @@ func (s *Server) Connections() int {
 
 // Refusals returns how many requests were refused, by reason.
 func (s *Server) Refusals() map[Reason]uint64 { return s.refusals.snapshot() }
-
-// ErrNotKickable is returned by Kick for an in-process participant (a
-// room's gateway peer): closing it would leave its room without the peer
-// every later joiner negotiates with, while the room lives on.
-var ErrNotKickable = errors.New("signaling: the gateway's own participant cannot be kicked")
-
-// RemoteKicker is implemented by a directory whose sockets can be on other
-// nodes: it has the node holding socket id disconnect it, and reports
-// false when no node holds it.
-type RemoteKicker interface {
-	KickRemote(ctx context.Context, id string) (bool, error)
-}
-
-// Kick disconnects a network client, on this node or (in a cluster) on the
-// node that holds it; its rooms see it leave exactly as on any other
-// disconnect. It reports false when no such socket is connected,
-// and ErrNotKickable for the gateway's own participants.
-func (s *Server) Kick(id string) (bool, error) {
-	s.mu.Lock()
-	c := s.conns[id]
-	s.mu.Unlock()
-	if c == nil {
-		if rk, ok := s.dir.(RemoteKicker); ok {
-			ctx, cancel := s.dirCtx()
-			defer cancel()
-			return rk.KickRemote(ctx, id)
-		}
-		return false, nil
-	}
-	if c.local != nil {
-		return true, ErrNotKickable
-	}
-	c.log.Info("socket kicked")
-	c.sock.Disconnect(true)
-	return true, nil
-}
 
 // Drain refuses new connections and joins from now on.
 func (s *Server) Drain() { s.draining.Store(true) }
