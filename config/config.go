@@ -54,6 +54,36 @@ type Config struct {
 	HTTP      HTTP      `yaml:"http"`
 	Metrics   Metrics   `yaml:"metrics"`
 	Adapt     Adapt     `yaml:"adapt"`
+	Redis     Redis     `yaml:"redis"`
+	Cluster   Cluster   `yaml:"cluster"`
+}
+
+// Redis is the shared state and bus of a cluster of gateways. While URL is
+// empty the gateway is a single node: everything stays in the process.
+type Redis struct {
+	// URL is redis://host:port/db (or rediss:// for TLS). It must not
+	// carry a password: that goes in Password, which is redacted in logs.
+	URL string `yaml:"url"`
+	// Password authenticates to Redis (AUTH); empty for none.
+	Password string `yaml:"password"`
+}
+
+// Cluster tunes how a node takes part in a cluster (used only while
+// redis.url is set).
+type Cluster struct {
+	// NodeID names this node among the live ones; empty means the host
+	// name. Two live processes must never share one.
+	NodeID string `yaml:"node_id"`
+	// Heartbeat is how often the node tells Redis it is alive; NodeTTL is
+	// how long after its last heartbeat it counts as dead, when its
+	// sockets leave their rooms.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	NodeTTL   time.Duration `yaml:"node_ttl"`
+	// OutboxSize bounds the events waiting to be written to Redis for one
+	// other node (Redis slow or away); past it events are dropped and
+	// counted. InboxMaxLen caps each node's inbox stream in Redis.
+	OutboxSize  int `yaml:"outbox_size"`
+	InboxMaxLen int `yaml:"inbox_max_len"`
 }
 
 // HTTP bounds what connections to the HTTP listener may hold.
@@ -324,5 +354,11 @@ func Default() Config {
 		Recording: Recording{Mode: "off", FlushInterval: time.Second},
 		Shutdown:  Shutdown{Timeout: 10 * time.Second},
 		Adapt:     DefaultAdapt(),
+		Cluster: Cluster{
+			Heartbeat:   time.Second,
+			NodeTTL:     5 * time.Second,
+			OutboxSize:  10000,
+			InboxMaxLen: 100000,
+		},
 	}
 }

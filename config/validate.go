@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -120,6 +121,7 @@ func (c Config) Validate() error {
 	if len(c.Webhooks.URLs) > 0 && len(c.Webhooks.Secret) < minSecretBytes {
 		v.fail("webhooks.secret", "", fmt.Sprintf("must be at least %d bytes when webhooks.urls is set", minSecretBytes))
 	}
+	v.cluster(c)
 	v.duration("shutdown.timeout", c.Shutdown.Timeout)
 	if d := c.Shutdown.ReadinessDelay; d < 0 || c.Shutdown.Timeout > 0 && d >= c.Shutdown.Timeout {
 		v.fail("shutdown.readiness_delay", c.Shutdown.ReadinessDelay.String(), "must be at least 0 and below shutdown.timeout")
@@ -128,6 +130,57 @@ func (c Config) Validate() error {
 }
 
 type validator struct{ errs []error }
+
+// cluster checks redis.* and cluster.*. The cluster keys are checked even
+// while redis.url is empty, so a typo does not wait for the day a
+// deployment turns clustering on.
+func (v *validator) cluster(c Config) {
+	cl := c.Cluster
+	v.duration("cluster.heartbeat", cl.Heartbeat)
+	v.duration("cluster.node_ttl", cl.NodeTTL)
+	if cl.Heartbeat > 0 && cl.NodeTTL < 2*cl.Heartbeat {
+		v.fail("cluster.node_ttl", strconv.Quote(cl.NodeTTL.String()),
+			"must be at least twice cluster.heartbeat ("+cl.Heartbeat.String()+"), or one late heartbeat declares a live node dead")
+	}
+	v.intRange("cluster.outbox_size", cl.OutboxSize, 16, maxCount, fmt.Sprintf("must be between 16 and %d", maxCount))
+	v.intRange("cluster.inbox_max_len", cl.InboxMaxLen, 1000, 100*maxCount, fmt.Sprintf("must be between 1000 and %d", 100*maxCount))
+	if id := cl.NodeID; id != "" && (len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool {
+		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	})) {
+		v.fail("cluster.node_id", strconv.Quote(id), "must be at most 64 letters, digits, '-', '_' or '.'")
+	}
+	u := c.Redis.URL
+	if u == "" {
+		if c.Redis.Password != "" {
+			v.fail("redis.password", "", "is set but redis.url is empty")
+		}
+		return
+	}
+	parsed, err := url.Parse(u)
+	switch {
+	case err != nil || (parsed.Scheme != "redis" && parsed.Scheme != "rediss") || parsed.Host == "":
+		got := ""
+		if !strings.Contains(u, "@") { // never print what may be a password
+			got = strconv.Quote(u)
+		}
+		v.fail("redis.url", got, "must be redis://host:port/db or rediss://host:port/db")
+		return
+	case parsed.User != nil:
+		// The URL is logged; a password in it would be too.
+		v.fail("redis.url", "", "must not carry credentials: set redis.password instead")
+		return
+	}
+	// Rooms of one cluster are mesh rooms in this version: an SFU room's
+	// media lives on one node, which needs the media lease (not built yet).
+	if c.Rooms.DefaultTopology != TopologyMesh {
+		v.fail("rooms.default_topology", strconv.Quote(c.Rooms.DefaultTopology), "must be mesh while redis.url is set (SFU rooms do not span nodes yet)")
+	}
+	for i, rule := range c.Rooms.Topologies {
+		if rule.Topology != TopologyMesh {
+			v.fail(fmt.Sprintf("rooms.topologies[%d].topology", i), strconv.Quote(rule.Topology), "must be mesh while redis.url is set (SFU rooms do not span nodes yet)")
+		}
+	}
+}
 
 func (v *validator) fail(key, got, reason string) {
 	v.errs = append(v.errs, &FieldError{Key: key, Got: got, Reason: reason})

@@ -60,6 +60,20 @@ func TestValidateNamesKeyAndValue(t *testing.T) {
 		{"rule bad utf8", func(c *Config) { c.Rooms.Topologies = []TopologyRule{{"a\xff", "sfu"}} }, `rooms.topologies[0].pattern: must be valid UTF-8 without control characters, got "a\xff"`, 1},
 		{"rule topology", func(c *Config) { c.Rooms.Topologies = []TopologyRule{{"a", "mesh"}, {"b*", "p2p"}} }, `rooms.topologies[1].topology: must be one of mesh, sfu, got "p2p"`, 1},
 		{"jwt short", func(c *Config) { c.Auth.JWTSecret = "hunter2" }, "auth.jwt_secret: must be at least 16 bytes when set, got 7 bytes", 1},
+		{"redis url scheme", func(c *Config) { c.Redis.URL = "http://127.0.0.1:6379"; c.Rooms.DefaultTopology = "mesh" }, `redis.url: must be redis://host:port/db or rediss://host:port/db, got "http://127.0.0.1:6379"`, 1},
+		{"redis url password", func(c *Config) { c.Redis.URL = "redis://:hunter2@127.0.0.1:6379"; c.Rooms.DefaultTopology = "mesh" }, "redis.url: must not carry credentials: set redis.password instead", 1},
+		{"redis password alone", func(c *Config) { c.Redis.Password = "hunter2" }, "redis.password: is set but redis.url is empty", 1},
+		{"cluster sfu default", func(c *Config) { c.Redis.URL = "redis://127.0.0.1:6379/0" }, `rooms.default_topology: must be mesh while redis.url is set (SFU rooms do not span nodes yet), got "sfu"`, 1},
+		{"cluster sfu rule", func(c *Config) {
+			c.Redis.URL = "redis://127.0.0.1:6379/0"
+			c.Rooms.DefaultTopology = "mesh"
+			c.Rooms.Topologies = []TopologyRule{{"a*", "sfu"}}
+		}, `rooms.topologies[0].topology: must be mesh while redis.url is set`, 1},
+		{"cluster heartbeat", func(c *Config) { c.Cluster.Heartbeat = 0 }, `cluster.heartbeat: must be a positive duration such as "10s", got "0s"`, 1},
+		{"cluster node ttl", func(c *Config) { c.Cluster.NodeTTL = 1500 * time.Millisecond }, `cluster.node_ttl: must be at least twice cluster.heartbeat (1s), or one late heartbeat declares a live node dead, got "1.5s"`, 1},
+		{"cluster node id", func(c *Config) { c.Cluster.NodeID = "node 1" }, `cluster.node_id: must be at most 64 letters, digits, '-', '_' or '.', got "node 1"`, 1},
+		{"cluster outbox", func(c *Config) { c.Cluster.OutboxSize = 1 }, "cluster.outbox_size: must be between 16 and 1000000, got 1", 1},
+		{"cluster inbox", func(c *Config) { c.Cluster.InboxMaxLen = 10 }, "cluster.inbox_max_len: must be between 1000 and 100000000, got 10", 1},
 		{"admin token newline", func(c *Config) { c.Admin.Token = "abcdefghijklmnop\n" }, "admin.token: must not contain whitespace or control characters", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

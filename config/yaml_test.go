@@ -33,6 +33,7 @@ func TestParseYAMLFull(t *testing.T) {
 			MaxQueuedPackets: 1024, WriteStallTimeout: 10 * time.Second,
 		},
 		HTTP:      Default().HTTP,
+		Cluster:   Default().Cluster,
 		CORS:      CORS{AllowedOrigins: []string{"https://app.example.com", "https://*.example.org", "http://localhost:*"}},
 		Auth:      Auth{JWTSecret: "0123456789abcdef0123456789abcdef"},
 		Admin:     Admin{Token: "admin-token-0123456789"},

@@ -260,9 +260,13 @@ func TestShippedConfigurationsLoad(t *testing.T) {
 	if err := os.WriteFile(cm, []byte(configMapGatewayYAML(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, cfg := range []string{"gateway.yaml", cm} {
+	for _, cfg := range []string{"gateway.yaml", cm, "cluster/gateway.yaml"} {
 		cmd := exec.CommandContext(t.Context(), bin, "config", "check", "--config", cfg)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no RTCIO_* from the test's environment
+		if cfg == "cluster/gateway.yaml" {
+			// What compose sets for each node.
+			cmd.Env = append(cmd.Env, "RTCIO_CLUSTER_NODE_ID=gateway-1", "RTCIO_REDIS_PASSWORD=0123456789abcdef")
+		}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("config check %s: %v\n%s", cfg, err, out)
 		}

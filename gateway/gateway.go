@@ -40,6 +40,8 @@ type Server struct {
 	listener *limitListener
 	// adminDenied throttles the log of refused admin requests.
 	adminDenied logthrottle.Throttle
+	// cluster is this node's part in a cluster; nil on a single node.
+	cluster *clusterNode
 }
 
 // Option adjusts what New builds beyond the configuration.
@@ -90,6 +92,12 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.recorder = rec
+	node, err := openCluster(cfg, log)
+	if err != nil {
+		media.close()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	s.cluster = node
 	rooms := sfu.NewManager(sfu.Config{
 		API:           media.api,
 		ICEServers:    iceServers(cfg.Media.ICEServers),
@@ -152,10 +160,12 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 				s.recordingAskers.forget(ev.Room)
 			}
 		},
-		Logger: log.With("component", "signaling"),
+		Directory: node.directory(),
+		Logger:    log.With("component", "signaling"),
 	})
 	if err != nil {
 		media.close()
+		node.stop()
 		return nil, fmt.Errorf("signaling server: %w", err)
 	}
 	rooms.Attach(sig)
@@ -174,10 +184,12 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	s.mountAdmin()
 	if err := s.mountTURN(cfg.TURN); err != nil {
 		media.close()
+		node.stop()
 		return nil, err
 	}
 	if err := s.mountDemo(cfg); err != nil {
 		media.close()
+		node.stop()
 		return nil, err
 	}
 	return s, nil
@@ -197,7 +209,7 @@ func (s *Server) SFU() *sfu.Manager { return s.sfu }
 func (s *Server) Signaling() *signaling.Server { return s.signaling }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	if !s.ready.Load() {
+	if !s.ready.Load() || !s.cluster.ready() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unready"})
 		return
 	}
@@ -235,12 +247,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			defer stop()
 		}
 	}
+	s.cluster.start(s.signaling)
 	s.ready.Store(true)
 	s.log.Info("serving", "addr", ln.Addr().String(), "signaling_path", s.cfg.Signaling.Path, "max_connections", maxConns)
 
 	select {
 	case err := <-errc:
 		s.ready.Store(false)
+		s.cluster.stop()
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
@@ -265,6 +279,8 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 		// Clients first: they are told and disconnected at once, whatever
 		// the rooms' media still has to tear down.
 		s.signaling.Close()
+		// Every socket left its rooms in Redis; the node can stop.
+		s.cluster.stop()
 		s.sfu.Close()
 		if s.recorder != nil {
 			// Every room is closed, so every recording has stopped; this

@@ -46,8 +46,14 @@ func addEndedDownTracks(s *metrics.Snapshot, ended forwarding.DownTrackStats) {
 
 // stateSource reports the gauges that describe the server as a whole.
 func (s *Server) stateSource(snap *metrics.Snapshot) {
-	rooms := s.signaling.Rooms()
-	snap.Rooms += int64(len(rooms))
+	if s.cluster != nil {
+		// Per node: the rooms this node's sockets are in (listing the
+		// cluster's rooms from Redis on every scrape would cost a round
+		// trip per room).
+		s.cluster.observe(snap)
+	} else {
+		snap.Rooms += int64(len(s.signaling.Rooms()))
+	}
 	snap.Sockets += int64(s.signaling.Connections())
 	for _, st := range s.sfu.Stats() {
 		snap.PeerConnections += int64(st.Peers)

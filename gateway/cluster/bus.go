@@ -31,6 +31,10 @@ type BusStats struct {
 	LagMaxMicros uint64
 }
 
+// inboxIdleTTL, in node TTLs, is how long an inbox nobody writes to
+// lives.
+const inboxIdleTTL = 10
+
 // ErrOutboxFull is returned by Send when too many envelopes wait for one
 // node (Redis is slow or away); the envelope is dropped and counted.
 var ErrOutboxFull = errors.New("cluster: outbox full")
@@ -113,15 +117,23 @@ func (b *Bus) drain(ob *outbox) {
 		env.Seq = ob.seq
 		backoff := 20 * time.Millisecond
 		for {
-			err := b.c.rdb.XAdd(b.ctx, &redis.XAddArgs{
-				Stream: b.c.keys.inbox(ob.node),
+			// The inbox expires when nobody wrote to it for a while: the
+			// inbox of a node that died is gone then, even if an envelope
+			// was still on its way when the reaper deleted it. A live node
+			// reads continuously, so what expires was long read.
+			pipe := b.c.rdb.TxPipeline()
+			inbox := b.c.keys.inbox(ob.node)
+			pipe.XAdd(b.ctx, &redis.XAddArgs{
+				Stream: inbox,
 				MaxLen: int64(b.c.cfg.InboxMaxLen),
 				Approx: true,
 				Values: []any{
 					"f", b.c.cfg.NodeID, "i", b.c.incarnation, "s", env.Seq,
 					"k", env.Kind, "p", env.Payload, "t", env.Sent.UnixMicro(),
 				},
-			}).Err()
+			})
+			pipe.PExpire(b.ctx, inbox, inboxIdleTTL*b.c.cfg.NodeTTL)
+			_, err := pipe.Exec(b.ctx)
 			if err == nil {
 				b.sent.Add(1)
 				break
@@ -152,13 +164,22 @@ func (b *Bus) readInbox() {
 	}
 	senders := make(map[string]*sender)
 	backoff := 20 * time.Millisecond
+	failing := false
+	fail := func(err error) {
+		if !failing && b.ctx.Err() == nil {
+			// Once per outage: the reader retries quietly until it reads.
+			b.c.log.Warn("inbox read failed; retrying from the last entry read", "error", err)
+		}
+		failing = true
+		b.pause(&backoff)
+	}
 	for b.ctx.Err() == nil {
 		if last == "" {
 			// Start after what is there now: older entries were for an
 			// earlier process with this node id, whose sockets are gone.
 			msgs, err := b.c.rdb.XRevRangeN(b.ctx, stream, "+", "-", 1).Result()
 			if err != nil {
-				b.pause(&backoff)
+				fail(err)
 				continue
 			}
 			last = "0-0"
@@ -172,10 +193,13 @@ func (b *Bus) readInbox() {
 			continue
 		}
 		if err != nil {
-			b.pause(&backoff)
+			fail(err)
 			continue
 		}
-		backoff = 20 * time.Millisecond
+		if failing {
+			b.c.log.Info("inbox reads again", "from", last)
+		}
+		failing, backoff = false, 20*time.Millisecond
 		for _, s := range res {
 			for _, msg := range s.Messages {
 				last = msg.ID

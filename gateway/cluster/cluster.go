@@ -24,8 +24,9 @@ import (
 
 // Config of a node's connection to the cluster.
 type Config struct {
-	// URL of Redis, as go-redis parses it: redis://[user:pass@]host:port/db.
-	URL string
+	// URL of Redis, as go-redis parses it: redis://host:port/db; Password,
+	// when set, authenticates (it overrides one in the URL).
+	URL, Password string
 	// NodeID names this node; it must be unique among live nodes.
 	NodeID string
 	// Prefix starts every key (default "rtcio:").
@@ -93,8 +94,13 @@ func Open(cfg Config) (*Cluster, error) {
 	// Short timeouts: a Redis that does not answer must not hold up
 	// signaling for long, and every caller retries or reports.
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = 2*time.Second, 2*time.Second, 2*time.Second
-	opt.MaxRetries = 0
+	// No silent retries: a Lua change whose answer was lost must not run
+	// twice (callers retry what is safe to retry).
+	opt.MaxRetries = -1
 	opt.ClientName = cfg.ClientName
+	if cfg.Password != "" {
+		opt.Password = cfg.Password
+	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &Cluster{
@@ -105,6 +111,10 @@ func Open(cfg Config) (*Cluster, error) {
 
 // NodeID is this node's id.
 func (c *Cluster) NodeID() string { return c.cfg.NodeID }
+
+// Heartbeat is how often the node heartbeats (and so how long every live
+// node may take to notice that Redis came back empty).
+func (c *Cluster) Heartbeat() time.Duration { return c.cfg.Heartbeat }
 
 // Ping reports whether Redis answers now.
 func (c *Cluster) Ping(ctx context.Context) error {
@@ -122,12 +132,15 @@ type keys struct{ prefix string }
 
 func (k keys) members(room string) string   { return k.prefix + "room:" + room + ":members" }
 func (k keys) joinSeq(room string) string   { return k.prefix + "room:" + room + ":seq" }
+func (k keys) media(room string) string     { return k.prefix + "room:" + room + ":media" }
+func (k keys) socketNode(id string) string  { return k.prefix + "socket:" + id + ":node" }
 func (k keys) rooms() string                { return k.prefix + "rooms" }
 func (k keys) socketRooms(id string) string { return k.prefix + "socket:" + id + ":rooms" }
 func (k keys) nodeSockets(n string) string  { return k.prefix + "node:" + n + ":sockets" }
 func (k keys) nodeAlive(n string) string    { return k.prefix + "node:" + n + ":alive" }
 func (k keys) nodes() string                { return k.prefix + "nodes" }
 func (k keys) reaping(n string) string      { return k.prefix + "node:" + n + ":reaping" }
+func (k keys) reaped(n string) string       { return k.prefix + "node:" + n + ":reaped" }
 func (k keys) inbox(n string) string        { return k.prefix + "inbox:" + n }
 func (k keys) lease(name string) string     { return k.prefix + "lease:" + name }
 func (k keys) leaseEpoch(name string) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -124,32 +123,6 @@ func TestRoomLimit(t *testing.T) {
 	}
 }
 
-// killClients kills the Redis connections of one node (by client name).
-func killClients(t *testing.T, addr, name string) int {
-	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	ctx := context.Background()
-	list, err := rdb.ClientList(ctx).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(list, "\n") {
-		if !strings.Contains(line, " name="+name+" ") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				if err := rdb.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
-					n++
-				}
-			}
-		}
-	}
-	return n
-}
-
 // TestBusExactlyOnceInOrder: 10,000 envelopes from node 1 to node 2
 // arrive once each and in order, also when node 2's Redis connections are
 // killed in the middle.
@@ -192,7 +165,7 @@ func TestBusExactlyOnceInOrder(t *testing.T) {
 			<-half
 			// The receiver's connections, and the sender's too, so that
 			// a write whose answer is lost is retried.
-			killed = killClients(t, addr, "rtcio-n2") + killClients(t, addr, "rtcio-n1")
+			killed = testenv.KillRedisClients(t, addr, "rtcio-n2") + testenv.KillRedisClients(t, addr, "rtcio-n1")
 		}
 	}
 	select {

@@ -14,6 +14,8 @@ import (
 // died.
 type Departure struct {
 	Room, Socket, Node string
+	// Member is the socket's record in the room.
+	Member Member
 	// Remaining are the room's members after it left, in join order.
 	Remaining []Member
 }
@@ -24,9 +26,15 @@ type NodeHooks struct {
 	// once in the whole cluster (on the node that reaped it).
 	Reaped func(Departure)
 	// Reassert runs when this node's heartbeat finds that Redis forgot it
-	// (Redis restarted empty, or the node was reaped while paused): the
-	// node should write its sockets and rooms again.
+	// (Redis restarted empty): the node should write its sockets and rooms
+	// again.
 	Reassert func(ctx context.Context)
+	// Evicted runs instead of Reassert when the node was declared dead
+	// and reaped while it was away (paused, partitioned): its room mates
+	// were told its sockets left, so writing them back silently would
+	// split presence. The node should disconnect its sockets; their
+	// clients reconnect and join again.
+	Evicted func(ctx context.Context)
 	// Health runs after every heartbeat with whether Redis answered.
 	Health func(ok bool)
 }
@@ -34,7 +42,10 @@ type NodeHooks struct {
 // AddSocket records that socket id is connected to this node, so that the
 // reaper can take it out of its rooms if the node dies.
 func (c *Cluster) AddSocket(ctx context.Context, id string) error {
-	if err := c.rdb.SAdd(ctx, c.keys.nodeSockets(c.cfg.NodeID), id).Err(); err != nil {
+	pipe := c.rdb.TxPipeline()
+	pipe.SAdd(ctx, c.keys.nodeSockets(c.cfg.NodeID), id)
+	pipe.Set(ctx, c.keys.socketNode(id), c.cfg.NodeID, 0)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("cluster: add socket: %w", err)
 	}
 	return nil
@@ -44,7 +55,7 @@ func (c *Cluster) AddSocket(ctx context.Context, id string) error {
 func (c *Cluster) RemoveSocket(ctx context.Context, id string) error {
 	pipe := c.rdb.TxPipeline()
 	pipe.SRem(ctx, c.keys.nodeSockets(c.cfg.NodeID), id)
-	pipe.Del(ctx, c.keys.socketRooms(id))
+	pipe.Del(ctx, c.keys.socketRooms(id), c.keys.socketNode(id))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("cluster: remove socket: %w", err)
 	}
@@ -105,8 +116,24 @@ func (c *Cluster) heartbeat(ctx context.Context, known *bool, hooks NodeHooks) b
 		return false
 	}
 	lost := *known && prev != c.incarnation
+	first := !*known
 	*known = true
-	if lost {
+	switch {
+	case first:
+		// A new process with this id: an old one's eviction mark is moot.
+		c.rdb.Del(ctx, c.keys.reaped(c.cfg.NodeID))
+	case lost:
+		evicted, err := c.rdb.Del(ctx, c.keys.reaped(c.cfg.NodeID)).Result()
+		if err != nil {
+			return false
+		}
+		if evicted == 1 {
+			c.log.Warn("this node was declared dead and reaped while away; disconnecting its sockets")
+			if hooks.Evicted != nil {
+				hooks.Evicted(ctx)
+			}
+			break
+		}
 		c.log.Warn("redis forgot this node; re-asserting its state")
 		if hooks.Reassert != nil {
 			hooks.Reassert(ctx)
@@ -139,24 +166,31 @@ func (c *Cluster) reap(ctx context.Context, hooks NodeHooks, reaped *atomic.Uint
 		if err != nil {
 			continue
 		}
+		// Marked before its sockets go, so a node that was only away
+		// learns, when it is back, that its rooms were told it left.
+		if len(sockets) > 0 {
+			c.rdb.Set(ctx, c.keys.reaped(n), c.cfg.NodeID, time.Hour)
+		}
 		for _, s := range sockets {
 			rooms, err := c.RoomsOf(ctx, s)
 			if err != nil {
 				continue
 			}
 			for _, room := range rooms {
-				remaining, left, err := c.Leave(ctx, room, s)
+				gone, remaining, left, err := c.LeaveMember(ctx, room, s)
 				if err != nil || !left {
 					continue
 				}
 				reaped.Add(1)
 				if hooks.Reaped != nil {
-					hooks.Reaped(Departure{Room: room, Socket: s, Node: n, Remaining: remaining})
+					hooks.Reaped(Departure{Room: room, Socket: s, Node: n, Member: gone, Remaining: remaining})
 				}
 			}
-			c.rdb.Del(ctx, c.keys.socketRooms(s))
+			c.rdb.Del(ctx, c.keys.socketRooms(s), c.keys.socketNode(s))
 			c.rdb.SRem(ctx, c.keys.nodeSockets(n), s)
 		}
+		// Its inbox holds only events for sockets that are gone.
+		c.rdb.Del(ctx, c.keys.inbox(n), c.keys.nodeSockets(n))
 		c.rdb.SRem(ctx, c.keys.nodes(), n)
 		c.log.Info("reaped dead node", "dead", n, "sockets", len(sockets))
 	}

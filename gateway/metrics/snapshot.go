@@ -53,6 +53,19 @@ type Snapshot struct {
 	// active speaker changes.
 	REMBSent, VideoPauses, VideoResumes, RetransmitsOverBudget, SpeakerChanges uint64
 
+	// Cluster (redis.url set), this node's view: whether Redis answered
+	// its last heartbeat, the longest inbox delivery lag since the last
+	// scrape, and what crossed nodes.
+	ClusterRedisUp          int64
+	ClusterInboxLagMaxMicro int64
+	ClusterEnvelopesSent    uint64 // events written to other nodes' inboxes
+	ClusterEnvelopesRecv    uint64 // events read from this node's inbox
+	ClusterDuplicates       uint64 // envelopes read twice and dropped
+	ClusterSequenceGaps     uint64 // envelopes missing between two read
+	ClusterEnvelopesDropped uint64 // outbox full, or no node for a socket
+	ClusterWriteRetries     uint64 // inbox writes retried (Redis away)
+	ClusterReapedSockets    uint64 // sockets of dead nodes taken out of rooms here
+
 	// Dropped counts packets dropped, by reason ("queue_full", "malformed",
 	// ...); Refused counts signaling messages refused, by reason
 	// ("rate_limited", "payload_too_large", ...). Use AddDropped and
@@ -178,6 +191,15 @@ var families = []family{
 	{name: "video_resumes_total", help: "Subscribers' paused videos resumed.", counter: func(s *Snapshot) *uint64 { return &s.VideoResumes }},
 	{name: "retransmissions_over_budget_total", help: "NACKed packets not resent because a congested subscriber's retransmission budget was spent.", counter: func(s *Snapshot) *uint64 { return &s.RetransmitsOverBudget }},
 	{name: "active_speaker_changes_total", help: "Changes of a room's active speaker.", counter: func(s *Snapshot) *uint64 { return &s.SpeakerChanges }},
+	{name: "cluster_redis_up", help: "1 while Redis answered this node's last heartbeat (cluster only).", gauge: func(s *Snapshot) *int64 { return &s.ClusterRedisUp }},
+	{name: "cluster_inbox_lag_max_microseconds", help: "Longest time an event took from another node to this node's inbox reader since the last scrape.", gauge: func(s *Snapshot) *int64 { return &s.ClusterInboxLagMaxMicro }},
+	{name: "cluster_envelopes_sent_total", help: "Events written to other nodes' inboxes.", counter: func(s *Snapshot) *uint64 { return &s.ClusterEnvelopesSent }},
+	{name: "cluster_envelopes_received_total", help: "Events read from this node's inbox and delivered.", counter: func(s *Snapshot) *uint64 { return &s.ClusterEnvelopesRecv }},
+	{name: "cluster_envelope_duplicates_total", help: "Envelopes read twice (a write retried after its answer was lost) and dropped.", counter: func(s *Snapshot) *uint64 { return &s.ClusterDuplicates }},
+	{name: "cluster_sequence_gaps_total", help: "Envelopes from another node that never arrived (lost with a Redis that restarted empty, or trimmed).", counter: func(s *Snapshot) *uint64 { return &s.ClusterSequenceGaps }},
+	{name: "cluster_envelopes_dropped_total", help: "Events for other nodes dropped: the outbox to that node was full, or no node held the socket.", counter: func(s *Snapshot) *uint64 { return &s.ClusterEnvelopesDropped }},
+	{name: "cluster_write_retries_total", help: "Inbox writes retried because Redis did not take them.", counter: func(s *Snapshot) *uint64 { return &s.ClusterWriteRetries }},
+	{name: "cluster_reaped_sockets_total", help: "Sockets of dead nodes this node took out of their rooms.", counter: func(s *Snapshot) *uint64 { return &s.ClusterReapedSockets }},
 	{name: "signaling_descriptions_refused_total", help: "Session descriptions (offers, answers) refused by the signaling server; each breaks a client's peer connection.", counter: func(s *Snapshot) *uint64 { return &s.DescriptionsRefused }},
 }
 

@@ -15,16 +15,22 @@ func (s *Server) relayMessage(c *Conn, payload []any) error {
 		}
 		msg.raw["source"] = c.id
 	}
-	if s.opts.RequireSharedRoom {
-		from, to, topo, ok := s.reg.sharedRoom(c.id, msg.Target)
-		if !ok {
-			return refuse(ReasonNoSharedRoom, fmt.Sprintf("target %q shares no room with the sender", msg.Target))
-		}
-		if !topo.MayRelay(from, to) {
-			return refuse(ReasonNotRelayed, fmt.Sprintf("a %s room does not relay signaling to %q", topo.Name(), msg.Target))
-		}
+	if !s.opts.RequireSharedRoom {
+		s.dir.SendIDs([]string{msg.Target}, EventMessage, msg.raw)
+		return nil
 	}
-	s.to([]string{msg.Target}, EventMessage, msg.raw)
+	ctx, cancel := s.dirCtx()
+	defer cancel()
+	sh, ok, err := s.dir.SharedRoom(ctx, c.id, msg.Target)
+	switch {
+	case err != nil:
+		return unavailable(err)
+	case !ok:
+		return refuse(ReasonNoSharedRoom, fmt.Sprintf("target %q shares no room with the sender", msg.Target))
+	case !sh.Topology.MayRelay(sh.A, sh.B):
+		return refuse(ReasonNotRelayed, fmt.Sprintf("a %s room does not relay signaling to %q", sh.Topology.Name(), msg.Target))
+	}
+	s.dir.Send([]Member{sh.B}, EventMessage, msg.raw)
 	return nil
 }
 
@@ -60,42 +66,54 @@ func (s *Server) joinRoom(c *Conn, payload []any) (err error) {
 	if !c.grant.mayJoin(join.RoomID) {
 		return refuse(ReasonRoomNotAllowed, fmt.Sprintf("token does not allow room %q", join.RoomID))
 	}
-	if s.opts.MayJoin != nil && c.role == RoleClient && !s.reg.isMember(c.id, join.RoomID) {
-		if err := s.opts.MayJoin(c.id, join.RoomID, s.opts.Topology(join.RoomID)); err != nil {
-			return err
+	ctx, cancel := s.dirCtx()
+	defer cancel()
+	if s.opts.MayJoin != nil && c.role == RoleClient {
+		member, err := s.dir.IsMember(ctx, c.id, join.RoomID)
+		if err != nil {
+			return unavailable(err)
+		}
+		if !member {
+			if err := s.opts.MayJoin(c.id, join.RoomID, s.opts.Topology(join.RoomID)); err != nil {
+				return err
+			}
 		}
 	}
 	name := join.Name
 	if c.grant.name != "" {
 		name = c.grant.name
 	}
-	res, err := s.reg.join(c.id, join.RoomID, name, s.opts.MaxRoomsPerSocket)
+	res, err := s.dir.Join(ctx, join.RoomID, Member{ID: c.id, Name: name, Role: c.role}, s.opts.MaxRoomsPerSocket)
 	if err != nil {
-		return err
+		return unavailable(err)
 	}
-	if res.already {
+	if res.Already {
 		return c.Emit(EventJoinOK, map[string]any{"roomId": join.RoomID})
 	}
-	topo := res.topology
-	for _, m := range res.existing {
+	topo := res.Topology
+	for _, m := range res.Existing {
 		if !topo.Visible(m) {
 			continue
 		}
 		_ = c.Emit(EventUserConnected, map[string]any{"id": m.ID, "name": m.Name})
-		if st, ok := res.states[m.ID]; ok {
+		if st, ok := res.States[m.ID]; ok {
 			_ = c.Emit(EventMediaState, map[string]any{"id": m.ID, "roomId": join.RoomID, "mic": st.Mic, "cam": st.Cam})
 		}
 	}
 	_ = c.Emit(EventJoinOK, map[string]any{"roomId": join.RoomID})
-	if topo.Visible(res.newcomer) {
-		s.to(ids(res.existing, nil), EventUserConnected, map[string]any{"id": c.id, "name": name})
+	if topo.Visible(res.Newcomer) {
+		s.dir.Send(res.Existing, EventUserConnected, map[string]any{"id": c.id, "name": name})
 	}
-	for _, offer := range topo.InitOffers(res.existing, res.newcomer) {
-		s.to([]string{offer.To}, EventInitOffer, map[string]any{"source": offer.Source})
+	byID := make(map[string]Member, len(res.Existing)+1)
+	for _, m := range append(res.Existing, res.Newcomer) {
+		byID[m.ID] = m
 	}
-	c.log.Info("joined room", "room", join.RoomID, "name", name, "topology", topo.Name(), "members", len(res.existing)+1)
+	for _, offer := range topo.InitOffers(res.Existing, res.Newcomer) {
+		s.dir.Send([]Member{byID[offer.To]}, EventInitOffer, map[string]any{"source": offer.Source})
+	}
+	c.log.Info("joined room", "room", join.RoomID, "name", name, "topology", topo.Name(), "members", len(res.Existing)+1)
 	if s.opts.OnJoin != nil {
-		s.opts.OnJoin(RoomEvent{Room: join.RoomID, Topology: topo, Member: res.newcomer, Members: append(res.existing, res.newcomer)})
+		s.opts.OnJoin(RoomEvent{Room: join.RoomID, Topology: topo, Member: res.Newcomer, Members: append(res.Existing, res.Newcomer)})
 	}
 	return nil
 }
@@ -105,15 +123,20 @@ func (s *Server) leaveRoom(c *Conn, payload []any) error {
 	if err != nil {
 		return err
 	}
-	res, ok := s.reg.leave(c.id, p.RoomID)
+	ctx, cancel := s.dirCtx()
+	defer cancel()
+	res, ok, err := s.dir.Leave(ctx, c.id, p.RoomID)
+	if err != nil {
+		return unavailable(err)
+	}
 	if !ok {
 		return refuse(ReasonNotInRoom, fmt.Sprintf("not in room %q", p.RoomID))
 	}
-	if res.topology.Visible(res.left) {
-		s.to(ids(res.remaining, nil), EventUserDisconnected, map[string]any{"id": c.id})
+	if res.Topology.Visible(res.Left) {
+		s.dir.Send(res.Remaining, EventUserDisconnected, map[string]any{"id": c.id})
 	}
 	c.log.Info("left room", "room", p.RoomID)
-	s.notifyLeave(p.RoomID, res)
+	s.notifyLeave(res)
 	return nil
 }
 
@@ -128,14 +151,19 @@ func (s *Server) mediaState(c *Conn, payload []any) error {
 	if p.Mic != nil && p.Cam != nil {
 		st = &MediaState{Mic: *p.Mic, Cam: *p.Cam}
 	}
-	sender, members, _, ok := s.reg.setMediaState(c.id, p.RoomID, st)
+	ctx, cancel := s.dirCtx()
+	defer cancel()
+	sender, members, ok, err := s.dir.SetMediaState(ctx, c.id, p.RoomID, st)
+	if err != nil {
+		return unavailable(err)
+	}
 	if !ok {
 		return refuse(ReasonNotInRoom, fmt.Sprintf("not in room %q", p.RoomID))
 	}
 	if s.opts.EnforceSource {
 		p.raw["id"] = c.id
 	}
-	s.to(ids(members, func(m Member) bool { return m.ID != sender.ID }), EventMediaState, p.raw)
+	s.dir.Send(others(members, sender.ID), EventMediaState, p.raw)
 	return nil
 }
 
@@ -145,30 +173,60 @@ func (s *Server) relayToRoom(c *Conn, event string, payload []any) error {
 	if err != nil {
 		return err
 	}
-	sender, members, _, ok := s.reg.membersFor(c.id, p.RoomID)
+	ctx, cancel := s.dirCtx()
+	defer cancel()
+	sender, members, ok, err := s.dir.SetMediaState(ctx, c.id, p.RoomID, nil)
+	if err != nil {
+		return unavailable(err)
+	}
 	if !ok {
 		return refuse(ReasonNotInRoom, fmt.Sprintf("not in room %q", p.RoomID))
 	}
-	s.to(ids(members, func(m Member) bool { return m.ID != sender.ID }), event, p.raw)
+	s.dir.Send(others(members, sender.ID), event, p.raw)
 	return nil
 }
 
-// onDisconnecting tells every room the socket was in that it left, with the
-// rtc.io hint first so peers can tear down their connection at once.
-func (s *Server) onDisconnecting(c *Conn, reason string) {
-	for _, res := range s.reg.removeSocket(c.id) {
-		remaining := ids(res.remaining, nil)
-		s.to(remaining, EventPeerLeft, map[string]any{"id": c.id})
-		if res.topology.Visible(res.left) {
-			s.to(remaining, EventUserDisconnected, map[string]any{"id": c.id})
+// others is members without the socket id.
+func others(members []Member, id string) []Member {
+	out := make([]Member, 0, len(members))
+	for _, m := range members {
+		if m.ID != id {
+			out = append(out, m)
 		}
-		s.notifyLeave(res.room, res)
 	}
+	return out
+}
+
+// onDisconnecting tells every room the socket was in that it left.
+func (s *Server) onDisconnecting(c *Conn, reason string) {
+	ctx, cancel := s.dirCtx()
+	defer cancel()
+	left, err := s.dir.Disconnect(ctx, c.id)
+	if err != nil {
+		// A cluster's directory retries on its own and tells the rooms
+		// then.
+		c.log.Warn("socket's rooms not told yet that it left", "error", err)
+	}
+	s.announceDepartures(left)
 	c.log.Info("socket disconnected", "reason", reason)
 }
 
-func (s *Server) notifyLeave(roomID string, res leaveResult) {
+// announceDepartures tells rooms that sockets left them without a
+// leave-room of their own (disconnected, or reaped with their dead node),
+// with the rtc.io hint first so peers can tear down their connection at
+// once.
+func (s *Server) announceDepartures(left []Left) {
+	for _, res := range left {
+		s.dir.Send(res.Remaining, EventPeerLeft, map[string]any{"id": res.Left.ID})
+		if res.Topology.Visible(res.Left) {
+			s.dir.Send(res.Remaining, EventUserDisconnected, map[string]any{"id": res.Left.ID})
+		}
+		s.notifyLeave(res)
+	}
+}
+
+func (s *Server) notifyLeave(res Left) {
 	if s.opts.OnLeave != nil {
-		s.opts.OnLeave(RoomEvent{Room: roomID, Topology: res.topology, Member: res.left, Members: res.remaining})
+		s.opts.OnLeave(RoomEvent{Room: res.Room, Topology: res.Topology, Member: res.Left, Members: res.Remaining})
 	}
 }

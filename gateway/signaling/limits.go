@@ -30,7 +30,7 @@ func (s *Server) checkSize(c *Conn, event string, payload []any) error {
 		sdpSize, target = descriptionSize(payload)
 	}
 	if sdpSize > 0 && s.opts.MaxDescriptionBytes > 0 && sdpSize > s.opts.MaxDescriptionBytes {
-		room := s.reg.sharedRoomID(c.id, target)
+		room := s.sharedRoomID(c.id, target)
 		s.roomBreaking.Add(1)
 		c.log.Error("session description refused: the peer connection cannot negotiate",
 			"room", room, "target", target, "bytes", sdpSize, "limit", s.opts.MaxDescriptionBytes,
@@ -41,7 +41,7 @@ func (s *Server) checkSize(c *Conn, event string, payload []any) error {
 		if sdpSize > 0 {
 			s.roomBreaking.Add(1)
 			c.log.Error("session description refused: the fields around it are too large",
-				"room", s.reg.sharedRoomID(c.id, target), "target", target, "bytes", rest, "limit", s.opts.MaxPayloadBytes)
+				"room", s.sharedRoomID(c.id, target), "target", target, "bytes", rest, "limit", s.opts.MaxPayloadBytes)
 		}
 		return refuse(ReasonPayloadTooLarge, fmt.Sprintf("payload is %d bytes, the limit is %d", rest, s.opts.MaxPayloadBytes))
 	}
@@ -73,3 +73,12 @@ func descriptionSize(payload []any) (int, string) {
 // DescriptionRefusals counts the session descriptions refused: each one
 // left a client without a working peer connection.
 func (s *Server) DescriptionRefusals() uint64 { return s.roomBreaking.Load() }
+
+// sharedRoomID names a room a and b are both in, for a log line; "" when
+// there is none or the directory does not answer.
+func (s *Server) sharedRoomID(a, b string) string {
+	ctx, cancel := s.dirCtx()
+	defer cancel()
+	sh, _, _ := s.dir.SharedRoom(ctx, a, b)
+	return sh.Room
+}

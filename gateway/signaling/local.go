@@ -57,7 +57,7 @@ func (s *Server) AttachLocal(role Role) *LocalConn {
 	s.mu.Lock()
 	s.conns[id] = l.conn
 	s.mu.Unlock()
-	s.reg.addSocket(id, role)
+	s.connect(id, role)
 	go l.deliver(ctx)
 	l.conn.log.Debug("local participant attached")
 	return l

@@ -31,6 +31,10 @@ const (
 	ReasonForbidden        Reason = "forbidden"
 	ReasonTokenExpired     Reason = "token-expired"
 	ReasonTooManyPeers     Reason = "too-many-peers"
+	// ReasonClusterUnavailable refuses what needs the cluster's shared
+	// state while it does not answer (Redis down): a join, a message
+	// whose shared room cannot be checked.
+	ReasonClusterUnavailable Reason = "cluster-unavailable"
 	// ReasonReplyDropped counts gateway-error replies not sent because
 	// the socket's outbound queue was already half full (a client that
 	// floods and does not read); ReasonSlowConsumer counts sockets

@@ -35,6 +35,9 @@ type Member struct {
 	Name     string
 	Role     Role
 	JoinedAt time.Time
+	// Node is the cluster node the socket is connected to; empty in a
+	// single node, and for sockets of this node in a local directory.
+	Node string
 }
 
 // room is the registry's record of one room. Members are kept in join order
@@ -85,45 +88,35 @@ func (g *registry) addSocket(id string, role Role) {
 	g.sockets[id] = &socketState{role: role}
 }
 
-// joinResult is the snapshot a join hands back for emitting.
-type joinResult struct {
-	already  bool
-	topology Topology
-	newcomer Member
-	existing []Member
-	// states holds the last media-state of existing members that have one.
-	states map[string]MediaState
-}
-
 // join adds socket id to roomID unless it would exceed maxRooms.
-func (g *registry) join(id, roomID, name string, maxRooms int) (joinResult, error) {
+func (g *registry) join(id, roomID, name string, maxRooms int) (Joined, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s, ok := g.sockets[id]
 	if !ok {
-		return joinResult{}, refuse(ReasonShuttingDown, "socket is gone")
+		return Joined{}, refuse(ReasonShuttingDown, "socket is gone")
 	}
 	r := g.rooms[roomID]
 	if r != nil && r.indexOf(id) >= 0 {
-		return joinResult{already: true, topology: r.topology}, nil
+		return Joined{Already: true, Topology: r.topology}, nil
 	}
 	if maxRooms > 0 && len(s.rooms) >= maxRooms {
-		return joinResult{}, refuse(ReasonTooManyRooms, "socket is already in the maximum number of rooms")
+		return Joined{}, refuse(ReasonTooManyRooms, "socket is already in the maximum number of rooms")
 	}
 	if r == nil {
 		r = &room{id: roomID, topology: g.topology(roomID), created: g.now()}
 		g.rooms[roomID] = r
 	}
 	newcomer := Member{ID: id, Name: name, Role: s.role, JoinedAt: g.now()}
-	res := joinResult{
-		topology: r.topology,
-		newcomer: newcomer,
-		existing: slices.Clone(r.members),
-		states:   make(map[string]MediaState),
+	res := Joined{
+		Topology: r.topology,
+		Newcomer: newcomer,
+		Existing: slices.Clone(r.members),
+		States:   make(map[string]MediaState),
 	}
 	for _, m := range r.members {
 		if st := g.sockets[m.ID]; st != nil && st.mediaState != nil {
-			res.states[m.ID] = *st.mediaState
+			res.States[m.ID] = *st.mediaState
 		}
 	}
 	r.members = append(r.members, newcomer)
@@ -131,36 +124,27 @@ func (g *registry) join(id, roomID, name string, maxRooms int) (joinResult, erro
 	return res, nil
 }
 
-// leaveResult is the snapshot a leave hands back: the member that left and
-// those still in the room.
-type leaveResult struct {
-	room      string
-	topology  Topology
-	left      Member
-	remaining []Member
-}
-
-func (g *registry) leave(id, roomID string) (leaveResult, bool) {
+func (g *registry) leave(id, roomID string) (Left, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.leaveLocked(id, roomID)
 }
 
-func (g *registry) leaveLocked(id, roomID string) (leaveResult, bool) {
+func (g *registry) leaveLocked(id, roomID string) (Left, bool) {
 	r := g.rooms[roomID]
 	if r == nil {
-		return leaveResult{}, false
+		return Left{}, false
 	}
 	i := r.indexOf(id)
 	if i < 0 {
-		return leaveResult{}, false
+		return Left{}, false
 	}
 	left := r.members[i]
 	r.members = slices.Delete(r.members, i, i+1)
 	if s := g.sockets[id]; s != nil {
 		s.rooms = slices.DeleteFunc(s.rooms, func(x string) bool { return x == roomID })
 	}
-	res := leaveResult{room: roomID, topology: r.topology, left: left, remaining: slices.Clone(r.members)}
+	res := Left{Room: roomID, Topology: r.topology, Left: left, Remaining: slices.Clone(r.members)}
 	if len(r.members) == 0 {
 		delete(g.rooms, roomID)
 	}
@@ -169,14 +153,14 @@ func (g *registry) leaveLocked(id, roomID string) (leaveResult, bool) {
 
 // removeSocket takes a disconnecting socket out of every room and forgets
 // its media-state, returning one leave snapshot per room it was in.
-func (g *registry) removeSocket(id string) []leaveResult {
+func (g *registry) removeSocket(id string) []Left {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := g.sockets[id]
 	if s == nil {
 		return nil
 	}
-	var out []leaveResult
+	var out []Left
 	for _, roomID := range slices.Clone(s.rooms) {
 		if res, ok := g.leaveLocked(id, roomID); ok {
 			out = append(out, res)
@@ -208,31 +192,16 @@ func (g *registry) setMediaState(id, roomID string, st *MediaState) (Member, []M
 	return r.members[i], slices.Clone(r.members), r.topology, true
 }
 
-// members returns roomID's members, or false when sender is not one of them.
-func (g *registry) membersFor(sender, roomID string) (Member, []Member, Topology, bool) {
-	return g.setMediaState(sender, roomID, nil)
-}
-
 // sharedRoom reports whether a and b are together in some room, and returns
-// the two members and that room's topology.
-func (g *registry) sharedRoom(a, b string) (Member, Member, Topology, bool) {
+// that room and the two members.
+func (g *registry) sharedRoom(a, b string) (Shared, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	r, i, j := g.sharedLocked(a, b)
 	if r == nil {
-		return Member{}, Member{}, nil, false
+		return Shared{}, false
 	}
-	return r.members[i], r.members[j], r.topology, true
-}
-
-// sharedRoomID names a room a and b are both in, or "" when there is none.
-func (g *registry) sharedRoomID(a, b string) string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if r, _, _ := g.sharedLocked(a, b); r != nil {
-		return r.id
-	}
-	return ""
+	return Shared{Room: r.id, Topology: r.topology, A: r.members[i], B: r.members[j]}, true
 }
 
 // sharedLocked finds a room holding a and b, and their indexes in it.
@@ -252,13 +221,6 @@ func (g *registry) sharedLocked(a, b string) (*room, int, int) {
 		}
 	}
 	return nil, 0, 0
-}
-
-func (g *registry) hasSocket(id string) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	_, ok := g.sockets[id]
-	return ok
 }
 
 // RoomInfo is a snapshot of one room for the admin API.

@@ -64,7 +64,10 @@ type Options struct {
 	// must not block.
 	OnJoin  func(RoomEvent)
 	OnLeave func(RoomEvent)
-	Logger  *slog.Logger
+	// Directory, when set, builds where membership is kept and how events
+	// reach sockets (a cluster's); nil keeps everything in this process.
+	Directory func(DirectoryEnv) (Directory, error)
+	Logger    *slog.Logger
 }
 
 // RoomEvent describes one membership change.
@@ -88,7 +91,7 @@ type Server struct {
 	log      *slog.Logger
 	io       *socket.Server
 	handler  http.Handler
-	reg      *registry
+	dir      Directory
 	tokens   *tokenVerifier
 	origins  originPolicy
 	draining atomic.Bool
@@ -160,7 +163,6 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts:      opts,
 		log:       opts.Logger,
-		reg:       newRegistry(opts.Topology),
 		origins:   newOriginPolicy(opts.AllowedOrigins),
 		conns:     make(map[string]*Conn),
 		handlers:  make(map[string]EventHandler),
@@ -168,6 +170,16 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.JWTSecret != "" {
 		s.tokens = newTokenVerifier(opts.JWTSecret)
+	}
+	env := DirectoryEnv{Topology: opts.Topology, Emit: s.emitLocal, Logger: opts.Logger}
+	if opts.Directory == nil {
+		s.dir = newLocalDirectory(env)
+	} else {
+		dir, err := opts.Directory(env)
+		if err != nil {
+			return nil, fmt.Errorf("signaling directory: %w", err)
+		}
+		s.dir = dir
 	}
 
 	so := socket.DefaultServerOptions()
@@ -267,9 +279,6 @@ func (s *Server) Handle(event string, h EventHandler) {
 	s.handlers[event] = h
 }
 
-// Rooms returns a snapshot of every room and its members.
-func (s *Server) Rooms() []RoomInfo { return s.reg.snapshot() }
-
 // Connections is the number of connected network clients.
 func (s *Server) Connections() int {
 	s.mu.Lock()
@@ -285,29 +294,6 @@ func (s *Server) Connections() int {
 
 // Refusals returns how many requests were refused, by reason.
 func (s *Server) Refusals() map[Reason]uint64 { return s.refusals.snapshot() }
-
-// ErrNotKickable is returned by Kick for an in-process participant (a
-// room's gateway peer): closing it would leave its room without the peer
-// every later joiner negotiates with, while the room lives on.
-var ErrNotKickable = errors.New("signaling: the gateway's own participant cannot be kicked")
-
-// Kick disconnects a network client; its rooms see it leave exactly as on
-// any other disconnect. It reports false when no such socket is connected,
-// and ErrNotKickable for the gateway's own participants.
-func (s *Server) Kick(id string) (bool, error) {
-	s.mu.Lock()
-	c := s.conns[id]
-	s.mu.Unlock()
-	if c == nil {
-		return false, nil
-	}
-	if c.local != nil {
-		return true, ErrNotKickable
-	}
-	c.log.Info("socket kicked")
-	c.sock.Disconnect(true)
-	return true, nil
-}
 
 // Drain refuses new connections and joins from now on.
 func (s *Server) Drain() { s.draining.Store(true) }
@@ -464,7 +450,7 @@ func (s *Server) setUp(sock *socket.Socket, g grant) {
 	s.mu.Lock()
 	s.conns[id] = c
 	s.mu.Unlock()
-	s.reg.addSocket(id, c.role)
+	s.connect(id, c.role)
 	c.log.Debug("socket connected", "remote", sock.Handshake().Address)
 
 	sock.OnAny(func(args ...any) { c.onEvent(args) })
@@ -619,10 +605,10 @@ func clip(s string, n int) string {
 // they are connected; ids that are not connected are skipped (the media
 // side telling clients about their media: a gateway-error they caused
 // there, a failed recording).
-func (s *Server) EmitTo(ids []string, event string, args ...any) { s.to(ids, event, args...) }
+func (s *Server) EmitTo(ids []string, event string, args ...any) { s.dir.SendIDs(ids, event, args...) }
 
-// to emits an event to a set of sockets by id.
-func (s *Server) to(ids []string, event string, args ...any) {
+// emitLocal emits an event to the sockets of this process with these ids.
+func (s *Server) emitLocal(ids []string, event string, args []any) {
 	if len(ids) == 0 {
 		return
 	}

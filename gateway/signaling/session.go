@@ -94,7 +94,13 @@ func (s *Server) checkMember(c *Conn, roomID string) error {
 	if !c.grant.mayJoin(roomID) {
 		return refuse(ReasonRoomNotAllowed, fmt.Sprintf("token does not allow room %q", roomID))
 	}
-	if _, _, _, ok := s.reg.membersFor(c.id, roomID); !ok {
+	ctx, cancel := s.dirCtx()
+	defer cancel()
+	ok, err := s.dir.IsMember(ctx, c.id, roomID)
+	if err != nil {
+		return unavailable(err)
+	}
+	if !ok {
 		return refuse(ReasonNotInRoom, fmt.Sprintf("not in room %q", roomID))
 	}
 	return nil

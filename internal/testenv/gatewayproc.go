@@ -51,16 +51,33 @@ func (g *GatewayProcess) Logs() string { return g.logs.String() }
 // "--topology", "mesh"). It is stopped with SIGTERM at cleanup.
 func StartGatewayProcess(t testing.TB, args ...string) *GatewayProcess {
 	t.Helper()
-	root, err := RepoRoot()
+	bin, err := BuildGateway(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(t.TempDir(), "rtcio-gateway")
+	return RunGateway(t, bin, args...)
+}
+
+// BuildGateway builds cmd/rtcio-gateway into dir and returns the binary's
+// path; a test package that runs many gateways builds it once (TestMain).
+func BuildGateway(dir string) (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "rtcio-gateway")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/rtcio-gateway")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build rtcio-gateway: %v\n%s", err, out)
+		return "", fmt.Errorf("build rtcio-gateway: %w\n%s", err, out)
 	}
+	return bin, nil
+}
+
+// RunGateway runs bin's `serve` like StartGatewayProcess, on a fresh
+// loopback port, and waits until it is ready.
+func RunGateway(t testing.TB, bin string, args ...string) *GatewayProcess {
+	t.Helper()
 	addr := FreeAddr(t)
 	full := append([]string{"serve", "--listen", addr,
 		"--set", "media.allowed_ips=127.0.0.0/8",

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Redis is a throwaway redis-server on a loopback port, without
@@ -21,6 +23,7 @@ type Redis struct {
 	addr string
 	dir  string
 	done chan struct{}
+	logf Logf
 
 	stopCtx func() bool
 
@@ -34,6 +37,13 @@ type Redis struct {
 // redis-server is missing.
 func StartRedis(t testing.TB) string {
 	t.Helper()
+	return StartRedisServer(t).Addr()
+}
+
+// StartRedisServer is StartRedis for a test that kills and restarts the
+// server (Kill, Restart).
+func StartRedisServer(t testing.TB) *Redis {
+	t.Helper()
 	SkipIfNoRedis(t)
 	r, err := NewRedis(context.Background(), t.Logf)
 	if err != nil {
@@ -44,7 +54,7 @@ func StartRedis(t testing.TB) string {
 			t.Errorf("stop redis: %v", err)
 		}
 	})
-	return r.Addr()
+	return r
 }
 
 // NewRedis starts redis-server and waits until it accepts connections. It
@@ -72,11 +82,39 @@ func startRedisOnce(ctx context.Context, logf Logf) (*Redis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis dir: %w", err)
 	}
-	r := &Redis{
-		addr: "127.0.0.1:" + strconv.Itoa(port),
-		dir:  dir,
-		done: make(chan struct{}),
+	r := &Redis{addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, logf: logf}
+	if err := r.start(ctx); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
 	}
+	return r, nil
+}
+
+// Kill ends the server with SIGKILL, as a crash would, and waits for it.
+// Restart brings it back.
+func (r *Redis) Kill() {
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	<-r.done
+}
+
+// Restart starts a killed server again on the same address, empty (it
+// keeps nothing on disk).
+func (r *Redis) Restart(ctx context.Context) error {
+	r.stopCtx()
+	return r.start(ctx)
+}
+
+// start runs redis-server on r.addr and waits until it accepts
+// connections.
+func (r *Redis) start(ctx context.Context) error {
+	logf := r.logf
+	_, portStr, _ := strings.Cut(r.addr, ":")
+	port, _ := strconv.Atoi(portStr)
+	dir := r.dir
+	r.done = make(chan struct{})
+	r.mu.Lock()
+	r.waitErr, r.tail = nil, nil
+	r.mu.Unlock()
 	ready := make(chan struct{})
 	var readyOnce sync.Once
 	out := &lineWriter{fn: func(line []byte) {
@@ -101,28 +139,30 @@ func startRedisOnce(ctx context.Context, logf Logf) (*Redis, error) {
 	r.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	r.cmd.WaitDelay = 5 * time.Second
 	if err := r.cmd.Start(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("start redis-server: %w", err)
+		return fmt.Errorf("start redis-server: %w", err)
 	}
+	done := r.done
 	go func() {
 		err := r.cmd.Wait()
 		r.mu.Lock()
 		r.waitErr = err
 		r.mu.Unlock()
-		close(r.done)
+		close(done)
 	}()
 	r.stopCtx = context.AfterFunc(ctx, func() { _ = r.Close() })
 	timer := time.NewTimer(commandTimeout)
 	defer timer.Stop()
 	select {
 	case <-ready:
-		return r, nil
+		return nil
 	case <-r.done:
-		_ = r.Close()
-		return nil, fmt.Errorf("redis-server exited: %s", r.lastLines())
+		r.stopCtx()
+		return fmt.Errorf("redis-server exited: %s", r.lastLines())
 	case <-timer.C:
-		_ = r.Close()
-		return nil, fmt.Errorf("redis-server not ready within %v: %s", commandTimeout, r.lastLines())
+		r.stopCtx()
+		_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+		<-r.done
+		return fmt.Errorf("redis-server not ready within %v: %s", commandTimeout, r.lastLines())
 	}
 }
 
@@ -153,4 +193,33 @@ func (r *Redis) Close() error {
 		return fmt.Errorf("remove redis dir: %w", err)
 	}
 	return nil
+}
+
+// KillRedisClients cuts every connection to the Redis at addr whose client
+// name is name (CLIENT KILL), as a network blip or a failover would, and
+// returns how many it cut.
+func KillRedisClients(t testing.TB, addr, name string) int {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list, err := rdb.ClientList(ctx).Result()
+	if err != nil {
+		t.Fatalf("redis client list: %v", err)
+	}
+	n := 0
+	for _, line := range strings.Split(list, "\n") {
+		if !strings.Contains(line, " name="+name+" ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(f, "id="); ok {
+				if err := rdb.Do(ctx, "CLIENT", "KILL", "ID", id).Err(); err == nil {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }

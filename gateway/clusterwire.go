@@ -1,0 +1,104 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/rtcio-gateway/rtcio-gateway/config"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/cluster"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/clusterrooms"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/metrics"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+)
+
+// clusterNode is this process's part in a cluster of gateways (redis.url
+// set); nil on a single node.
+type clusterNode struct {
+	c      *cluster.Cluster
+	rooms  *clusterrooms.Rooms
+	cancel context.CancelFunc
+}
+
+// openCluster connects to the cluster's Redis when redis.url is set. It does
+// not wait for Redis: a node starts, and serves, while Redis is away.
+func openCluster(cfg config.Config, log *slog.Logger) (*clusterNode, error) {
+	if cfg.Redis.URL == "" {
+		return nil, nil
+	}
+	id := cfg.Cluster.NodeID
+	if id == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cluster.node_id is empty and the host name is unknown: %w", err)
+		}
+		id = host
+	}
+	c, err := cluster.Open(cluster.Config{
+		URL:         cfg.Redis.URL,
+		Password:    cfg.Redis.Password,
+		NodeID:      id,
+		Heartbeat:   cfg.Cluster.Heartbeat,
+		NodeTTL:     cfg.Cluster.NodeTTL,
+		OutboxSize:  cfg.Cluster.OutboxSize,
+		InboxMaxLen: cfg.Cluster.InboxMaxLen,
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("cluster node", "node", id)
+	return &clusterNode{c: c, rooms: clusterrooms.New(c, log)}, nil
+}
+
+// directory is the signaling server's Options.Directory: the cluster's, or
+// nil for the single-node one.
+func (n *clusterNode) directory() func(signaling.DirectoryEnv) (signaling.Directory, error) {
+	if n == nil {
+		return nil
+	}
+	return n.rooms.Bind
+}
+
+func (n *clusterNode) start(sig *signaling.Server) {
+	if n == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.rooms.Start(ctx, sig)
+}
+
+// ready reports whether this node may take joins; always on a single node.
+func (n *clusterNode) ready() bool { return n == nil || n.rooms.Ready() }
+
+// stop ends the heartbeat and the inbox (the node's sockets have left by
+// then) and closes the connections to Redis.
+func (n *clusterNode) stop() {
+	if n == nil {
+		return
+	}
+	if n.cancel != nil {
+		n.cancel()
+		n.rooms.Wait()
+	}
+	_ = n.c.Close()
+}
+
+// observe adds the node's cluster figures to a metrics snapshot.
+func (n *clusterNode) observe(snap *metrics.Snapshot) {
+	st := n.rooms.Stats()
+	snap.Rooms += int64(st.LocalRooms)
+	if n.rooms.Ready() {
+		snap.ClusterRedisUp = 1
+	}
+	snap.ClusterInboxLagMaxMicro = int64(st.Bus.LagMaxMicros)
+	snap.ClusterEnvelopesSent += st.Bus.Sent
+	snap.ClusterEnvelopesRecv += st.Bus.Received
+	snap.ClusterDuplicates += st.Bus.Duplicates
+	snap.ClusterSequenceGaps += st.Bus.Gaps
+	snap.ClusterEnvelopesDropped += st.SendFailed + st.Undeliverable
+	snap.ClusterWriteRetries += st.Bus.Retries
+	snap.ClusterReapedSockets += st.Reaped
+}
