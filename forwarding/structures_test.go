@@ -91,8 +91,8 @@ func TestSequencer(t *testing.T) {
 // blocking), the consumer is woken, drain releases what is queued.
 func TestRing(t *testing.T) {
 	pool := newPacketPool()
-	wake := make(chan struct{}, 1)
-	r := newRing(3, wake) // rounds up to 4
+	wakeCh := make(chan struct{}, 1)
+	r := newRing(3, func() { wake(wakeCh) }) // rounds up to 4
 	var in []*packet
 	for i := range 4 {
 		p := pkt(pool, uint64(i), 1, 0, 0)
@@ -105,7 +105,7 @@ func TestRing(t *testing.T) {
 		t.Fatal("a full ring took a fifth packet")
 	}
 	select {
-	case <-wake:
+	case <-wakeCh:
 	default:
 		t.Error("the consumer was not woken")
 	}
