@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 )
 
 // pkt makes a packet of one pool with the fields the small structures use.
@@ -225,6 +227,29 @@ func TestDownTrackStatsAdd(t *testing.T) {
 	for i := range va.NumField() {
 		if got, want := va.Field(i).Uint(), uint64(101*(i+1)); got != want {
 			t.Errorf("%s: %d, want %d", va.Type().Field(i).Name, got, want)
+		}
+	}
+}
+
+// TestHistoryDefaults: video keeps 1024 packets for NACKs, audio 128 (its
+// down-tracks' sequence mappings likewise); an explicit size wins.
+func TestHistoryDefaults(t *testing.T) {
+	opus := Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000, PayloadType: 111}
+	for _, tc := range []struct {
+		codec      Codec
+		size, want int
+	}{
+		{vp8Codec, 0, 1024},
+		{opus, 0, 128},
+		{opus, 1000, 1024},
+	} {
+		p := newTestPublication(t, PublicationConfig{Codec: tc.codec, HistorySize: tc.size})
+		d := subscribe(t, p, DownTrackConfig{SSRC: 1, Writer: newCaptureWriter()})
+		if got := len(p.hist.slots); got != tc.want {
+			t.Errorf("%s, size %d: history of %d packets, want %d", tc.codec.MimeType, tc.size, got, tc.want)
+		}
+		if got := len(d.seqs.entries); got != tc.want {
+			t.Errorf("%s, size %d: %d sequence mappings, want %d", tc.codec.MimeType, tc.size, got, tc.want)
 		}
 	}
 }
