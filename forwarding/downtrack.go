@@ -39,7 +39,7 @@ type DownTrackConfig struct {
 	Group *WriterGroup
 
 	// QueueSize bounds the packets waiting for this subscriber (rounded up
-	// to a power of two). Default 1024.
+	// to a power of two). Default 1024 for video, 256 for audio.
 	QueueSize int
 	// SenderReportInterval is the period of RTCP sender reports. Default 1s.
 	// A down-track in a Group sends them at the group's interval instead.
@@ -59,6 +59,12 @@ type DownTrackConfig struct {
 
 	Logger *slog.Logger
 }
+
+// maxSequenceMappings bounds each down-track's outgoing-to-upstream
+// sequence mappings below the publication's history: 512 packets are 1.7 s
+// of video at 300 packets/s, longer ago than any NACK worth answering, and a
+// mapping costs 40 bytes per down-track (a 20-person meeting has 760).
+const maxSequenceMappings = 512
 
 // maxPendingNacks bounds the NACKed sequence numbers waiting to be served.
 const maxPendingNacks = 512
@@ -121,7 +127,11 @@ func newDownTrack(p *Publication, cfg DownTrackConfig) (*DownTrack, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = p.log
 	}
-	defaults.Positive(&cfg.QueueSize, 1024)
+	if p.video {
+		defaults.Positive(&cfg.QueueSize, 1024)
+	} else {
+		defaults.Positive(&cfg.QueueSize, 256) // 5 s of Opus; audio comes in no bursts
+	}
 	defaults.Positive(&cfg.SenderReportInterval, time.Second)
 	defaults.Positive(&cfg.RetransmitMinInterval, 20*time.Millisecond)
 	d := &DownTrack{
@@ -132,11 +142,10 @@ func newDownTrack(p *Publication, cfg DownTrackConfig) (*DownTrack, error) {
 		done: make(chan struct{}),
 		// Random first sequence number and timestamp, as RFC 3550 asks.
 		munger:   newMunger(p.cfg.Codec.ClockRate, uint16(rand.Uint32()), rand.Uint32()),
-		seqs:     newSequencer(p.cfg.HistorySize),
+		seqs:     newSequencer(min(p.cfg.HistorySize, maxSequenceMappings)),
 		nackIn:   make([]uint16, 0, maxPendingNacks),
 		nackWork: make([]uint16, 0, maxPendingNacks),
 		exts:     make([]rtp.Extension, 0, 8),
-		rtxBuf:   make([]byte, maxPacketSize+2),
 		rtxSeq:   uint16(rand.Uint32()),
 	}
 	notify := func() { wake(d.wake) }
@@ -388,6 +397,9 @@ func (d *DownTrack) retransmit(seq uint16) {
 		// RFC 4588: the original sequence number, then the original
 		// payload, on the RTX stream's own SSRC, payload type and
 		// sequence numbers. Padding is not carried over.
+		if d.rtxBuf == nil {
+			d.rtxBuf = make([]byte, maxPacketSize+2) // most down-tracks never resend
+		}
 		binary.BigEndian.PutUint16(d.rtxBuf, seq)
 		n := copy(d.rtxBuf[2:], payload)
 		payload = d.rtxBuf[:2+n]

@@ -231,8 +231,9 @@ func TestDownTrackStatsAdd(t *testing.T) {
 	}
 }
 
-// TestHistoryDefaults: video keeps 1024 packets for NACKs, audio 128 (its
-// down-tracks' sequence mappings likewise); an explicit size wins.
+// TestHistoryDefaults: video keeps 1024 packets for NACKs, audio 128; an
+// explicit size wins; down-tracks map at most 512 of them, and queue 1024
+// video or 256 audio packets.
 func TestHistoryDefaults(t *testing.T) {
 	opus := Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000, PayloadType: 111}
 	for _, tc := range []struct {
@@ -248,8 +249,15 @@ func TestHistoryDefaults(t *testing.T) {
 		if got := len(p.hist.slots); got != tc.want {
 			t.Errorf("%s, size %d: history of %d packets, want %d", tc.codec.MimeType, tc.size, got, tc.want)
 		}
-		if got := len(d.seqs.entries); got != tc.want {
+		if got := len(d.seqs.entries); got != min(tc.want, maxSequenceMappings) {
 			t.Errorf("%s, size %d: %d sequence mappings, want %d", tc.codec.MimeType, tc.size, got, tc.want)
+		}
+		wantQueue := 256
+		if tc.codec.IsVideo() {
+			wantQueue = 1024
+		}
+		if got := len(d.queue.slots); got != wantQueue {
+			t.Errorf("%s: queue of %d packets, want %d", tc.codec.MimeType, got, wantQueue)
 		}
 	}
 }
