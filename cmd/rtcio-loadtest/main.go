@@ -88,6 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&maxOpts.Start, "max-start", 4, "with --max, the first size tried")
 	fs.IntVar(&maxOpts.Limit, "max-limit", 200, "with --max, the largest size tried")
 	fs.IntVar(&maxOpts.Resolution, "max-resolution", 1, "with --max, stop when the largest complete and the smallest failed size are this close")
+	fs.DurationVar(&maxOpts.TrialTimeout, "max-trial-timeout", 4*time.Minute, "with --max, a size whose run (joins included) takes longer is incomplete")
 	maxOpts.Criterion = loadtest.DefaultCriterion()
 	fs.DurationVar(&maxOpts.Criterion.Within, "max-within", maxOpts.Criterion.Within, "with --max, every stream must arrive this soon after its participant joined")
 	fs.Float64Var(&maxOpts.Criterion.MaxLossPercent, "max-loss", maxOpts.Criterion.MaxLossPercent, "with --max, the loss (percent) a complete run stays under")

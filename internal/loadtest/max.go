@@ -101,6 +101,11 @@ type MaxOptions struct {
 	// which the search stops.
 	Start, Limit, Resolution int
 	Criterion                Criterion
+	// TrialTimeout bounds one size's run, joins included (a server that
+	// cannot even admit the participants would otherwise hold the search):
+	// a run that does not end in time is an incomplete trial. 0 means no
+	// bound but the search's context.
+	TrialTimeout time.Duration
 	// OnTrial, when set, is told of every trial as it ends.
 	OnTrial func(server string, t Trial)
 }
@@ -140,6 +145,7 @@ func (s Setup) Max(ctx context.Context, cfg Config, opts MaxOptions) ([]MaxResul
 	if cfg.Scenario == Meeting {
 		lo = 2
 	}
+	s.CPUProfile = "" // many runs: no one profile to keep
 	type server struct {
 		name string
 		run  func(context.Context, Config) (*Result, error)
@@ -148,26 +154,9 @@ func (s Setup) Max(ctx context.Context, cfg Config, opts MaxOptions) ([]MaxResul
 	if s.BareBin != "" {
 		servers = append(servers, server{"bare", s.RunBare})
 	}
-	s.CPUProfile = ""
 	var out []MaxResult
 	for _, srv := range servers {
-		try := func(ctx context.Context, n int) (Trial, error) {
-			t := Trial{Size: n}
-			res, err := srv.run(ctx, SearchSize(cfg, n))
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return t, err
-			case err != nil:
-				t.Reason = err.Error() // a size that cannot even start failed
-			default:
-				t.Result = res
-				t.Complete, t.Reason = opts.Criterion.Complete(res)
-			}
-			if opts.OnTrial != nil {
-				opts.OnTrial(srv.name, t)
-			}
-			return t, nil
-		}
+		try := trial(srv.name, srv.run, cfg, opts)
 		best, trials, err := SearchMax(ctx, lo, opts.Limit, opts.Start, opts.Resolution, try)
 		out = append(out, MaxResult{Server: srv.name, Best: best, Trials: trials})
 		if err != nil {
@@ -183,4 +172,35 @@ func (o MaxOptions) Validate() error {
 		return fmt.Errorf("loadtest: a search needs 1 <= start (%d) <= limit (%d) and a resolution >= 1 (%d)", o.Start, o.Limit, o.Resolution)
 	}
 	return nil
+}
+
+// trial makes SearchMax's try for one server: run the size (bounded by
+// TrialTimeout), judge it by the criterion, tell OnTrial. Only the end of
+// the search's own context is an error; every other failure is an
+// incomplete trial.
+func trial(server string, run func(context.Context, Config) (*Result, error), cfg Config, opts MaxOptions) func(context.Context, int) (Trial, error) {
+	return func(ctx context.Context, n int) (Trial, error) {
+		t := Trial{Size: n}
+		tctx, cancel := ctx, context.CancelFunc(func() {})
+		if opts.TrialTimeout > 0 {
+			tctx, cancel = context.WithTimeout(ctx, opts.TrialTimeout)
+		}
+		res, err := run(tctx, SearchSize(cfg, n))
+		cancel()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return t, err
+		case err != nil && tctx.Err() != nil:
+			t.Reason = fmt.Sprintf("did not finish within %v: %v", opts.TrialTimeout, err)
+		case err != nil:
+			t.Reason = err.Error() // a size that cannot even start failed
+		default:
+			t.Result = res
+			t.Complete, t.Reason = opts.Criterion.Complete(res)
+		}
+		if opts.OnTrial != nil {
+			opts.OnTrial(server, t)
+		}
+		return t, nil
+	}
 }

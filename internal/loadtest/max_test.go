@@ -109,3 +109,55 @@ func TestCriterion(t *testing.T) {
 		t.Error("no result counted as complete")
 	}
 }
+
+// A trial judges a run by the criterion, turns a run error or a run past
+// TrialTimeout into an incomplete trial, and fails only when the search
+// itself is cancelled.
+func TestTrial(t *testing.T) {
+	opts := MaxOptions{Criterion: DefaultCriterion(), TrialTimeout: 20 * time.Millisecond}
+	var told []Trial
+	opts.OnTrial = func(server string, tr Trial) {
+		if server != "x" {
+			t.Errorf("told of server %q", server)
+		}
+		told = append(told, tr)
+	}
+	cfg := Config{Scenario: Meeting}
+	run := func(ctx context.Context, c Config) (*Result, error) {
+		switch c.Publishers {
+		case 5:
+			return &Result{Participants: 5}, nil
+		case 6:
+			return &Result{Participants: 6, LossTotal: 3}, nil
+		case 7:
+			return nil, errors.New("join refused")
+		default: // a run that never ends by itself
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+	}
+	try := trial("x", run, cfg, opts)
+	for _, tc := range []struct {
+		size     int
+		complete bool
+		reason   string
+	}{
+		{5, true, ""},
+		{6, false, "loss 3.000%"},
+		{7, false, "join refused"},
+		{8, false, "did not finish within 20ms"},
+	} {
+		tr, err := try(context.Background(), tc.size)
+		if err != nil || tr.Size != tc.size || tr.Complete != tc.complete || !strings.Contains(tr.Reason, tc.reason) {
+			t.Errorf("size %d: %+v, %v; want complete %v, reason %q", tc.size, tr, err, tc.complete, tc.reason)
+		}
+	}
+	if len(told) != 4 {
+		t.Errorf("OnTrial told %d trials, want 4", len(told))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := trial("x", run, cfg, MaxOptions{})(ctx, 8); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled search: %v", err)
+	}
+}
