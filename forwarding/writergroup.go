@@ -2,7 +2,6 @@ package forwarding
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -26,7 +25,6 @@ type WriterGroupConfig struct {
 	// SenderReportInterval is the period of the members' RTCP sender
 	// reports. Default 1s.
 	SenderReportInterval time.Duration
-	Logger               *slog.Logger
 }
 
 // WriterGroup serves many down-tracks (typically every track one subscriber
@@ -58,9 +56,6 @@ type WriterGroup struct {
 // Close is called, stopping its members.
 func NewWriterGroup(ctx context.Context, cfg WriterGroupConfig) *WriterGroup {
 	defaults.Positive(&cfg.SenderReportInterval, time.Second)
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	g := &WriterGroup{
 		cfg:     cfg,
 		done:    make(chan struct{}),
