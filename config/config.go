@@ -158,6 +158,12 @@ type Media struct {
 	// to fill before the batch is sent anyway: the latency the batching may
 	// add.
 	UDPBatchInterval time.Duration `yaml:"udp_batch_interval"`
+	// UDPReadBufferBytes is the kernel receive buffer asked for the shared
+	// UDP port (UDPPort): it takes every publisher's packets and every
+	// subscriber's feedback, so a few milliseconds without CPU overflow the
+	// default (about 200 KiB) where a socket per connection would not. The
+	// kernel caps it at net.core.rmem_max.
+	UDPReadBufferBytes int `yaml:"udp_read_buffer_bytes"`
 	// RelayChannels are the custom channel names whose broadcast messages
 	// the gateway relays between the clients of an SFU room. A negotiated
 	// channel exists only where both ends create it, so the gateway can
@@ -323,8 +329,9 @@ func Default() Config {
 			MetadataWait:  5 * time.Second,
 			AdoptGrace:    800 * time.Millisecond,
 
-			UDPBatchSize:     64,
-			UDPBatchInterval: 200 * time.Microsecond,
+			UDPBatchSize:       64,
+			UDPBatchInterval:   200 * time.Microsecond,
+			UDPReadBufferBytes: 4 << 20,
 
 			MaxPeerConnections:     1000,
 			MaxPeersPerRoom:        500,

@@ -253,6 +253,7 @@ func (v *validator) media(m Media) {
 	}
 	v.intRange("media.udp_batch_size", m.UDPBatchSize, 0, 1024, "must be between 0 (off) and 1024 packets")
 	v.duration("media.udp_batch_interval", m.UDPBatchInterval)
+	v.intRange("media.udp_read_buffer_bytes", m.UDPReadBufferBytes, 0, 1<<30, "must be between 0 (the kernel's default) and 1 GiB")
 	if m.UDPBatchInterval > 10*time.Millisecond {
 		v.fail("media.udp_batch_interval", strconv.Quote(m.UDPBatchInterval.String()), "must be at most 10ms: every batched packet may wait this long")
 	}

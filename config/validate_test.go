@@ -55,6 +55,7 @@ func TestValidateNamesKeyAndValue(t *testing.T) {
 		{"rule topology", func(c *Config) { c.Rooms.Topologies = []TopologyRule{{"a", "mesh"}, {"b*", "p2p"}} }, `rooms.topologies[1].topology: must be one of mesh, sfu, got "p2p"`, 1},
 		{"jwt short", func(c *Config) { c.Auth.JWTSecret = "hunter2" }, "auth.jwt_secret: must be at least 16 bytes when set, got 7 bytes", 1},
 		{"udp batch size", func(c *Config) { c.Media.UDPBatchSize = 5000 }, "media.udp_batch_size: must be between 0 (off) and 1024 packets, got 5000", 1},
+		{"udp read buffer", func(c *Config) { c.Media.UDPReadBufferBytes = -1 }, "media.udp_read_buffer_bytes: must be between 0 (the kernel's default) and 1 GiB, got -1", 1},
 		{"udp batch interval", func(c *Config) { c.Media.UDPBatchInterval = time.Second }, `media.udp_batch_interval: must be at most 10ms: every batched packet may wait this long, got "1s"`, 1},
 		{"admin token newline", func(c *Config) { c.Admin.Token = "abcdefghijklmnop\n" }, "admin.token: must not contain whitespace or control characters", 1},
 	} {

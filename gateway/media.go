@@ -64,6 +64,9 @@ func newMediaStack(cfg config.Media, log *slog.Logger) (*mediaStack, error) {
 			ice.UDPMuxFromPortWithIPFilter(ipAllowed),
 			ice.UDPMuxFromPortWithLoopback(),
 		}
+		if cfg.UDPReadBufferBytes > 0 {
+			opts = append(opts, ice.UDPMuxFromPortWithReadBufferSize(cfg.UDPReadBufferBytes))
+		}
 		if cfg.UDPBatchSize > 0 {
 			std, err := stdnet.NewNet()
 			if err != nil {
