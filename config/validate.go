@@ -305,6 +305,12 @@ func (v *validator) media(m Media) {
 	if m.UDPPort != 0 {
 		v.intRange("media.udp_port", m.UDPPort, 1, 65535, "must be a port between 1 and 65535, or 0 for a port per connection")
 	}
+	v.intRange("media.udp_batch_size", m.UDPBatchSize, 0, 1024, "must be between 0 (off) and 1024 packets")
+	v.duration("media.udp_batch_interval", m.UDPBatchInterval)
+	v.intRange("media.udp_read_buffer_bytes", m.UDPReadBufferBytes, 0, 1<<30, "must be between 0 (the kernel's default) and 1 GiB")
+	if m.UDPBatchInterval > 10*time.Millisecond {
+		v.fail("media.udp_batch_interval", strconv.Quote(m.UDPBatchInterval.String()), "must be at most 10ms: every batched packet may wait this long")
+	}
 	for i, name := range m.RelayChannels {
 		if name == "" {
 			v.fail(fmt.Sprintf("media.relay_channels[%d]", i), `""`, "must not be empty")

@@ -74,6 +74,9 @@ func TestValidateNamesKeyAndValue(t *testing.T) {
 		{"cluster node id", func(c *Config) { c.Cluster.NodeID = "node 1" }, `cluster.node_id: must be at most 64 letters, digits, '-', '_' or '.', got "node 1"`, 1},
 		{"cluster outbox", func(c *Config) { c.Cluster.OutboxSize = 1 }, "cluster.outbox_size: must be between 16 and 1000000, got 1", 1},
 		{"cluster inbox", func(c *Config) { c.Cluster.InboxMaxLen = 10 }, "cluster.inbox_max_len: must be between 1000 and 100000000, got 10", 1},
+		{"udp batch size", func(c *Config) { c.Media.UDPBatchSize = 5000 }, "media.udp_batch_size: must be between 0 (off) and 1024 packets, got 5000", 1},
+		{"udp read buffer", func(c *Config) { c.Media.UDPReadBufferBytes = -1 }, "media.udp_read_buffer_bytes: must be between 0 (the kernel's default) and 1 GiB, got -1", 1},
+		{"udp batch interval", func(c *Config) { c.Media.UDPBatchInterval = time.Second }, `media.udp_batch_interval: must be at most 10ms: every batched packet may wait this long, got "1s"`, 1},
 		{"admin token newline", func(c *Config) { c.Admin.Token = "abcdefghijklmnop\n" }, "admin.token: must not contain whitespace or control characters", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

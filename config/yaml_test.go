@@ -48,6 +48,7 @@ func TestParseYAMLFull(t *testing.T) {
 	d := Default().Media
 	want.Media.MaxPeerConnections, want.Media.MaxPeersPerRoom, want.Media.PeerConnectTimeout = d.MaxPeerConnections, d.MaxPeersPerRoom, d.PeerConnectTimeout
 	want.Media.RelayMessagesPerSecond, want.Media.RelayMessageBurst, want.Media.MaxUnknownSSRCs = d.RelayMessagesPerSecond, d.RelayMessageBurst, d.MaxUnknownSSRCs
+	want.Media.UDPBatchSize, want.Media.UDPBatchInterval, want.Media.UDPReadBufferBytes = d.UDPBatchSize, d.UDPBatchInterval, d.UDPReadBufferBytes
 	if !equalConfigs(cfg, want) {
 		t.Errorf("got\n%#v\nwant\n%#v", cfg, want)
 	}

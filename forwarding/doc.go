@@ -10,8 +10,12 @@
 // The gateway's read loop feeds a Publication with WriteRaw (or WriteRTP)
 // and HandleSenderReport; each subscriber gets a DownTrack from Subscribe,
 // whose HandleRTCP takes the subscriber's PLI, FIR and NACK. Every
-// down-track and sink has a bounded queue and its own writer goroutine, so a
-// slow or dead subscriber only loses its own packets. The per-packet path
+// down-track and sink has a bounded queue, so a slow or dead subscriber only
+// loses its own packets. A sink has its own goroutine; a down-track has its
+// own too, or shares its subscriber's WriterGroup (one goroutine for all the
+// tracks of one peer connection, which writes everything queued for all of
+// them per wake-up), so goroutines grow with subscribers rather than with
+// subscriptions. The per-packet path
 // does not allocate: packets live in pooled, reference-counted buffers shared
 // by the history, the keyframe cache and every queue.
 //

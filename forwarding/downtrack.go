@@ -34,10 +34,15 @@ type DownTrackConfig struct {
 	RTXWriter RTPWriter  // optional; RTX packets go to Writer when nil
 	RTCP      RTCPWriter // optional; no sender reports when nil
 
+	// Group, when set, serves this down-track from the group's goroutine
+	// (one for all the down-tracks of a subscriber) instead of its own.
+	Group *WriterGroup
+
 	// QueueSize bounds the packets waiting for this subscriber (rounded up
-	// to a power of two). Default 1024.
+	// to a power of two). Default 1024 for video, 256 for audio.
 	QueueSize int
 	// SenderReportInterval is the period of RTCP sender reports. Default 1s.
+	// A down-track in a Group sends them at the group's interval instead.
 	SenderReportInterval time.Duration
 	// RetransmitMinInterval suppresses repeated NACKs for a packet resent
 	// less than this long ago. Default 20ms.
@@ -48,12 +53,18 @@ type DownTrackConfig struct {
 	KeepHeaderExtensions bool
 
 	// OnFirstKeyframe, when set, is called once, from the down-track's
-	// writer goroutine, right after the first keyframe packet was written
+	// writer goroutine (its group's, in a Group), right after the first keyframe packet was written
 	// (for audio: the first packet): the moment a joiner can show media.
 	OnFirstKeyframe func()
 
 	Logger *slog.Logger
 }
+
+// maxSequenceMappings bounds each down-track's outgoing-to-upstream
+// sequence mappings below the publication's history: 512 packets are 1.7 s
+// of video at 300 packets/s, longer ago than any NACK worth answering, and a
+// mapping costs 40 bytes per down-track (a 20-person meeting has 760).
+const maxSequenceMappings = 512
 
 // maxPendingNacks bounds the NACKed sequence numbers waiting to be served.
 const maxPendingNacks = 512
@@ -64,14 +75,23 @@ const maxPendingNacks = 512
 const maxRetransmitsPerPacket = 4
 
 // DownTrack is one subscriber's view of a publication: its own SSRC,
-// sequence numbers and timestamps, a bounded queue and a writer goroutine, so
-// a slow subscriber only ever loses its own packets.
+// sequence numbers and timestamps, a bounded queue and a writer goroutine
+// (its own, or its subscriber's WriterGroup), so a slow subscriber only ever
+// loses its own packets.
 type DownTrack struct {
 	pub   *Publication
 	cfg   DownTrackConfig
 	log   *slog.Logger
 	queue *ring
-	wake  chan struct{}
+	wake  chan struct{} // its own goroutine's; unused in a group
+
+	// In a group: scheduled is set while the down-track waits in the
+	// group's ready list; ready is the writer's ReadyWriter channel until
+	// the writer was seen ready (writer only); waiting is set while a
+	// helper goroutine waits for that channel.
+	scheduled atomic.Bool
+	ready     <-chan struct{}
+	waiting   atomic.Bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -113,26 +133,36 @@ func newDownTrack(p *Publication, cfg DownTrackConfig) (*DownTrack, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = p.log
 	}
-	defaults.Positive(&cfg.QueueSize, 1024)
+	if p.video {
+		defaults.Positive(&cfg.QueueSize, 1024)
+	} else {
+		defaults.Positive(&cfg.QueueSize, 256) // 5 s of Opus; audio comes in no bursts
+	}
 	defaults.Positive(&cfg.SenderReportInterval, time.Second)
 	defaults.Positive(&cfg.RetransmitMinInterval, 20*time.Millisecond)
-	wakeCh := make(chan struct{}, 1)
-	return &DownTrack{
-		pub:   p,
-		cfg:   cfg,
-		log:   cfg.Logger.With("ssrc", cfg.SSRC),
-		queue: newRing(cfg.QueueSize, wakeCh),
-		wake:  wakeCh,
-		done:  make(chan struct{}),
+	d := &DownTrack{
+		pub:  p,
+		cfg:  cfg,
+		log:  cfg.Logger.With("ssrc", cfg.SSRC),
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
 		// Random first sequence number and timestamp, as RFC 3550 asks.
 		munger:   newMunger(p.cfg.Codec.ClockRate, uint16(rand.Uint32()), rand.Uint32()),
-		seqs:     newSequencer(p.cfg.HistorySize),
+		seqs:     newSequencer(min(p.cfg.HistorySize, maxSequenceMappings)),
 		nackIn:   make([]uint16, 0, maxPendingNacks),
 		nackWork: make([]uint16, 0, maxPendingNacks),
 		exts:     make([]rtp.Extension, 0, 8),
-		rtxBuf:   make([]byte, maxPacketSize+2),
 		rtxSeq:   uint16(rand.Uint32()),
-	}, nil
+	}
+	notify := func() { wake(d.wake) }
+	if cfg.Group != nil {
+		notify = d.schedule
+		if rw, ok := cfg.Writer.(ReadyWriter); ok {
+			d.ready = rw.Ready()
+		}
+	}
+	d.queue = newRing(cfg.QueueSize, notify)
+	return d, nil
 }
 
 // SSRC returns the subscriber-facing SSRC.
@@ -204,11 +234,11 @@ func (d *DownTrack) queueNacks(pairs []rtcp.NackPair) {
 	d.nackMu.Unlock()
 	d.stats.nacksReceived.Add(received)
 	d.stats.nacksDropped.Add(dropped)
-	wake(d.wake)
+	d.queue.notify()
 }
 
-// run is the writer goroutine: cache replay first, then retransmissions and
-// queued packets, and periodic sender reports.
+// run is the down-track's own writer goroutine (when it is in no group):
+// its work, then periodic sender reports, until it stops.
 func (d *DownTrack) run() {
 	defer close(d.done)
 	defer d.teardown()
@@ -219,24 +249,8 @@ func (d *DownTrack) run() {
 		defer t.Stop()
 		srTick = t.C
 	}
-
-	for i, pk := range d.replay {
-		if d.ctx.Err() != nil {
-			return
-		}
-		d.forward(pk)
-		pk.release()
-		d.replay[i] = nil
-		d.stats.replayed.Add(1)
-	}
-	d.replay = nil
-
 	for {
-		d.serveNacks()
-		for pk := d.queue.pop(); pk != nil; pk = d.queue.pop() {
-			d.forward(pk)
-			pk.release()
-		}
+		d.work()
 		select {
 		case <-d.ctx.Done():
 			return
@@ -247,11 +261,36 @@ func (d *DownTrack) run() {
 	}
 }
 
+// work writes what is due, all of it per wake-up: the keyframe cache replay
+// (first time only), retransmissions, then every queued packet. Writer only.
+func (d *DownTrack) work() {
+	for i, pk := range d.replay {
+		if d.ctx.Err() != nil {
+			return
+		}
+		d.forward(pk)
+		pk.release()
+		d.replay[i] = nil
+		d.stats.replayed.Add(1)
+	}
+	d.replay = nil
+	d.serveNacks()
+	for pk := d.queue.pop(); pk != nil; pk = d.queue.pop() {
+		d.forward(pk)
+		pk.release()
+	}
+}
+
 // teardown detaches from the publication first, so nothing is pushed any
 // more, then releases whatever is still queued.
 func (d *DownTrack) teardown() {
 	d.pub.detach(d)
 	d.queue.drain()
+	d.releaseReplay()
+}
+
+// releaseReplay gives back the cache replay not yet sent.
+func (d *DownTrack) releaseReplay() {
 	for _, pk := range d.replay {
 		if pk != nil {
 			pk.release()
@@ -370,6 +409,9 @@ func (d *DownTrack) retransmit(seq uint16) {
 		// RFC 4588: the original sequence number, then the original
 		// payload, on the RTX stream's own SSRC, payload type and
 		// sequence numbers. Padding is not carried over.
+		if d.rtxBuf == nil {
+			d.rtxBuf = make([]byte, maxPacketSize+2) // most down-tracks never resend
+		}
 		binary.BigEndian.PutUint16(d.rtxBuf, seq)
 		n := copy(d.rtxBuf[2:], payload)
 		payload = d.rtxBuf[:2+n]

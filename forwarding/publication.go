@@ -364,10 +364,19 @@ func (p *Publication) Subscribe(ctx context.Context, cfg DownTrackConfig) (*Down
 			p.stats.cacheMisses.Add(1)
 		}
 	}
+	if g := cfg.Group; g != nil {
+		if err := g.add(d); err != nil {
+			p.mu.Unlock()
+			d.cancel()
+			d.releaseReplay()
+			return nil, err
+		}
+	} else {
+		go d.run()
+	}
 	old := *p.subs.Load()
 	next := append(slices.Clip(old), d)
 	p.subs.Store(&next)
-	go d.run()
 	p.mu.Unlock()
 	if p.video {
 		p.RequestKeyframe()

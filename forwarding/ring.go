@@ -11,12 +11,13 @@ type ring struct {
 	mask  uint64
 	head  atomic.Uint64 // next slot to read; written by the consumer only
 	tail  atomic.Uint64 // next slot to write; written by the producer only
-	wake  chan struct{} // capacity 1: "there may be work"
+	// notify tells the consumer "there may be work"; it must not block.
+	notify func()
 }
 
-func newRing(size int, wake chan struct{}) *ring {
+func newRing(size int, notify func()) *ring {
 	n := ceilPow2(size)
-	return &ring{slots: make([]*packet, n), mask: uint64(n - 1), wake: wake}
+	return &ring{slots: make([]*packet, n), mask: uint64(n - 1), notify: notify}
 }
 
 // push enqueues p and wakes the consumer. It reports false, leaving p
@@ -28,10 +29,7 @@ func (r *ring) push(p *packet) bool {
 	}
 	r.slots[t&r.mask] = p
 	r.tail.Store(t + 1)
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
+	r.notify()
 	return true
 }
 

@@ -74,7 +74,7 @@ func (p *Publication) AddSink(ctx context.Context, s Sink, opts SinkOptions) (*S
 	r := &sinkRunner{
 		pub:   p,
 		sink:  s,
-		queue: newRing(opts.QueueSize, wakeCh),
+		queue: newRing(opts.QueueSize, func() { wake(wakeCh) }),
 		wake:  wakeCh,
 		done:  make(chan struct{}),
 	}

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/codec"
 )
 
 // pkt makes a packet of one pool with the fields the small structures use.
@@ -91,8 +93,8 @@ func TestSequencer(t *testing.T) {
 // blocking), the consumer is woken, drain releases what is queued.
 func TestRing(t *testing.T) {
 	pool := newPacketPool()
-	wake := make(chan struct{}, 1)
-	r := newRing(3, wake) // rounds up to 4
+	wakeCh := make(chan struct{}, 1)
+	r := newRing(3, func() { wake(wakeCh) }) // rounds up to 4
 	var in []*packet
 	for i := range 4 {
 		p := pkt(pool, uint64(i), 1, 0, 0)
@@ -105,7 +107,7 @@ func TestRing(t *testing.T) {
 		t.Fatal("a full ring took a fifth packet")
 	}
 	select {
-	case <-wake:
+	case <-wakeCh:
 	default:
 		t.Error("the consumer was not woken")
 	}
@@ -225,6 +227,37 @@ func TestDownTrackStatsAdd(t *testing.T) {
 	for i := range va.NumField() {
 		if got, want := va.Field(i).Uint(), uint64(101*(i+1)); got != want {
 			t.Errorf("%s: %d, want %d", va.Type().Field(i).Name, got, want)
+		}
+	}
+}
+
+// TestHistoryDefaults: video keeps 1024 packets for NACKs, audio 128; an
+// explicit size wins; down-tracks map at most 512 of them, and queue 1024
+// video or 256 audio packets.
+func TestHistoryDefaults(t *testing.T) {
+	opus := Codec{MimeType: codec.MimeTypeOpus, ClockRate: 48000, PayloadType: 111}
+	for _, tc := range []struct {
+		codec      Codec
+		size, want int
+	}{
+		{vp8Codec, 0, 1024},
+		{opus, 0, 128},
+		{opus, 1000, 1024},
+	} {
+		p := newTestPublication(t, PublicationConfig{Codec: tc.codec, HistorySize: tc.size})
+		d := subscribe(t, p, DownTrackConfig{SSRC: 1, Writer: newCaptureWriter()})
+		if got := len(p.hist.slots); got != tc.want {
+			t.Errorf("%s, size %d: history of %d packets, want %d", tc.codec.MimeType, tc.size, got, tc.want)
+		}
+		if got := len(d.seqs.entries); got != min(tc.want, maxSequenceMappings) {
+			t.Errorf("%s, size %d: %d sequence mappings, want %d", tc.codec.MimeType, tc.size, got, tc.want)
+		}
+		wantQueue := 256
+		if tc.codec.IsVideo() {
+			wantQueue = 1024
+		}
+		if got := len(d.queue.slots); got != wantQueue {
+			t.Errorf("%s: queue of %d packets, want %d", tc.codec.MimeType, got, wantQueue)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
@@ -59,10 +60,21 @@ func newMediaStack(cfg config.Media, log *slog.Logger) (*mediaStack, error) {
 
 	m := &mediaStack{binder: sfu.NewBinder(), guard: sfu.NewSSRCGuard(cfg.MaxUnknownSSRCs)}
 	if cfg.UDPPort != 0 {
-		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort,
+		opts := []ice.UDPMuxFromPortOption{
 			ice.UDPMuxFromPortWithIPFilter(ipAllowed),
 			ice.UDPMuxFromPortWithLoopback(),
-		)
+		}
+		if cfg.UDPReadBufferBytes > 0 {
+			opts = append(opts, ice.UDPMuxFromPortWithReadBufferSize(cfg.UDPReadBufferBytes))
+		}
+		if cfg.UDPBatchSize > 0 {
+			std, err := stdnet.NewNet()
+			if err != nil {
+				return nil, fmt.Errorf("media.udp_batch_size: %w", err)
+			}
+			opts = append(opts, ice.UDPMuxFromPortWithNet(batchNet{Net: std, size: cfg.UDPBatchSize, interval: cfg.UDPBatchInterval}))
+		}
+		mux, err := ice.NewMultiUDPMuxFromPort(cfg.UDPPort, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("media.udp_port %d: %w", cfg.UDPPort, err)
 		}

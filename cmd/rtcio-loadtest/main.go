@@ -6,6 +6,7 @@
 //	rtcio-loadtest --scenario meeting --publishers 6
 //	rtcio-loadtest --scenario audio-room --publishers 3 --subscribers 50
 //	rtcio-loadtest --sweep 10,25,50,100 --baseline --plot sweep.png
+//	rtcio-loadtest --scenario meeting --max --max-start 8 --baseline
 //
 // By default it builds ./cmd/rtcio-gateway (and ./cmd/bare-forwarder with
 // --baseline) from the repository it runs in and starts a fresh server for
@@ -82,6 +83,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sweep := fs.String("sweep", "", "comma-separated subscriber counts to sweep (fanout)")
 	plotPath := fs.String("plot", "", "PNG of the sweep")
 	jsonPath := fs.String("json", "", "write results as JSON to this file (- for stdout)")
+	var maxOpts loadtest.MaxOptions
+	search := fs.Bool("max", false, "search the largest size each server completes (meeting: participants, otherwise subscribers): every stream within --max-within of joining, loss under --max-loss; sizes double from --max-start, then a binary search")
+	fs.IntVar(&maxOpts.Start, "max-start", 4, "with --max, the first size tried")
+	fs.IntVar(&maxOpts.Limit, "max-limit", 200, "with --max, the largest size tried")
+	fs.IntVar(&maxOpts.Resolution, "max-resolution", 1, "with --max, stop when the largest complete and the smallest failed size are this close")
+	fs.DurationVar(&maxOpts.TrialTimeout, "max-trial-timeout", 4*time.Minute, "with --max, a size whose run (joins included) takes longer is incomplete")
+	maxOpts.Criterion = loadtest.DefaultCriterion()
+	fs.DurationVar(&maxOpts.Criterion.Within, "max-within", maxOpts.Criterion.Within, "with --max, every stream must arrive this soon after its participant joined")
+	fs.Float64Var(&maxOpts.Criterion.MaxLossPercent, "max-loss", maxOpts.Criterion.MaxLossPercent, "with --max, the loss (percent) a complete run stays under")
 	repeat := fs.Int("repeat", 1, "run each comparison this many times")
 	timeout := fs.Duration("timeout", 30*time.Minute, "bound on the whole invocation")
 	verbose := fs.Bool("v", false, "progress logs")
@@ -109,7 +119,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if err := cfg.Defaults().Validate(); err != nil && len(counts) == 0 {
+	if *search {
+		if len(counts) > 0 {
+			fmt.Fprintln(stderr, "--max and --sweep do not go together")
+			return 2
+		}
+		if err := maxOpts.Validate(); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+		if err := loadtest.SearchSize(cfg, maxOpts.Start).Defaults().Validate(); err != nil {
+			fmt.Fprintln(stderr, err)
+			return 2
+		}
+	} else if err := cfg.Defaults().Validate(); err != nil && len(counts) == 0 {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
@@ -143,7 +166,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	var out any
-	if len(counts) > 0 {
+	if *search {
+		maxOpts.OnTrial = func(server string, t loadtest.Trial) { writeTrial(stdout, server, t) }
+		results, err := setup.Max(ctx, cfg, maxOpts)
+		writeMax(stdout, results)
+		out = results
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+	} else if len(counts) > 0 {
 		cfg.Scenario = loadtest.Fanout
 		points, err := setup.Sweep(ctx, cfg, counts)
 		for _, p := range points {
@@ -235,4 +267,37 @@ func fixtureDir() (string, error) {
 		return "", err
 	}
 	return root + "/internal/testdata/media", nil
+}
+
+// writeTrial prints one line per size a --max search tried.
+func writeTrial(w io.Writer, server string, t loadtest.Trial) {
+	verdict := "complete"
+	if !t.Complete {
+		verdict = "incomplete: " + t.Reason
+	}
+	if r := t.Result; r != nil {
+		fmt.Fprintf(w, "%-8s size %4d  loss %.3f%%  first packet max %.0f ms  last joiner keyframe %.0f ms  %.2f us/packet  %s\n",
+			server, t.Size, r.LossTotal, r.JoinFirstMs.Max, r.LastJoinKeyMs, r.CPUPerPacket, verdict)
+		return
+	}
+	fmt.Fprintf(w, "%-8s size %4d  %s\n", server, t.Size, verdict)
+}
+
+// writeMax prints each server's largest complete size, its run, and the
+// gateway/bare ratio of the sizes.
+func writeMax(w io.Writer, results []loadtest.MaxResult) {
+	var rs []*loadtest.Result
+	for _, m := range results {
+		fmt.Fprintf(w, "largest complete (%s): %d\n", m.Server, m.Best)
+		if r := m.BestResult(); r != nil {
+			rs = append(rs, r)
+		}
+	}
+	if len(results) == 2 && results[1].Best > 0 {
+		fmt.Fprintf(w, "gateway/bare: %.2f\n", float64(results[0].Best)/float64(results[1].Best))
+	}
+	if len(rs) > 0 {
+		fmt.Fprintln(w, "runs at the largest complete sizes:")
+		_ = loadtest.WriteTable(w, rs...)
+	}
 }

@@ -19,6 +19,9 @@ func TestRejectsBadFlags(t *testing.T) {
 		{[]string{"--publishers", "0"}, "publishers 0"},
 		{[]string{"--url", "http://127.0.0.1:1"}, "--url and --pid go together"},
 		{[]string{"--video=false"}, "fanout needs video"},
+		{[]string{"--max", "--max-start", "0"}, "a search needs 1 <= start"},
+		{[]string{"--max", "--max-start", "50", "--max-limit", "10"}, "a search needs 1 <= start"},
+		{[]string{"--max", "--sweep", "10"}, "--max and --sweep do not go together"},
 	}
 	for _, c := range cases {
 		var out, errs bytes.Buffer

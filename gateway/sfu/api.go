@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rtcio-gateway/rtcio-gateway/forwarding"
 )
 
 // NewAPI builds the pion API of the gateway's peers. It registers the
@@ -71,12 +74,15 @@ type Binder struct {
 func NewBinder() *Binder { return &Binder{} }
 
 // NewInterceptor implements interceptor.Factory: one per peer connection.
+// The connection's down-tracks share one writer goroutine (a
+// forwarding.WriterGroup), closed with the connection.
 func (r *Binder) NewInterceptor(pc string) (interceptor.Interceptor, error) {
 	return &binderInterceptor{
 		binder:  r,
 		pc:      pc,
 		pending: make(map[string]*streamWriter),
 		bound:   make(map[string]interceptor.RTPWriter),
+		writers: forwarding.NewWriterGroup(context.Background(), forwarding.WriterGroupConfig{}),
 	}, nil
 }
 
@@ -88,11 +94,12 @@ var (
 // senderBinding is what a forwardTrack gets when it is bound to a sender:
 // where its RTP, its sender reports and its subscriber's feedback go.
 type senderBinding struct {
-	rtp    *streamWriter
-	rtcp   RTCPWriterFunc
-	reader *senderRTCP
-	conn   *binderInterceptor
-	id     string
+	rtp     *streamWriter
+	rtcp    RTCPWriterFunc
+	reader  *senderRTCP
+	conn    *binderInterceptor
+	id      string
+	writers *forwarding.WriterGroup // the connection's down-track writer
 }
 
 // bind finds the peer connection of the sender behind ctx and returns
@@ -106,11 +113,12 @@ func (r *Binder) bind(ctx webrtc.TrackLocalContext) (*senderBinding, error) {
 	}
 	conn := reader.conn
 	return &senderBinding{
-		rtp:    conn.rtpWriter(ctx.ID()),
-		rtcp:   conn.writeRTCP,
-		reader: reader,
-		conn:   conn,
-		id:     ctx.ID(),
+		rtp:     conn.rtpWriter(ctx.ID()),
+		rtcp:    conn.writeRTCP,
+		reader:  reader,
+		conn:    conn,
+		id:      ctx.ID(),
+		writers: conn.writers,
 	}, nil
 }
 
@@ -133,11 +141,20 @@ func (b *senderBinding) release() {
 // in Bind, could lose the keyframe cache replay that way, and a late
 // joiner then waited for the publisher's next keyframe.
 type streamWriter struct {
-	ready     chan struct{}
-	abort     chan struct{}
-	abortOnce sync.Once
-	w         interceptor.RTPWriter // set before ready is closed
+	ready      chan struct{}
+	abort      chan struct{}
+	abortOnce  sync.Once
+	settled    chan struct{} // closed with ready or abort, whichever first
+	settleOnce sync.Once
+	w          interceptor.RTPWriter // set before ready is closed
 }
+
+// Ready implements forwarding.ReadyWriter: the connection's shared writer
+// goroutine does not write to a stream pion has not bound yet (the write
+// would wait, holding up the connection's other tracks).
+func (s *streamWriter) Ready() <-chan struct{} { return s.settled }
+
+func (s *streamWriter) settle() { s.settleOnce.Do(func() { close(s.settled) }) }
 
 // WriteRTP implements forwarding.RTPWriter.
 func (s *streamWriter) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
@@ -165,6 +182,8 @@ type binderInterceptor struct {
 	// the room knows whose feedback a down-track gets.
 	pc string
 
+	writers *forwarding.WriterGroup
+
 	mu      sync.Mutex
 	writer  interceptor.RTCPWriter
 	pending map[string]*streamWriter // RTP writers waiting for pion to bind their stream
@@ -175,12 +194,13 @@ type binderInterceptor struct {
 // bound again to a sender pion already connected (ReplaceTrack on a sender
 // that was sending) writes at once.
 func (i *binderInterceptor) rtpWriter(id string) *streamWriter {
-	w := &streamWriter{ready: make(chan struct{}), abort: make(chan struct{})}
+	w := &streamWriter{ready: make(chan struct{}), abort: make(chan struct{}), settled: make(chan struct{})}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if bound := i.bound[id]; bound != nil {
 		w.w = bound
 		close(w.ready)
+		w.settle()
 		return w
 	}
 	i.pending[id] = w
@@ -195,6 +215,7 @@ func (i *binderInterceptor) forget(id string, w *streamWriter) {
 	}
 	i.mu.Unlock()
 	w.abortOnce.Do(func() { close(w.abort) })
+	w.settle()
 }
 
 // writeRTCP writes on the connection's RTCP writer, which pion may bind
@@ -236,6 +257,7 @@ func (i *binderInterceptor) BindLocalStream(info *interceptor.StreamInfo, w inte
 		delete(i.pending, info.ID)
 		sw.w = w
 		close(sw.ready)
+		sw.settle()
 	}
 	return w
 }
@@ -251,6 +273,9 @@ func (i *binderInterceptor) Close() error {
 	clear(i.bound)
 	i.writer = nil
 	i.mu.Unlock()
+	// Every down-track of this connection stops with it (pion unbinds
+	// them too; whichever comes first stops them).
+	i.writers.Close()
 	return nil
 }
 

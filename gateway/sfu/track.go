@@ -79,6 +79,7 @@ func (f *forwardTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParame
 		RTXPayloadType:  rtxPT,
 		Writer:          sb.rtp,
 		RTCP:            sb.rtcp,
+		Group:           sb.writers,
 		Logger:          f.log,
 	})
 	if err != nil {

@@ -13,6 +13,8 @@
 //
 // Run executes one scenario (fanout, meeting or audio-room) against a Target
 // and returns a Result; Sweep repeats fanout over several subscriber counts
-// and Plot draws the sweep. cmd/rtcio-loadtest is the command line around
+// and Plot draws the sweep; Max searches the largest size each server
+// completes under a Criterion (SearchMax is the search itself).
+// cmd/rtcio-loadtest is the command line around
 // this package and cmd/bare-forwarder is the baseline program.
 package loadtest

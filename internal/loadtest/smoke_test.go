@@ -2,6 +2,8 @@ package loadtest
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -123,4 +125,40 @@ func TestSmokeAudioRoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertComplete(t, r, 4, 0)
+}
+
+// The --max search through both real servers, on tiny sizes: meetings of 2
+// and 3 (the limit), each on a fresh server. The criterion is lenient (a
+// loaded test machine must not decide the outcome): this checks the
+// search's wiring, not the servers' capacity.
+func TestSmokeMaxSearch(t *testing.T) {
+	s := smokeSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cfg := smokeConfig(Meeting, 0, 0)
+	var told []string
+	res, err := s.Max(ctx, cfg, MaxOptions{
+		Start: 2, Limit: 3, Resolution: 1,
+		Criterion: Criterion{Within: time.Minute, MaxLossPercent: 100},
+		OnTrial:   func(server string, tr Trial) { told = append(told, fmt.Sprintf("%s/%d", server, tr.Size)) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"gateway/2", "gateway/3", "bare/2", "bare/3"}; !slices.Equal(told, want) {
+		t.Fatalf("trials %v, want %v", told, want)
+	}
+	for i, m := range res {
+		if m.Server != []string{"gateway", "bare"}[i] || m.Best != 3 {
+			t.Fatalf("%s: largest complete %d, want 3 (trials %+v)", m.Server, m.Best, m.Trials)
+		}
+		r := m.BestResult()
+		if r == nil || r.Participants != 3 || r.Target != m.Server {
+			t.Fatalf("%s: best run %+v", m.Server, r)
+		}
+		// The last joiner got the two others' video.
+		if r.LastJoinKeyMs <= 0 {
+			t.Errorf("%s: last joiner's first keyframe not measured", m.Server)
+		}
+	}
 }

@@ -84,6 +84,10 @@ type Result struct {
 	LatencyUs   Dist             `json:"latencyUs"`
 	JoinFirstMs Dist             `json:"joinToFirstPacketMs"`
 	JoinKeyMs   Dist             `json:"joinToFirstKeyframeMs"`
+	// LastJoinKeyMs is the participant that joined last: its join to the
+	// first keyframe of the last of its video streams to show one (0 when
+	// it expects no video or got no keyframe).
+	LastJoinKeyMs float64 `json:"lastJoinerToFirstKeyframeMs"`
 
 	RSSBaseline int64 `json:"rssBaselineBytes"`
 	RSSEnd      int64 `json:"rssEndBytes"`
@@ -117,6 +121,7 @@ func (r *Result) compute(members []*member, w window, subscribers, streams int) 
 	r.Streams = streams
 	r.Window = time.Duration(w.endNs - w.startNs)
 	var lat, joinFirst, joinKey []float64
+	var last *member // the last participant to join that expects streams
 	var bytes int64
 	var expectedAll, receivedAll int64
 	video := map[uint32]bool{}
@@ -132,6 +137,10 @@ func (r *Result) compute(members []*member, w window, subscribers, streams int) 
 	for _, m := range members {
 		if len(m.expect) == 0 {
 			continue // a publisher alone with subscribers receives nothing
+		}
+		if last == nil || m.p.JoinNs > last.p.JoinNs {
+			last = m
+			r.LastJoinKeyMs = 0
 		}
 		byStream := map[uint32][]*streamRx{}
 		m.in.mu.Lock()
@@ -155,7 +164,11 @@ func (r *Result) compute(members []*member, w window, subscribers, streams int) 
 			joinFirst = append(joinFirst, float64(merged.firstNs-m.p.JoinNs)/1e6)
 			if video[id] {
 				if merged.firstKeyNs > 0 {
-					joinKey = append(joinKey, float64(merged.firstKeyNs-m.p.JoinNs)/1e6)
+					ms := float64(merged.firstKeyNs-m.p.JoinNs) / 1e6
+					joinKey = append(joinKey, ms)
+					if m == last {
+						r.LastJoinKeyMs = max(r.LastJoinKeyMs, ms)
+					}
 				}
 			}
 			for _, rx := range rxs {
