@@ -104,51 +104,81 @@ func (b *Bus) Send(node, kind string, payload []byte) error {
 // drain writes one node's envelopes to its inbox in order. An envelope is
 // retried with its sequence number until Redis takes it: if a write went
 // through but its answer was lost, the copy is dropped by the receiver.
+// When the bus stops, what is still queued is flushed (see flush).
 func (b *Bus) drain(ob *outbox) {
 	defer b.wg.Done()
 	for {
-		var env Envelope
 		select {
 		case <-b.ctx.Done():
+			b.flush(ob)
 			return
-		case env = <-ob.ch:
-		}
-		ob.seq++
-		env.Seq = ob.seq
-		backoff := 20 * time.Millisecond
-		for {
-			// The inbox expires when nobody wrote to it for a while: the
-			// inbox of a node that died is gone then, even if an envelope
-			// was still on its way when the reaper deleted it. A live node
-			// reads continuously, so what expires was long read.
-			pipe := b.c.rdb.TxPipeline()
-			inbox := b.c.keys.inbox(ob.node)
-			pipe.XAdd(b.ctx, &redis.XAddArgs{
-				Stream: inbox,
-				MaxLen: int64(b.c.cfg.InboxMaxLen),
-				Approx: true,
-				Values: []any{
-					"f", b.c.cfg.NodeID, "i", b.c.incarnation, "s", env.Seq,
-					"k", env.Kind, "p", env.Payload, "t", env.Sent.UnixMicro(),
-				},
-			})
-			pipe.PExpire(b.ctx, inbox, inboxIdleTTL*b.c.cfg.NodeTTL)
-			_, err := pipe.Exec(b.ctx)
-			if err == nil {
-				b.sent.Add(1)
-				break
-			}
-			if b.ctx.Err() != nil {
+		case env := <-ob.ch:
+			if !b.write(b.ctx, ob, env) {
+				b.flush(ob)
 				return
 			}
-			b.retries.Add(1)
-			select {
-			case <-b.ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, time.Second)
 		}
+	}
+}
+
+// flush writes the envelopes still queued for a node once the bus stopped,
+// within one heartbeat: a draining node's last events are its sockets'
+// departures, and the room mates on other nodes must get them rather than
+// wait for the reaper. What cannot be written in time is dropped and
+// counted.
+func (b *Bus) flush(ob *outbox) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), b.c.cfg.Heartbeat)
+	defer cancel()
+	for {
+		select {
+		case env := <-ob.ch:
+			if !b.write(ctx, ob, env) {
+				b.dropped.Add(uint64(1 + len(ob.ch)))
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// write writes one envelope to the node's inbox, retrying until Redis
+// takes it or ctx ends (false).
+func (b *Bus) write(ctx context.Context, ob *outbox, env Envelope) bool {
+	ob.seq++
+	env.Seq = ob.seq
+	backoff := 20 * time.Millisecond
+	for {
+		// The inbox expires when nobody wrote to it for a while: the
+		// inbox of a node that died is gone then, even if an envelope
+		// was still on its way when the reaper deleted it. A live node
+		// reads continuously, so what expires was long read.
+		pipe := b.c.rdb.TxPipeline()
+		inbox := b.c.keys.inbox(ob.node)
+		pipe.XAdd(ctx, &redis.XAddArgs{
+			Stream: inbox,
+			MaxLen: int64(b.c.cfg.InboxMaxLen),
+			Approx: true,
+			Values: []any{
+				"f", b.c.cfg.NodeID, "i", b.c.incarnation, "s", env.Seq,
+				"k", env.Kind, "p", env.Payload, "t", env.Sent.UnixMicro(),
+			},
+		})
+		pipe.PExpire(ctx, inbox, inboxIdleTTL*b.c.cfg.NodeTTL)
+		if _, err := pipe.Exec(ctx); err == nil {
+			b.sent.Add(1)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		b.retries.Add(1)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
 	}
 }
 
