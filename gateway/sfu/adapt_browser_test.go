@@ -60,6 +60,7 @@ type adaptSample struct {
 	weakConcealed, weakSamples, weakPLIs uint64
 	weakAudioBytes                       uint64
 	strongBytes                          int
+	strongFrames, strongFreezes          int
 }
 
 func startAdaptRoom(t *testing.T, budget time.Duration) *adaptRoom {
@@ -150,7 +151,7 @@ func (r *adaptRoom) sample(t *testing.T) adaptSample {
 			s.weakAudioBytes += in.BytesReceived
 		}
 	}
-	s.strongBytes = r.strong.bytes(r.pubVideo)
+	s.strongBytes, s.strongFrames, s.strongFreezes = r.strong.video(r.pubVideo)
 	return s
 }
 
@@ -231,10 +232,11 @@ func (r *adaptRoom) checkViews(t *testing.T) (sent map[string]uint64) {
 	return sent
 }
 
-// uncapped waits for the publisher's encoder to ramp up, then measures 10 s
-// without a cap (acceptance 1, whose 60 s are shortened to keep the suite's
-// time): the publisher's rate, both subscribers', no pause, no REMB.
-func (r *adaptRoom) uncapped(t *testing.T) (base, baseStrong float64) {
+// uncapped waits for the publisher's encoder to ramp up, then measures d
+// without a cap (acceptance 1 is 60 s; the test that also runs 60 s at the
+// edge settles for 10 s to keep the suite's time): the publisher's rate,
+// both subscribers' rates and freezes, no pause, no REMB.
+func (r *adaptRoom) uncapped(t *testing.T, d time.Duration) (base, baseStrong float64) {
 	t.Helper()
 	ramp := time.Now()
 	for {
@@ -246,13 +248,14 @@ func (r *adaptRoom) uncapped(t *testing.T) (base, baseStrong float64) {
 			t.Fatalf("the publisher's video stayed at %.0f kbit/s (target %.0f)", kbps(a, b, pubBytes), b.pubTarget/1000)
 		}
 	}
-	a, b := r.window(t, 10*time.Second)
+	a, b := r.window(t, d)
 	base, baseStrong = kbps(a, b, pubBytes), kbps(a, b, strongBytes)
-	t.Logf("uncapped: publisher %.0f kbit/s, weak %.0f kbit/s (%d freezes), strong %.0f kbit/s",
-		base, kbps(a, b, weakBytes), b.weakFreezes-a.weakFreezes, baseStrong)
-	if base < 1200 || kbps(a, b, weakBytes) < 1100 || baseStrong < 1100 || b.weakFreezes-a.weakFreezes > 1 {
-		t.Errorf("uncapped: publisher %.0f, weak %.0f, strong %.0f kbit/s, %d freezes; want >= 1200, 1100, 1100 and at most 1",
-			base, kbps(a, b, weakBytes), baseStrong, b.weakFreezes-a.weakFreezes)
+	weakFreezes, strongFreezes := b.weakFreezes-a.weakFreezes, b.strongFreezes-a.strongFreezes
+	t.Logf("uncapped %v: publisher %.0f kbit/s, weak %.0f kbit/s (%d freezes), strong %.0f kbit/s (%d frames, %d freezes)",
+		d, base, kbps(a, b, weakBytes), weakFreezes, baseStrong, b.strongFrames-a.strongFrames, strongFreezes)
+	if base < 1200 || kbps(a, b, weakBytes) < 1100 || baseStrong < 1100 || weakFreezes > 1 || strongFreezes > 1 {
+		t.Errorf("uncapped: publisher %.0f, weak %.0f, strong %.0f kbit/s, %d and %d freezes; want >= 1200, 1100, 1100 and at most 1 each",
+			base, kbps(a, b, weakBytes), baseStrong, weakFreezes, strongFreezes)
 	}
 	if evs, _ := r.weak.Events(r.ctx, 0); hasServerEvent(evs, sfu.EventMediaPaused) {
 		t.Fatal("media-paused without a cap")
@@ -265,7 +268,7 @@ func (r *adaptRoom) uncapped(t *testing.T) (base, baseStrong float64) {
 	return base, baseStrong
 }
 
-// TestWeakSubscriberPausedThenResumed covers acceptance points 1 (short),
+// TestWeakSubscriberPausedThenResumed covers acceptance points 1 (60 s),
 // 3 and 4 in one room. Uncapped, the publisher reaches its full rate and
 // both subscribers take it without a pause. At 150 kbit/s the weak
 // subscriber's video is paused (media-paused) while its audio plays on,
@@ -274,8 +277,8 @@ func (r *adaptRoom) uncapped(t *testing.T) (base, baseStrong float64) {
 // (media-resumed) at a keyframe, decoding again at once, and the
 // publisher returns to its full rate.
 func TestWeakSubscriberPausedThenResumed(t *testing.T) {
-	r := startAdaptRoom(t, 4*time.Minute)
-	base, baseStrong := r.uncapped(t)
+	r := startAdaptRoom(t, 5*time.Minute)
+	base, baseStrong := r.uncapped(t, 60*time.Second)
 
 	// 150 kbit/s: paused within 10 s.
 	if err := r.link.SetDownlink(150); err != nil {
@@ -288,9 +291,10 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 	r.window(t, 3*time.Second)
 	a, b := r.window(t, 6*time.Second)
 	video, pubRate, strong := kbps(a, b, weakBytes), kbps(a, b, pubBytes), kbps(a, b, strongBytes)
+	strongFreezes := b.strongFreezes - a.strongFreezes
 	concealed := float64(b.weakConcealed-a.weakConcealed) / float64(max(b.weakSamples-a.weakSamples, 1))
-	t.Logf("paused: weak video %.1f kbit/s, audio %.0f kbit/s concealed %.2f%%; publisher %.0f kbit/s (%.0f%%); strong %.0f kbit/s",
-		video, kbps(a, b, func(s adaptSample) uint64 { return s.weakAudioBytes }), 100*concealed, pubRate, 100*pubRate/base, strong)
+	t.Logf("paused: weak video %.1f kbit/s, audio %.0f kbit/s concealed %.2f%%; publisher %.0f kbit/s (%.0f%%); strong %.0f kbit/s, %d frames, %d freezes",
+		video, kbps(a, b, func(s adaptSample) uint64 { return s.weakAudioBytes }), 100*concealed, pubRate, 100*pubRate/base, strong, b.strongFrames-a.strongFrames, strongFreezes)
 	if video > 20 {
 		t.Errorf("paused video still at %.1f kbit/s", video)
 	}
@@ -300,12 +304,13 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 	if pubRate < 0.7*base {
 		t.Errorf("the publisher fell to %.0f kbit/s, below 70%% of %.0f: the weak subscriber pulled it down", pubRate, base)
 	}
-	// What the gateway sends the strong subscriber is what the adaptation
-	// could take from it; what the Go peer reads also depends on its
-	// goroutine getting the CPU (race detector, two Chromiums), so it is
-	// logged, and the gateway's side is asserted.
+	// The strong subscriber unaffected: what it received over the window,
+	// without a freeze, and what the gateway says it sends it.
+	if strong < 0.7*baseStrong || strongFreezes > 0 {
+		t.Errorf("the strong subscriber received %.0f kbit/s (from %.0f before) with %d freezes", strong, baseStrong, strongFreezes)
+	}
 	if sent := r.checkViews(t)[r.strong.ID()]; float64(sent)/1000 < 0.7*baseStrong {
-		t.Errorf("the gateway sends the strong subscriber %d bit/s, from %.0f kbit/s before (it read %.0f kbit/s)", sent, baseStrong, strong)
+		t.Errorf("the gateway sends the strong subscriber %d bit/s, from %.0f kbit/s before", sent, baseStrong)
 	}
 
 	// 3 Mbit/s: resumed within 20 s, decoding within 1.5 s, at most 3
@@ -348,14 +353,15 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 	}
 }
 
-// bytes is what the Go peer received on key so far.
-func (g *goPeer) bytes(key mediaKey) int {
+// video is what the Go peer received on key so far: bytes, complete
+// frames and freezes (counted as a browser counts them, frameGaps).
+func (g *goPeer) video(key mediaKey) (bytes, frames, freezes int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if c := g.rtp[key]; c != nil {
-		return c.bytes
+		return c.bytes, c.gaps.frames, c.gaps.freezes
 	}
-	return 0
+	return 0, 0, 0
 }
 
 func hasServerEvent(evs []testenv.PageEvent, name string) bool {
@@ -391,7 +397,7 @@ func (r *adaptRoom) serverEvents(t *testing.T, name string, since int) int {
 // is asked for keyframes at most once per 2 s on average.
 func TestWeakSubscriberAtTheEdge(t *testing.T) {
 	r := startAdaptRoom(t, 5*time.Minute)
-	base, _ := r.uncapped(t)
+	base, _ := r.uncapped(t, 10*time.Second)
 
 	if err := r.link.SetDownlink(700); err != nil {
 		t.Fatal(err)
@@ -402,7 +408,7 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 	video, pubRate := kbps(a, b, weakBytes), kbps(a, b, pubBytes)
 	fps := float64(b.weakFrames-a.weakFrames) / b.at.Sub(a.at).Seconds()
 	freezes := b.weakFreezes - a.weakFreezes
-	strongRate := kbps(a, b, strongBytes)
+	strongRate, strongFreezes := kbps(a, b, strongBytes), b.strongFreezes-a.strongFreezes
 	fams := scrape(t, r.gw.URL)
 	rembs := value(t, fams, "rtcio_remb_sent_total")
 	var capBps uint64
@@ -415,8 +421,8 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 	if capBps < 200_000 || capBps >= 3_000_000 {
 		t.Errorf("admin view: the publisher's cap is %d, want between the floor and the maximum", capBps)
 	}
-	t.Logf("700 kbit/s: weak video %.0f kbit/s at %.1f fps, %d freezes in 30 s; publisher %.0f kbit/s (%.0f%% of %.0f), %v REMB sent so far; strong received %.0f kbit/s; pauses %d",
-		video, fps, freezes, pubRate, 100*pubRate/base, base, rembs, strongRate, r.serverEvents(t, sfu.EventMediaPaused, since))
+	t.Logf("700 kbit/s: weak video %.0f kbit/s at %.1f fps, %d freezes in 30 s; publisher %.0f kbit/s (%.0f%% of %.0f), %v REMB sent so far; strong received %.0f kbit/s, %d frames, %d freezes; pauses %d",
+		video, fps, freezes, pubRate, 100*pubRate/base, base, rembs, strongRate, b.strongFrames-a.strongFrames, strongFreezes, r.serverEvents(t, sfu.EventMediaPaused, since))
 	if video < 300 || video > 650 {
 		t.Errorf("the weak subscriber's video ran at %.0f kbit/s, want 300-650", video)
 	}
@@ -426,8 +432,8 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 	if pubRate > 0.8*base || rembs == 0 {
 		t.Errorf("the publisher did not follow the weak subscriber: %.0f kbit/s of %.0f, %v REMB", pubRate, base, rembs)
 	}
-	if strongRate < 0.7*pubRate {
-		t.Errorf("the strong subscriber received %.0f kbit/s of the publisher's %.0f", strongRate, pubRate)
+	if strongRate < 0.7*pubRate || strongFreezes > 1 {
+		t.Errorf("the strong subscriber received %.0f kbit/s of the publisher's %.0f with %d freezes, want at most 1", strongRate, pubRate, strongFreezes)
 	}
 
 	// 60 s at the edge.

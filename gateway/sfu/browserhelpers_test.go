@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
@@ -192,6 +193,7 @@ type rtpCount struct {
 	packets int
 	bytes   int
 	last    time.Time
+	gaps    frameGaps // video: frames and freezes, as a browser counts them
 }
 
 // removal is one track-removed a Go participant saw.
@@ -291,24 +293,38 @@ func rawJSON(raw []json.RawMessage) string {
 
 func (g *goPeer) onTrack(_ string, rs *rtcio.RemoteStream, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	key := mediaKey{rs.MediaStreamID(), tr.Kind().String()}
+	video := tr.Kind() == webrtc.RTPCodecTypeVideo
+	// The loop only reads and counts: a reader that falls behind (race
+	// detector, two Chromiums on two cores) would itself look like a
+	// freeze. Waiters are woken for every early packet (a test may wait
+	// for a handful) and for every 16th after that.
 	go func() {
 		buf := make([]byte, 1500)
+		var h rtp.Header
 		for {
 			n, _, err := tr.Read(buf)
 			if err != nil {
 				return
 			}
 			now := time.Now()
-			g.update(func() {
-				c := g.rtp[key]
-				if c == nil {
-					c = &rtpCount{}
-					g.rtp[key] = c
-				}
-				c.packets++
-				c.bytes += n
-				c.last = now
-			})
+			parsed := video && func() bool { _, err := h.Unmarshal(buf[:n]); return err == nil }()
+			g.mu.Lock()
+			c := g.rtp[key]
+			if c == nil {
+				c = &rtpCount{}
+				g.rtp[key] = c
+			}
+			c.packets++
+			c.bytes += n
+			c.last = now
+			if parsed {
+				c.gaps.packet(h.Timestamp, h.Marker, now)
+			}
+			if c.packets <= 256 || c.packets%16 == 0 {
+				close(g.changed)
+				g.changed = make(chan struct{})
+			}
+			g.mu.Unlock()
 		}
 	}()
 }
