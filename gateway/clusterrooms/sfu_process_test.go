@@ -194,3 +194,118 @@ func TestMediaNodeKilled(t *testing.T) {
 	t.Logf("kill -9 of %s: %s took the room's lease after %v, gateway peers settled after %v",
 		old, leaseHolder(ctx, r, room), took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
+
+// waitHolder polls until room's media lease is held by a node other than
+// old, and returns it.
+func waitHolder(ctx context.Context, t *testing.T, r *redis.Client, room, old string) string {
+	t.Helper()
+	for {
+		if h := leaseHolder(ctx, r, room); h != "" && h != old {
+			return h
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("room %s: no node took the lease from %s", room, old)
+		}
+		time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
+	}
+}
+
+// nodeIndex is the index of node id in the cluster.
+func (c *testCluster) nodeIndex(id string) int {
+	c.t.Helper()
+	for i, n := range c.ids {
+		if n == id {
+			return i
+		}
+	}
+	c.t.Fatalf("no node %q", id)
+	return -1
+}
+
+// TestMediaNodePaused is acceptance 10: SIGSTOP of a room's media node past
+// its lease: a live node takes the lease within lease+5 s; on SIGCONT the
+// old node finds its lease taken and closes its room (its gateway peer
+// leaves) within 2 s.
+func TestMediaNodePaused(t *testing.T) {
+	c := startClusterOf(t, "sfu", 2, "cluster.media_lease_ttl=1s", "cluster.heartbeat=200ms", "cluster.node_ttl=5s")
+	js := testenv.StartNodeClients(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	room := c.sfuRooms(ctx, js, 1)[0]
+	r := c.rdb()
+	old := leaseHolder(ctx, r, room)
+	paused := c.nodes[c.nodeIndex(old)]
+	start := time.Now()
+	if err := paused.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	newHost := waitHolder(ctx, t, r, room, old)
+	took := time.Since(start)
+	if took > 6*time.Second {
+		t.Errorf("new host after %v, want within lease+5 s", took)
+	}
+	// Two gateway peers are members now (the paused one cannot leave);
+	// waking, the old node must close its room at once.
+	woke := time.Now()
+	if err := paused.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		g, err := gatewayMembers(ctx, r, room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g) == 1 && g[0] == newHost {
+			break
+		}
+		if time.Since(woke) > 2*time.Second {
+			t.Fatalf("2 s after SIGCONT the room has gateway peers on %v, want only %s", g, newHost)
+		}
+		time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
+	}
+	closed := time.Since(woke)
+	if !strings.Contains(paused.Logs(), "media lease was lost") {
+		t.Error("the woken node did not log that it lost the room's lease")
+	}
+	t.Logf("SIGSTOP of %s: %s took the lease after %v; after SIGCONT the old host's gateway peer left after %v",
+		old, newHost, took.Round(time.Millisecond), closed.Round(time.Millisecond))
+}
+
+// TestMediaNodeDrain is acceptance 11: SIGTERM of a room's media node: it
+// closes its rooms and frees their leases, and a node with clients in them
+// takes them over before the drained node has exited
+// (shutdown.timeout 5s).
+func TestMediaNodeDrain(t *testing.T) {
+	c := startClusterOf(t, "sfu", 3, "cluster.heartbeat=200ms")
+	js := testenv.StartNodeClients(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rooms := c.sfuRooms(ctx, js, 6)
+	r := c.rdb()
+	hosts := map[string]string{}
+	for _, room := range rooms {
+		hosts[room] = leaseHolder(ctx, r, room)
+	}
+	drained := hosts[rooms[0]]
+	start := time.Now()
+	if err := c.nodes[c.nodeIndex(drained)].Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var handed []string
+	for _, room := range rooms {
+		if hosts[room] != drained {
+			continue
+		}
+		h := waitHolder(ctx, t, r, room, drained)
+		handed = append(handed, fmt.Sprintf("%s->%s %v", room, h, time.Since(start).Round(time.Millisecond)))
+	}
+	if _, exited := c.nodes[c.nodeIndex(drained)].Wait(10 * time.Second); !exited {
+		t.Fatal("the drained node did not exit within 10 s")
+	}
+	for _, room := range rooms {
+		if h := leaseHolder(ctx, r, room); h == drained || h == "" {
+			t.Errorf("room %s: lease held by %q after the drain", room, h)
+		}
+	}
+	t.Logf("SIGTERM of %s: handed over %v; exited after %v", drained, handed, time.Since(start).Round(time.Millisecond))
+}
