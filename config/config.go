@@ -84,7 +84,18 @@ type Cluster struct {
 	// counted. InboxMaxLen caps each node's inbox stream in Redis.
 	OutboxSize  int `yaml:"outbox_size"`
 	InboxMaxLen int `yaml:"inbox_max_len"`
+	// MediaLeaseTTL is how long an SFU room's media lease outlives its
+	// holder's last renewal (renewed every third of it): how long a dead
+	// media node's rooms wait for a new host.
+	MediaLeaseTTL time.Duration `yaml:"media_lease_ttl"`
+	// Placement chooses the node that hosts a new SFU room's media:
+	// "joining", the node whose client joined first.
+	Placement string `yaml:"placement"`
 }
+
+// PlacementJoining places an SFU room's media on the node whose client
+// joined it first.
+const PlacementJoining = "joining"
 
 // HTTP bounds what connections to the HTTP listener may hold.
 type HTTP struct {
@@ -381,6 +392,9 @@ func Default() Config {
 			NodeTTL:     5 * time.Second,
 			OutboxSize:  10000,
 			InboxMaxLen: 100000,
+
+			MediaLeaseTTL: 5 * time.Second,
+			Placement:     PlacementJoining,
 		},
 	}
 }

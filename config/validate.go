@@ -143,6 +143,11 @@ func (v *validator) cluster(c Config) {
 			"must be at least twice cluster.heartbeat ("+cl.Heartbeat.String()+"), or one late heartbeat declares a live node dead")
 	}
 	v.intRange("cluster.outbox_size", cl.OutboxSize, 16, maxCount, fmt.Sprintf("must be between 16 and %d", maxCount))
+	v.duration("cluster.media_lease_ttl", cl.MediaLeaseTTL)
+	if cl.MediaLeaseTTL > 0 && cl.MediaLeaseTTL < time.Second {
+		v.fail("cluster.media_lease_ttl", strconv.Quote(cl.MediaLeaseTTL.String()), "must be at least 1s: it is renewed every third of it")
+	}
+	v.oneOf("cluster.placement", cl.Placement, PlacementJoining)
 	v.intRange("cluster.inbox_max_len", cl.InboxMaxLen, 1000, 100*maxCount, fmt.Sprintf("must be between 1000 and %d", 100*maxCount))
 	if id := cl.NodeID; id != "" && (len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool {
 		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
@@ -169,16 +174,6 @@ func (v *validator) cluster(c Config) {
 		// The URL is logged; a password in it would be too.
 		v.fail("redis.url", "", "must not carry credentials: set redis.password instead")
 		return
-	}
-	// Rooms of one cluster are mesh rooms in this version: an SFU room's
-	// media lives on one node, which needs the media lease (not built yet).
-	if c.Rooms.DefaultTopology != TopologyMesh {
-		v.fail("rooms.default_topology", strconv.Quote(c.Rooms.DefaultTopology), "must be mesh while redis.url is set (SFU rooms do not span nodes yet)")
-	}
-	for i, rule := range c.Rooms.Topologies {
-		if rule.Topology != TopologyMesh {
-			v.fail(fmt.Sprintf("rooms.topologies[%d].topology", i), strconv.Quote(rule.Topology), "must be mesh while redis.url is set (SFU rooms do not span nodes yet)")
-		}
 	}
 }
 

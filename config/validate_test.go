@@ -63,12 +63,8 @@ func TestValidateNamesKeyAndValue(t *testing.T) {
 		{"redis url scheme", func(c *Config) { c.Redis.URL = "http://127.0.0.1:6379"; c.Rooms.DefaultTopology = "mesh" }, `redis.url: must be redis://host:port/db or rediss://host:port/db, got "http://127.0.0.1:6379"`, 1},
 		{"redis url password", func(c *Config) { c.Redis.URL = "redis://:hunter2@127.0.0.1:6379"; c.Rooms.DefaultTopology = "mesh" }, "redis.url: must not carry credentials: set redis.password instead", 1},
 		{"redis password alone", func(c *Config) { c.Redis.Password = "hunter2" }, "redis.password: is set but redis.url is empty", 1},
-		{"cluster sfu default", func(c *Config) { c.Redis.URL = "redis://127.0.0.1:6379/0" }, `rooms.default_topology: must be mesh while redis.url is set (SFU rooms do not span nodes yet), got "sfu"`, 1},
-		{"cluster sfu rule", func(c *Config) {
-			c.Redis.URL = "redis://127.0.0.1:6379/0"
-			c.Rooms.DefaultTopology = "mesh"
-			c.Rooms.Topologies = []TopologyRule{{"a*", "sfu"}}
-		}, `rooms.topologies[0].topology: must be mesh while redis.url is set`, 1},
+		{"cluster lease short", func(c *Config) { c.Cluster.MediaLeaseTTL = 100 * time.Millisecond }, `cluster.media_lease_ttl: must be at least 1s: it is renewed every third of it, got "100ms"`, 1},
+		{"cluster placement", func(c *Config) { c.Cluster.Placement = "random" }, `cluster.placement: must be one of joining, got "random"`, 1},
 		{"cluster heartbeat", func(c *Config) { c.Cluster.Heartbeat = 0 }, `cluster.heartbeat: must be a positive duration such as "10s", got "0s"`, 1},
 		{"cluster node ttl", func(c *Config) { c.Cluster.NodeTTL = 1500 * time.Millisecond }, `cluster.node_ttl: must be at least twice cluster.heartbeat (1s), or one late heartbeat declares a live node dead, got "1.5s"`, 1},
 		{"cluster node id", func(c *Config) { c.Cluster.NodeID = "node 1" }, `cluster.node_id: must be at most 64 letters, digits, '-', '_' or '.', got "node 1"`, 1},

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
+	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/cluster"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/clusterrooms"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/metrics"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
 )
 
@@ -19,6 +22,7 @@ type clusterNode struct {
 	c      *cluster.Cluster
 	rooms  *clusterrooms.Rooms
 	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // openCluster connects to the cluster's Redis when redis.url is set. It does
@@ -61,13 +65,50 @@ func (n *clusterNode) directory() func(signaling.DirectoryEnv) (signaling.Direct
 	return n.rooms.Bind
 }
 
-func (n *clusterNode) start(sig *signaling.Server) {
+// placement is the SFU manager's Placement: nil (a nil interface) on a
+// single node.
+func (n *clusterNode) placement(ttl time.Duration) sfu.Placement {
+	if n == nil {
+		return nil
+	}
+	return sfuPlacement{n.rooms.Placement(ttl)}
+}
+
+// sfuPlacement adapts the cluster's placement to sfu.Placement.
+type sfuPlacement struct{ *clusterrooms.Placement }
+
+func (p sfuPlacement) Claim(ctx context.Context, roomID string) (sfu.Hold, bool, error) {
+	h, ok, err := p.Placement.Claim(ctx, roomID)
+	if !ok {
+		return nil, false, err
+	}
+	return h, true, nil
+}
+
+func (n *clusterNode) start(sig *signaling.Server, rooms *sfu.Manager) {
 	if n == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	n.rooms.Start(ctx, sig)
+	// Every heartbeat the node takes the SFU rooms its clients are in that
+	// nobody hosts (their media node died or handed them over), and
+	// closes the hosted rooms every client left.
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		tick := time.NewTicker(n.c.Heartbeat())
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				rooms.Reconcile(ctx)
+			}
+		}
+	}()
 }
 
 // ready reports whether this node may take joins; always on a single node.
@@ -82,6 +123,7 @@ func (n *clusterNode) stop() {
 	if n.cancel != nil {
 		n.cancel()
 		n.rooms.Wait()
+		n.wg.Wait()
 	}
 	_ = n.c.Close()
 }

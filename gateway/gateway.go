@@ -129,7 +129,8 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 				s.signaling.EmitTo([]string{id}, event, payload)
 			}
 		},
-		Logger: log.With("component", "sfu"),
+		Logger:    log.With("component", "sfu"),
+		Placement: node.placement(cfg.Cluster.MediaLeaseTTL),
 	})
 	sig, err := signaling.New(signaling.Options{
 		Path:                cfg.Signaling.Path,
@@ -247,7 +248,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			defer stop()
 		}
 	}
-	s.cluster.start(s.signaling)
+	s.cluster.start(s.signaling, s.sfu)
 	s.ready.Store(true)
 	s.log.Info("serving", "addr", ln.Addr().String(), "signaling_path", s.cfg.Signaling.Path, "max_connections", maxConns)
 
@@ -279,9 +280,12 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 		// Clients first: they are told and disconnected at once, whatever
 		// the rooms' media still has to tear down.
 		s.signaling.Close()
+		// Rooms close before the node leaves Redis: each frees its media
+		// lease once its gateway peer is gone, and a node with clients in
+		// the room takes it over (handover).
+		s.sfu.Close()
 		// Every socket left its rooms in Redis; the node can stop.
 		s.cluster.stop()
-		s.sfu.Close()
 		if s.recorder != nil {
 			// Every room is closed, so every recording has stopped; this
 			// waits for their files and manifests to be complete.

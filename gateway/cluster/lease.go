@@ -13,7 +13,10 @@ import (
 )
 
 // A lease names the one node that hosts something (a room's media) for a
-// while. Its value is "<node>|<epoch>"; every claim takes a new epoch, so
+// while. Its epoch counter lives three TTLs past the last claim or renewal,
+// so a room nobody hosts any more leaves no key behind; a holder away for
+// longer than that may take a free lease again, as after Redis restarted
+// empty (nobody else hosts the thing then). Its value is "<node>|<epoch>"; every claim takes a new epoch, so
 // a holder that was away (paused, partitioned) and comes back can tell its
 // lease was taken, and anything it writes can be fenced by epoch.
 
@@ -26,6 +29,7 @@ if cur then
   return {0, cur}
 end
 local epoch = redis.call('INCR', epochKey)
+redis.call('PEXPIRE', epochKey, 3 * ttl)
 redis.call('SET', lease, node .. '|' .. epoch, 'PX', ttl)
 return {epoch, node .. '|' .. epoch}
 `)
@@ -39,6 +43,7 @@ local mine, ttl, epoch = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local cur = redis.call('GET', lease)
 if cur == mine then
   redis.call('PEXPIRE', lease, ttl)
+  redis.call('PEXPIRE', epochKey, 3 * ttl)
   return 1
 end
 if cur then
@@ -48,7 +53,7 @@ local last = tonumber(redis.call('GET', epochKey) or '0')
 if last > epoch then
   return 0
 end
-redis.call('SET', epochKey, epoch)
+redis.call('SET', epochKey, epoch, 'PX', 3 * ttl)
 redis.call('SET', lease, mine, 'PX', ttl)
 return 1
 `)

@@ -28,11 +28,17 @@ type testCluster struct {
 // with extra --set keys for every node, and waits until each is ready.
 func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 	t.Helper()
+	return startClusterOf(t, "mesh", n, extra...)
+}
+
+// startClusterOf is startCluster with rooms of topology topo.
+func startClusterOf(t *testing.T, topo string, n int, extra ...string) *testCluster {
+	t.Helper()
 	bin := gatewayBin.get(t)
 	c := &testCluster{t: t, redis: testenv.StartRedisServer(t)}
 	for i := range n {
 		id := fmt.Sprintf("node%d", i+1)
-		args := []string{"--topology", "mesh",
+		args := []string{"--topology", topo,
 			"--set", "redis.url=redis://" + c.redis.Addr() + "/0",
 			"--set", "cluster.node_id=" + id,
 			"--set", "demo.enabled=false"}

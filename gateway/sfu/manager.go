@@ -19,7 +19,8 @@ type Manager struct {
 	mu      sync.Mutex
 	sig     *signaling.Server
 	rooms   map[string]*Room
-	clients map[string]int // clients per SFU room, for MayJoin
+	clients map[string]int   // clients per SFU room, for MayJoin
+	holds   map[string]*held // media leases of the rooms hosted here (cluster)
 	closing sync.WaitGroup
 	closed  bool
 }
@@ -27,7 +28,7 @@ type Manager struct {
 // NewManager makes a manager; Attach must be called before clients join.
 func NewManager(cfg Config) *Manager {
 	cfg.setDefaults()
-	return &Manager{cfg: cfg, rooms: make(map[string]*Room), clients: make(map[string]int)}
+	return &Manager{cfg: cfg, rooms: make(map[string]*Room), clients: make(map[string]int), holds: make(map[string]*held)}
 }
 
 // Attach gives the manager the signaling server its gateway peers join.
@@ -61,6 +62,10 @@ func (m *Manager) OnJoin(ev signaling.RoomEvent) {
 	m.mu.Lock()
 	m.countClients(ev)
 	m.mu.Unlock()
+	if m.cfg.Placement != nil && ev.Topology.Name() == (signaling.SFU{}).Name() {
+		m.hostPlaced(ev.Room)
+		return
+	}
 	_, _ = m.host(ev.Room, cfg)
 }
 
@@ -142,8 +147,7 @@ func (m *Manager) OnLeave(ev signaling.RoomEvent) {
 		}
 		return
 	}
-	delete(m.rooms, ev.Room)
-	m.closeLater(room)
+	m.retire(ev.Room)
 }
 
 // Stats returns a snapshot of every SFU room.
@@ -184,11 +188,8 @@ func (m *Manager) Room(id string) *Room {
 func (m *Manager) Close() {
 	m.mu.Lock()
 	m.closed = true
-	for id, room := range m.rooms {
-		delete(m.rooms, id)
-		if room != nil {
-			m.closeLater(room)
-		}
+	for id := range m.rooms {
+		m.retire(id)
 	}
 	m.mu.Unlock()
 	m.closing.Wait()

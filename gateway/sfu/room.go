@@ -96,6 +96,9 @@ type Config struct {
 	Speaker       SpeakerConfig
 	AdaptObserver AdaptObserver
 	Logger        *slog.Logger
+	// Placement, in a cluster, decides whether this node hosts an SFU
+	// room's media (it holds the room's media lease); nil on one node.
+	Placement Placement
 }
 
 func (c *Config) setDefaults() {

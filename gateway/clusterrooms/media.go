@@ -1,0 +1,78 @@
+package clusterrooms
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/cluster"
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+)
+
+// MediaLeaseName is the lease that names the node hosting an SFU room's
+// media.
+func MediaLeaseName(roomID string) string { return "media:" + roomID }
+
+// Placement places SFU rooms' media for sfu.Manager (its Placement):
+// the node that holds a room's media lease hosts it ("joining" placement:
+// the first node whose client joins claims it; a node with clients in a
+// room nobody hosts claims it at its next heartbeat).
+type Placement struct {
+	r   *Rooms
+	ttl time.Duration
+}
+
+// Placement returns the room placement of this node, with media leases of
+// ttl.
+func (r *Rooms) Placement(ttl time.Duration) *Placement { return &Placement{r: r, ttl: ttl} }
+
+// MediaHold is a held media lease.
+type MediaHold struct{ *cluster.Lease }
+
+// Claim takes roomID's media lease; ok is false when another node has it.
+func (p *Placement) Claim(ctx context.Context, roomID string) (MediaHold, bool, error) {
+	l, err := p.r.c.Claim(ctx, MediaLeaseName(roomID), p.ttl)
+	if errors.Is(err, cluster.ErrLeaseHeld) {
+		return MediaHold{}, false, nil
+	}
+	if err != nil {
+		return MediaHold{}, false, err
+	}
+	return MediaHold{l}, true, nil
+}
+
+// Clients counts roomID's client members on every node.
+func (p *Placement) Clients(ctx context.Context, roomID string) (int, error) {
+	members, err := p.r.c.Members(ctx, roomID)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range members {
+		if m.Role == signaling.RoleClient.String() {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// LocalRooms lists the SFU rooms this node's clients are in.
+func (p *Placement) LocalRooms() []string {
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	seen := make(map[string]bool)
+	var out []string
+	for _, ls := range p.r.local {
+		if ls.role != signaling.RoleClient {
+			continue
+		}
+		for id := range ls.rooms {
+			if seen[id] || p.r.env.Topology == nil || p.r.env.Topology(id).Name() != (signaling.SFU{}).Name() {
+				continue
+			}
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
