@@ -23,7 +23,13 @@ func TestMeetingOf30Forms(t *testing.T) {
 	// (asked again for every late joiner) seconds late, and a replay that
 	// gives up would leave a stream out for a reason that is not under
 	// test here.
-	s.GatewayArgs = []string{"--set", "media.metadata_wait=20s"}
+	//
+	// Bandwidth adaptation is off: the 30 peers' sockets lose packets
+	// when this process is starved (the loss is the tool's, not the
+	// link's), and a participant whose reports show loss has videos
+	// paused by design, so a stream could rightly never arrive. What
+	// this test checks is that the meeting's signaling forms it.
+	s.GatewayArgs = []string{"--set", "media.metadata_wait=20s", "--set", "adapt.enabled=false"}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const n = 30
