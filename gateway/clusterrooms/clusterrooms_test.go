@@ -2,12 +2,7 @@ package clusterrooms_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -194,28 +189,19 @@ func TestMeshAcrossNodes(t *testing.T) {
 // where the change happened, from the snapshot Redis returned.
 func TestWebhooksOncePerCluster(t *testing.T) {
 	const secret = "webhook-secret-0123456789abcdef"
-	var mu sync.Mutex
-	got := map[string]int{}
-	arrived := make(chan struct{}, 64)
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if err := webhook.Verify([]byte(secret), r.Header, body, time.Now(), time.Minute); err != nil {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
+	hooks := gatewaytest.StartWebhookLog(t, secret)
+	count := func(evs []webhook.Event) map[string]int {
+		got := map[string]int{}
+		for _, ev := range evs {
+			got[string(ev.Type)+" "+ev.Room]++
 		}
-		var ev webhook.Event
-		_ = json.Unmarshal(body, &ev)
-		mu.Lock()
-		got[string(ev.Type)+" "+ev.Room]++
-		mu.Unlock()
-		arrived <- struct{}{}
-	}))
-	defer recv.Close()
+		return got
+	}
 	addr := testenv.StartRedis(t)
 	var nodes []*gatewaytest.Gateway
 	for i := range 2 {
 		cfg := clusterConfig(addr, fmt.Sprintf("node%d", i+1))
-		cfg.Webhooks.URLs = []string{recv.URL}
+		cfg.Webhooks.URLs = []string{hooks.URL}
 		cfg.Webhooks.Secret = secret
 		g := gatewaytest.StartGateway(t, cfg)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -245,29 +231,13 @@ func TestWebhooksOncePerCluster(t *testing.T) {
 	}
 	// Six events for the room; then a marker room's start, posted after
 	// them, so a duplicate of any would have had time to come too.
-	for range 6 {
-		select {
-		case <-arrived:
-		case <-ctx.Done():
-			t.Fatalf("webhooks so far: %v", got)
-		}
-	}
+	hooks.WaitFor(t, "room", time.Minute, func(evs []webhook.Event) bool { return len(evs) >= 6 })
 	join(ctx, t, js, "marker", "marker")
-	for {
-		mu.Lock()
-		done := got["room_started marker"] > 0 && got["participant_joined marker"] > 0
-		mu.Unlock()
-		if done {
-			break
-		}
-		select {
-		case <-arrived:
-		case <-ctx.Done():
-			t.Fatalf("no webhook for the marker room: %v", got)
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
+	hooks.WaitFor(t, "marker room", time.Minute, func(evs []webhook.Event) bool {
+		got := count(evs)
+		return got["room_started marker"] > 0 && got["participant_joined marker"] > 0
+	})
+	got := count(hooks.Events())
 	want := map[string]int{
 		"room_started hooked": 1, "participant_joined hooked": 2,
 		"participant_left hooked": 2, "room_finished hooked": 1,

@@ -2,15 +2,10 @@ package sfu_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,58 +29,6 @@ func serverMailbox(s *rtcio.Socket, name string) *mailbox {
 		}
 	})
 	return m
-}
-
-// hookLog is a webhook receiver that keeps every event it was sent.
-type hookLog struct {
-	mu      sync.Mutex
-	events  []webhook.Event
-	arrived chan struct{}
-}
-
-func startHookLog(t *testing.T, secret string) (*hookLog, string) {
-	h := &hookLog{arrived: make(chan struct{}, 256)}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		if err := webhook.Verify([]byte(secret), r.Header, body, time.Now(), time.Minute); err != nil {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		var ev webhook.Event
-		if err := json.Unmarshal(body, &ev); err != nil {
-			t.Errorf("webhook body: %v", err)
-		}
-		h.mu.Lock()
-		h.events = append(h.events, ev)
-		h.mu.Unlock()
-		select {
-		case h.arrived <- struct{}{}:
-		default:
-		}
-	}))
-	t.Cleanup(srv.Close)
-	return h, srv.URL
-}
-
-// wait returns the first event that matches, waiting for it to arrive.
-func (h *hookLog) wait(t *testing.T, what string, match func(webhook.Event) bool) webhook.Event {
-	t.Helper()
-	deadline := time.After(waitFor)
-	for {
-		h.mu.Lock()
-		for _, ev := range h.events {
-			if match(ev) {
-				h.mu.Unlock()
-				return ev
-			}
-		}
-		h.mu.Unlock()
-		select {
-		case <-h.arrived:
-		case <-deadline:
-			t.Fatalf("no %s webhook within %v", what, waitFor)
-		}
-	}
 }
 
 // meshRecordingConfig records the mesh rooms named "rec-*"; rooms named
@@ -229,9 +172,9 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 	needFFmpeg(t)
 	dir := testenv.MountTmpfs(t, "4m")
 	const secret = "webhook-secret-0123456789abcdef"
-	hooks, hookURL := startHookLog(t, secret)
+	hooks := gatewaytest.StartWebhookLog(t, secret)
 	cfg := meshRecordingConfig(dir)
-	cfg.Webhooks.URLs, cfg.Webhooks.Secret = []string{hookURL}, secret
+	cfg.Webhooks.URLs, cfg.Webhooks.Secret = []string{hooks.URL}, secret
 	cfg.Recording.Mode = "off" // recorded on request
 	gw := gatewaytest.StartGateway(t, cfg)
 
@@ -264,7 +207,7 @@ func TestRecordingFailureIsLoud(t *testing.T) {
 	if body.RoomID != room || body.StreamID != st.ID() || body.Reason != "disk-full" {
 		t.Errorf("recording-failed %+v: want room %s, stream %s, reason disk-full", body, room, st.ID())
 	}
-	hook := hooks.wait(t, "recording_failed", func(e webhook.Event) bool { return e.Type == webhook.RecordingFailed })
+	hook := hooks.Wait(t, "recording_failed", waitFor, func(e webhook.Event) bool { return e.Type == webhook.RecordingFailed })
 	if hook.Room != room || hook.Recording == nil || hook.Recording.Stream != st.ID() || !strings.Contains(hook.Recording.Error, "no space left on device") {
 		t.Errorf("recording_failed webhook %+v: want room %s, stream %s and an error", hook, room, st.ID())
 	}
@@ -398,9 +341,9 @@ func decodesCleanly(t *testing.T, media string) {
 func TestRecordingStartFailureIsLoud(t *testing.T) {
 	dir := testenv.MountTmpfs(t, "64k")
 	const secret = "webhook-secret-0123456789abcdef"
-	hooks, hookURL := startHookLog(t, secret)
+	hooks := gatewaytest.StartWebhookLog(t, secret)
 	cfg := meshRecordingConfig(dir)
-	cfg.Webhooks.URLs, cfg.Webhooks.Secret = []string{hookURL}, secret
+	cfg.Webhooks.URLs, cfg.Webhooks.Secret = []string{hooks.URL}, secret
 	gw := gatewaytest.StartGateway(t, cfg)
 	const room = "rec-nospace"
 	a := dialNoJoin(t, gw.URL)
@@ -419,7 +362,7 @@ func TestRecordingStartFailureIsLoud(t *testing.T) {
 			t.Errorf("%s got recording-failed %+v, want room %s, stream %s, disk-full", who, body, room, st.ID())
 		}
 	}
-	hook := hooks.wait(t, "recording_failed", func(e webhook.Event) bool { return e.Type == webhook.RecordingFailed })
+	hook := hooks.Wait(t, "recording_failed", waitFor, func(e webhook.Event) bool { return e.Type == webhook.RecordingFailed })
 	t.Logf("operator's webhook: %+v", hook.Recording)
 	if got := value(t, scrape(t, gw.URL), "rtcio_recording_failures_total"); got < 1 {
 		t.Errorf("rtcio_recording_failures_total %v after a failed start", got)
