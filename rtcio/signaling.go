@@ -65,6 +65,10 @@ type sioSignaling struct {
 	c       *sio.Socket
 	subs    subscribers
 	changed chan struct{} // connect or disconnect happened (cap 1)
+	// opened carries the generation of an attempt whose manager opened;
+	// attempt counts the attempts. Both are the supervisor's (see start).
+	opened  chan uint64
+	attempt uint64
 	stop    context.CancelFunc
 	done    chan struct{} // supervise returned
 	// gaveUp: the server refused the handshake or disconnected us; as in
@@ -120,17 +124,37 @@ const (
 //     sockets for the one client.
 //
 // So the client's timeout is set beyond reach and its reconnection is off;
-// attempt opens the manager first and connects the socket only once it is
+// start opens the manager first and the socket is connected only once it is
 // open (one CONNECT), and supervise starts a fresh attempt (Disconnect,
-// which resets the manager, then attempt) whenever the client has had no
+// which resets the manager, then start) whenever the client has had no
 // connection for connectAttempt, or reconnectDelay after a disconnect,
 // unless the server gave up on us.
 
-// attempt opens the manager and then connects the socket.
-func (s *sioSignaling) attempt() {
+// start opens the manager; the supervisor connects the socket once it is
+// open. The connect is not made in Open's callback: that runs on the
+// engine's goroutine, and when an attempt is slow the supervisor may have
+// started the next one, whose Manager.Open then builds its engine socket
+// from the same options as the callback's Connect (a data race inside the
+// client, seen under -race on a loaded machine). So every Open, Connect and
+// Disconnect happens on the supervisor's goroutine, and the open of a
+// superseded attempt is ignored.
+func (s *sioSignaling) start() {
+	s.attempt++
+	gen := s.attempt
 	s.c.Io().Open(func(err error) {
-		if err == nil {
-			s.c.Connect()
+		if err != nil {
+			return
+		}
+		for {
+			select {
+			case s.opened <- gen:
+				return
+			default: // an older attempt's open is waiting: replace it
+				select {
+				case <-s.opened:
+				default:
+				}
+			}
 		}
 	})
 }
@@ -141,7 +165,7 @@ func (s *sioSignaling) attempt() {
 // overlap the supervisor's retry.
 func (s *sioSignaling) supervise(ctx context.Context) {
 	defer close(s.done)
-	s.attempt()
+	s.start()
 	t := time.NewTimer(connectAttempt)
 	defer t.Stop()
 	for {
@@ -149,6 +173,10 @@ func (s *sioSignaling) supervise(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case gen := <-s.opened:
+			if gen == s.attempt && !s.c.Connected() {
+				s.c.Connect()
+			}
 		case <-s.changed:
 			if !s.c.Connected() {
 				next = reconnectDelay
@@ -156,7 +184,7 @@ func (s *sioSignaling) supervise(ctx context.Context) {
 		case <-t.C:
 			if !s.c.Connected() && !s.gaveUp.Load() {
 				s.c.Disconnect()
-				s.attempt()
+				s.start()
 			}
 		}
 		t.Reset(next)
@@ -188,7 +216,7 @@ func DialSignaling(ctx context.Context, url string, auth map[string]any) (Signal
 	if err != nil {
 		return nil, nil, fmt.Errorf("rtcio: socket.io client for %s: %w", url, err)
 	}
-	s := &sioSignaling{c: c, changed: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &sioSignaling{c: c, changed: make(chan struct{}, 1), opened: make(chan uint64, 1), done: make(chan struct{})}
 	first := make(chan error, 1)
 	report := func(err error) {
 		select {

@@ -104,34 +104,44 @@ func (b *Bus) Send(node, kind string, payload []byte) error {
 // drain writes one node's envelopes to its inbox in order. An envelope is
 // retried with its sequence number until Redis takes it: if a write went
 // through but its answer was lost, the copy is dropped by the receiver.
-// When the bus stops, what is still queued is flushed (see flush).
+// When the bus stops, what is still queued is flushed (see flush),
+// starting with the envelope whose write the stop interrupted.
 func (b *Bus) drain(ob *outbox) {
 	defer b.wg.Done()
 	for {
 		select {
 		case <-b.ctx.Done():
-			b.flush(ob)
+			b.flush(ob, nil)
 			return
 		case env := <-ob.ch:
+			ob.seq++
+			env.Seq = ob.seq
 			if !b.write(b.ctx, ob, env) {
-				b.flush(ob)
+				b.flush(ob, &env)
 				return
 			}
 		}
 	}
 }
 
-// flush writes the envelopes still queued for a node once the bus stopped,
-// within one heartbeat: a draining node's last events are its sockets'
-// departures, and the room mates on other nodes must get them rather than
-// wait for the reaper. What cannot be written in time is dropped and
-// counted.
-func (b *Bus) flush(ob *outbox) {
+// flush writes the envelopes still queued for a node once the bus stopped
+// (pending first: its write was cut short, and may have gone through, in
+// which case the receiver drops the copy), within one heartbeat: a
+// draining node's last events are its sockets' departures, and the room
+// mates on other nodes must get them rather than wait for the reaper.
+// What cannot be written in time is dropped and counted.
+func (b *Bus) flush(ob *outbox, pending *Envelope) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(b.ctx), b.c.cfg.Heartbeat)
 	defer cancel()
+	if pending != nil && !b.write(ctx, ob, *pending) {
+		b.dropped.Add(uint64(1 + len(ob.ch)))
+		return
+	}
 	for {
 		select {
 		case env := <-ob.ch:
+			ob.seq++
+			env.Seq = ob.seq
 			if !b.write(ctx, ob, env) {
 				b.dropped.Add(uint64(1 + len(ob.ch)))
 				return
@@ -142,11 +152,9 @@ func (b *Bus) flush(ob *outbox) {
 	}
 }
 
-// write writes one envelope to the node's inbox, retrying until Redis
-// takes it or ctx ends (false).
+// write writes one numbered envelope to the node's inbox, retrying until
+// Redis takes it or ctx ends (false).
 func (b *Bus) write(ctx context.Context, ob *outbox, env Envelope) bool {
-	ob.seq++
-	env.Seq = ob.seq
 	backoff := 20 * time.Millisecond
 	for {
 		// The inbox expires when nobody wrote to it for a while: the
