@@ -252,6 +252,16 @@ func TestTenThousandMessagesAcrossNodes(t *testing.T) {
 	killed := 0
 	for i := range total {
 		if i == total/2 {
+			// Wait until node2 delivered everything sent so far: its
+			// inbox reader is then blocked in XREAD on its connection,
+			// so the kill cuts the reader's own connection (an idle
+			// pooled one would be replaced without the reader noticing).
+			if _, err := js.WaitEvent(ctx, "to", "#rtcio:message", func(args []any) bool {
+				d, _ := field(args, "data").(map[string]any)
+				return d["n"] == float64(i-1)
+			}); err != nil {
+				t.Fatal(err)
+			}
 			killed = testenv.KillRedisClients(t, c.redis.Addr(), "rtcio-node2")
 		}
 		if err := js.Emit("from", "#rtcio:message", map[string]any{
