@@ -66,9 +66,13 @@ type report struct {
 
 	passed, failed, skipped int
 	failedTests             []string
-	failedIn                map[string]int // pkg -> failed tests
-	failedPkgs              map[string]bool
-	failedBuilds            map[string]bool
+	// digests: per failed test (pkg.Test), what the test's own code said
+	// (its _test.go lines), printed again under the closing FAILED list:
+	// a failure's reason is otherwise buried in pages of server logs.
+	digests      map[string][]string
+	failedIn     map[string]int // pkg -> failed tests
+	failedPkgs   map[string]bool
+	failedBuilds map[string]bool
 }
 
 func newReport(out io.Writer) *report {
@@ -78,6 +82,7 @@ func newReport(out io.Writer) *report {
 		tops:         make(map[string][]string),
 		running:      make(map[testKey]bool),
 		failedIn:     make(map[string]int),
+		digests:      make(map[string][]string),
 		failedPkgs:   make(map[string]bool),
 		failedBuilds: make(map[string]bool),
 	}
@@ -164,9 +169,32 @@ func (r *report) handle(ev event) {
 		delete(r.running, k)
 		if isTop {
 			r.print(r.pending[tk])
+			r.digests[ev.Package+"."+ev.Test] = digest(r.pending[tk])
 			delete(r.pending, tk)
 		}
 	}
+}
+
+// digestLines bounds a failed test's digest: the last lines are kept, as
+// a test's failure is usually what it said last.
+const digestLines = 20
+
+// digest keeps the lines a test's own code printed (t.Log, t.Error and
+// t.Fatal name a _test.go file), its --- FAIL lines and a panic's first line.
+func digest(lines []string) []string {
+	var keep []string
+	for _, l := range lines {
+		t := strings.TrimLeft(l, " \t")
+		file, _, found := strings.Cut(t, ": ")
+		own := found && strings.Contains(file, "_test.go:")
+		if own || strings.HasPrefix(t, "--- FAIL") || strings.HasPrefix(t, "panic:") {
+			keep = append(keep, strings.TrimRight(l, "\n"))
+		}
+	}
+	if len(keep) > digestLines {
+		keep = keep[len(keep)-digestLines:]
+	}
+	return keep
 }
 
 func (r *report) fail(pkg, what string) {
@@ -218,6 +246,9 @@ func (r *report) finish() {
 	fmt.Fprintln(r.out)
 	for _, name := range r.failedTests {
 		fmt.Fprintf(r.out, "FAILED       %s\n", name)
+		for _, l := range r.digests[name] {
+			fmt.Fprintf(r.out, "             | %s\n", strings.TrimSpace(l))
+		}
 	}
 	for _, pkg := range sortedKeys(r.failedBuilds) {
 		fmt.Fprintf(r.out, "FAILED BUILD %s\n", pkg)

@@ -126,3 +126,25 @@ func Example() {
 	//
 	// go test: 1 passed, 0 failed, 0 skipped
 }
+
+func TestFailedTestDigest(t *testing.T) {
+	lines := []string{ev("run", "TestBad", "")}
+	for i := range 30 {
+		lines = append(lines, ev("output", "TestBad", fmt.Sprintf("    server.go:9: log line %d\n", i)))
+	}
+	lines = append(lines,
+		ev("output", "TestBad", "    x_test.go:5: the reason\n"),
+		ev("output", "TestBad", "    server.go:9: a late log line\n"),
+		ev("output", "TestBad", "--- FAIL: TestBad (1.00s)\n"),
+		ev("fail", "TestBad", ""),
+	)
+	_, out := runReport(t, lines...)
+	_, closing, ok := strings.Cut(out, "FAILED       ex/p.TestBad\n")
+	if !ok {
+		t.Fatalf("no FAILED line:\n%s", out)
+	}
+	want := "             | x_test.go:5: the reason\n             | --- FAIL: TestBad (1.00s)\ngo test:"
+	if !strings.HasPrefix(closing, want) {
+		t.Fatalf("digest under the FAILED line is\n%s\nwant\n%s", closing, want)
+	}
+}
