@@ -20,9 +20,13 @@ type Adapt struct {
 	// FloorBps is the least a publisher's video is asked to send, and the
 	// least share of a subscriber's estimate one video needs to stay on.
 	FloorBps int `yaml:"floor_bps"`
-	// MaxBps is the cap when nobody is congested, and the estimate of a
-	// subscriber before any feedback.
+	// MaxBps is the cap of one publisher's video when nobody is congested.
 	MaxBps int `yaml:"max_bps"`
+	// SubscriberMaxBps is a subscriber's estimate before any feedback, and
+	// the most it is credited with. It is a whole subscriber's, all videos
+	// together: a member of a 20-person meeting receives 19 of them, so
+	// this must not be one video's cap.
+	SubscriberMaxBps int `yaml:"subscriber_max_bps"`
 	// StepDown bounds how far a cap falls in one decision (0.3: 30%).
 	StepDown float64 `yaml:"step_down"`
 	// ResumeBackoff is how long a paused video waits before it may come
@@ -48,6 +52,7 @@ func DefaultAdapt() Adapt {
 		Interval:         500 * time.Millisecond,
 		FloorBps:         200_000,
 		MaxBps:           3_000_000,
+		SubscriberMaxBps: 50_000_000,
 		StepDown:         0.3,
 		ResumeBackoff:    2 * time.Second,
 		MaxResumeBackoff: 30 * time.Second,
@@ -62,6 +67,9 @@ func (v *validator) adapt(a Adapt) {
 	v.intRange("adapt.floor_bps", a.FloorBps, 30_000, 10_000_000, "must be between 30000 and 10000000 bit/s")
 	if a.MaxBps < a.FloorBps || a.MaxBps > 100_000_000 {
 		v.fail("adapt.max_bps", strconv.Itoa(a.MaxBps), fmt.Sprintf("must be between adapt.floor_bps (%d) and 100000000 bit/s", a.FloorBps))
+	}
+	if a.SubscriberMaxBps < a.MaxBps || a.SubscriberMaxBps > 1_000_000_000 {
+		v.fail("adapt.subscriber_max_bps", strconv.Itoa(a.SubscriberMaxBps), fmt.Sprintf("must be between adapt.max_bps (%d) and 1000000000 bit/s", a.MaxBps))
 	}
 	v.fraction("adapt.step_down", a.StepDown, 0.01, 0.9)
 	v.fraction("adapt.retransmit_share", a.RetransmitShare, 0.01, 1)

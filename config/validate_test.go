@@ -49,6 +49,7 @@ func TestValidateNamesKeyAndValue(t *testing.T) {
 		{"shutdown", func(c *Config) { c.Shutdown.Timeout = -time.Second }, `shutdown.timeout: must be a positive duration such as "10s", got "-1s"`, 1},
 		{"adapt floor", func(c *Config) { c.Adapt.FloorBps = 1000 }, "adapt.floor_bps: must be between 30000 and 10000000 bit/s, got 1000", 1},
 		{"adapt max below floor", func(c *Config) { c.Adapt.MaxBps = 100_000 }, "adapt.max_bps: must be between adapt.floor_bps (200000) and 100000000 bit/s, got 100000", 1},
+		{"adapt subscriber max below a video's", func(c *Config) { c.Adapt.SubscriberMaxBps = 1_000_000 }, "adapt.subscriber_max_bps: must be between adapt.max_bps (3000000) and 1000000000 bit/s, got 1000000", 1},
 		{"adapt step", func(c *Config) { c.Adapt.StepDown = math.NaN() }, "adapt.step_down: must be between 0.01 and 0.9, got NaN", 1},
 		{"adapt share", func(c *Config) { c.Adapt.RetransmitShare = 2 }, "adapt.retransmit_share: must be between 0.01 and 1, got 2", 1},
 		{"adapt backoff", func(c *Config) { c.Adapt.MaxResumeBackoff = time.Second }, `adapt.max_resume_backoff: must be at least adapt.resume_backoff, got "1s"`, 1},

@@ -12,7 +12,7 @@ func adaptConfig(a config.Adapt) sfu.AdaptConfig {
 	return sfu.AdaptConfig{
 		Enabled:         a.Enabled,
 		Interval:        a.Interval,
-		Estimator:       bwe.EstimatorConfig{Max: uint64(a.MaxBps)},
+		Estimator:       bwe.EstimatorConfig{Max: uint64(a.SubscriberMaxBps)},
 		RetransmitShare: a.RetransmitShare,
 		Policy: bwe.PolicyConfig{
 			Floor:      uint64(a.FloorBps),

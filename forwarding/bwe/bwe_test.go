@@ -1,6 +1,7 @@
 package bwe_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -235,5 +236,34 @@ func TestCapFollowsTheEstimateAfterCongestion(t *testing.T) {
 	}
 	if got := p.Cap("v"); got != 3_000_000 {
 		t.Errorf("40 s after the congestion the cap is %d", got)
+	}
+}
+
+// TestManyLowRateVideos: a member of a meeting of 29 cameras at 32 kbit/s
+// (0.93 Mbit/s in all) whose estimate dips to 0.84 Mbit/s loses only the
+// videos it cannot take, not all but estimate/floor of them, and gets
+// every one back once its estimate recovers: a video needs its own rate,
+// not the floor, when it sends less.
+func TestManyLowRateVideos(t *testing.T) {
+	p := bwe.NewPolicy(bwe.PolicyConfig{})
+	videos := make([]bwe.Video, 29)
+	for i := range videos {
+		videos[i] = bwe.Video{Key: fmt.Sprintf("v%d", i), Rate: 32_000}
+	}
+	sub := bwe.Subscriber{ID: "s", Estimate: 840_000, Congested: true, Audio: 29 * 4_000, Videos: videos}
+	d := p.Decide([]bwe.Subscriber{sub}, t0)
+	// avail 724k over 32k each: 22 fit, 7 paused.
+	if len(d.Paused) != 7 {
+		t.Fatalf("%d of 29 videos paused at 840 kbit/s, want 7", len(d.Paused))
+	}
+	sub.Estimate, sub.Congested = 2_000_000, false
+	now := t0
+	resumed := 0
+	for range 40 {
+		now = now.Add(500 * time.Millisecond)
+		resumed += len(p.Decide([]bwe.Subscriber{sub}, now).Resumed)
+	}
+	if resumed != 7 {
+		t.Fatalf("%d of 7 videos resumed at 2 Mbit/s", resumed)
 	}
 }

@@ -10,8 +10,8 @@ import (
 // PolicyConfig tunes a room's decisions. Zero values use the defaults.
 type PolicyConfig struct {
 	// Floor is the least a publisher is asked to send per video, and the
-	// least share of a subscriber's estimate one video needs to stay on
-	// (default 200 kbit/s).
+	// share of a subscriber's estimate one video needs to stay on (default
+	// 200 kbit/s), or its own rate if it sends less (see Video.Rate).
 	Floor uint64
 	// Max is the cap when nobody is congested (default 3 Mbit/s): a cap
 	// at Max means "no limit" and is sent once, to lift an earlier one.
@@ -67,6 +67,28 @@ type Video struct {
 	// Priority: higher keeps its video longer (the active speaker's is
 	// highest).
 	Priority int
+	// Rate is what its publisher sends now, in bit/s (0: not known). A
+	// video sending less than the floor needs only its own rate to stay
+	// on: without this a member of a meeting of many low-rate cameras
+	// would be paused down to estimate/floor videos at its first loss and
+	// could never resume the rest.
+	Rate uint64
+}
+
+// need is the share of a subscriber's estimate v needs to stay on.
+func (p *Policy) need(v Video) uint64 {
+	if v.Rate > 0 && v.Rate < p.cfg.Floor {
+		return v.Rate
+	}
+	return p.cfg.Floor
+}
+
+func (p *Policy) needs(vs []Video) uint64 {
+	var n uint64
+	for _, v := range vs {
+		n += p.need(v)
+	}
+	return n
 }
 
 // Change is a video paused or resumed for one subscriber.
@@ -149,8 +171,8 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 			}
 		}
 		// Pause, while congested, from the lowest priority until every
-		// video on gets the floor.
-		for s.Congested && len(on) > 0 && avail/uint64(len(on)) < p.cfg.Floor {
+		// video on gets what it needs.
+		for s.Congested && len(on) > 0 && p.needs(on) > avail {
 			v := on[len(on)-1]
 			on = on[:len(on)-1]
 			c := Change{s.ID, v.Key}
@@ -163,15 +185,15 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 			// What it was congested with is gone now.
 			delete(p.congestedAt, s.ID)
 		}
-		// Resume from the highest priority when the share would stay
-		// comfortably above the floor, for the video's backoff.
+		// Resume from the highest priority when the videos on would stay
+		// comfortably above their needs, for the video's backoff.
 		for _, v := range vids {
 			c := Change{s.ID, v.Key}
 			ps := p.paused[c]
 			if ps == nil || now.Sub(ps.at) < ps.backoff {
 				continue
 			}
-			fits := float64(avail)/float64(len(on)+1) >= p.cfg.ResumeFactor*float64(p.cfg.Floor)
+			fits := float64(avail) >= p.cfg.ResumeFactor*float64(p.needs(on)+p.need(v))
 			if !fits {
 				ps.okSince = time.Time{}
 				break

@@ -84,6 +84,10 @@ type adapter struct {
 	policy *bwe.Policy
 	caps   map[string]uint64
 	paused map[bwe.Change]bool
+	// received is, per publisher video (bwe.Video.Key), the bytes its
+	// publication had received at the last decision: the policy needs
+	// each video's rate. Used by the room's loop only.
+	received map[string]uint64
 }
 
 type connOwner struct {
@@ -106,12 +110,35 @@ type subscriberBW struct {
 func newAdapter(cfg AdaptConfig, obs AdaptObserver) *adapter {
 	return &adapter{
 		cfg: cfg, obs: obs,
-		conns:  make(map[string]connOwner),
-		subs:   make(map[string]*subscriberBW),
-		policy: bwe.NewPolicy(cfg.Policy),
-		caps:   make(map[string]uint64),
-		paused: make(map[bwe.Change]bool),
+		conns:    make(map[string]connOwner),
+		subs:     make(map[string]*subscriberBW),
+		policy:   bwe.NewPolicy(cfg.Policy),
+		caps:     make(map[string]uint64),
+		paused:   make(map[bwe.Change]bool),
+		received: make(map[string]uint64),
 	}
+}
+
+// rates measures what each publisher video in bySub received since the
+// last decision, in bit/s (absent: not known yet).
+func (a *adapter) rates(bySub map[string][]subscription, elapsed time.Duration) map[string]uint64 {
+	now := make(map[string]uint64)
+	for _, list := range bySub {
+		for _, l := range list {
+			if _, done := now[l.key]; l.video && !done {
+				now[l.key] = l.src.pub.Load().Stats().BytesIn
+			}
+		}
+	}
+	rates := make(map[string]uint64, len(now))
+	for k, total := range now {
+		// A publication replaced (an adopted stream) restarts its count.
+		if prev, ok := a.received[k]; ok && total >= prev && elapsed > 0 {
+			rates[k] = uint64(float64((total-prev)*8) / elapsed.Seconds())
+		}
+	}
+	a.received = now
+	return rates
 }
 
 // connected records that pion connection pc is client's.
@@ -213,6 +240,7 @@ func (r *Room) decide(now time.Time, elapsed time.Duration) {
 	a := r.adapt
 	bySub := r.subscriptions()
 	speaker := r.speakerPublisher()
+	rates := a.rates(bySub, elapsed)
 	subs := make([]bwe.Subscriber, 0, len(bySub))
 	byKey := make(map[string]*inbound)
 	downs := make(map[bwe.Change]subscription)
@@ -251,7 +279,7 @@ func (r *Room) decide(now time.Time, elapsed time.Duration) {
 				if l.rel.key.publisher == speaker {
 					prio = 1
 				}
-				sub.Videos = append(sub.Videos, bwe.Video{Key: l.key, Priority: prio})
+				sub.Videos = append(sub.Videos, bwe.Video{Key: l.key, Priority: prio, Rate: rates[l.key]})
 				downs[bwe.Change{Subscriber: client, Video: l.key}] = l
 				byKey[l.key] = l.src
 			}
