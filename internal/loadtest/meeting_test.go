@@ -27,9 +27,10 @@ func TestMeetingOf30Forms(t *testing.T) {
 	// Bandwidth adaptation is off. When this process is starved, the 30
 	// peers' sockets really drop packets (the tool's loss, not a link's),
 	// and a receiver losing over 10% has its estimate cut and videos
-	// paused by design, for as long as the loss lasts: with a load
-	// average of 15 here, 24 (participant, video) pairs were still
-	// paused after 90 s, at five participants. What this test checks is
+	// paused by design, for as long as the loss lasts: with adaptation on
+	// and a load average of 15 here, 24 (participant, stream) pairs, all
+	// but one of them video, at five participants, had not arrived after
+	// 90 s (the pattern of paused videos). What this test checks is
 	// that the meeting's signaling forms it; the policy's handling of a
 	// meeting of many low-rate videos is forwarding/bwe's
 	// TestManyLowRateVideos.
