@@ -249,8 +249,11 @@ func TestAbuseTokenExpiryDuringSession(t *testing.T) {
 		t.Errorf("TURN credentials with an expired token = %d, want 401", code)
 	}
 
-	// JWT expiry has a one-second resolution: two seconds from now.
-	short := dialSig(t, gw.URL, token(t, jwt.MapClaims{"sub": "bob", "exp": time.Now().Add(2 * time.Second).Unix()}))
+	// JWT expiry has a one-second resolution, so a token "two seconds from
+	// now" may have only one left: on a loaded machine the dial and join
+	// took longer, and the handshake was refused as unauthorized. Five
+	// seconds leave the join time; the session still outlives its token.
+	short := dialSig(t, gw.URL, token(t, jwt.MapClaims{"sub": "bob", "exp": time.Now().Add(5 * time.Second).Unix()}))
 	short.emit(t, "join-room", map[string]any{"roomId": "r", "name": "b"})
 	short.wait(t, "join-ok", "roomId", "r")
 	short.wait(t, "gateway-error", "code", "token-expired")

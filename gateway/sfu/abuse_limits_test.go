@@ -72,7 +72,10 @@ func TestAbusePeerConnectionsBounded(t *testing.T) {
 	cfg.Admin.Token = metricsToken
 	cfg.Media.MaxPeersPerRoom = 4
 	cfg.Media.MaxPeerConnections = 8 // the bystander's two count too
-	cfg.Media.PeerConnectTimeout = time.Second
+	// Long enough for the seven joins below on a loaded machine: with 1 s
+	// the first joiners' connections were sometimes closed before the
+	// fifth join, which then fitted the room and was not refused.
+	cfg.Media.PeerConnectTimeout = 5 * time.Second
 	gw := gatewaytest.StartGateway(t, cfg)
 	by := startBystander(t, gw.URL)
 	mark := by.mark()
