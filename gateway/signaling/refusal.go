@@ -3,6 +3,8 @@ package signaling
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 )
 
 // Reason is the machine-readable code of a refused request, sent to the
@@ -94,4 +96,27 @@ type errorEvent struct {
 	Code    Reason `json:"code"`
 	Event   string `json:"event"`
 	Message string `json:"message"`
+}
+
+// refusalCounter counts refusals by reason without a lock on the hot path of
+// the common case (no refusals at all).
+type refusalCounter struct {
+	m sync.Map // Reason -> *atomic.Uint64
+}
+
+func (rc *refusalCounter) add(r Reason) {
+	v, ok := rc.m.Load(r)
+	if !ok {
+		v, _ = rc.m.LoadOrStore(r, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(1)
+}
+
+func (rc *refusalCounter) snapshot() map[Reason]uint64 {
+	out := make(map[Reason]uint64)
+	rc.m.Range(func(k, v any) bool {
+		out[k.(Reason)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
 }

@@ -11,7 +11,6 @@ package signaling
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -298,75 +297,6 @@ func (s *Server) Refusals() map[Reason]uint64 { return s.refusals.snapshot() }
 // Drain refuses new connections and joins from now on.
 func (s *Server) Drain() { s.draining.Store(true) }
 
-// Close tells every client the server is going away and closes every
-// connection. Clients see a transport close, so socket.io clients reconnect
-// by themselves (to this address, or to whatever now serves it).
-func (s *Server) Close() {
-	s.Drain()
-	s.notifyShutdown(shutdownNoticeWait)
-	done := make(chan struct{})
-	s.io.Close(func(error) { close(done) })
-	<-done
-	s.stopWatch()
-	<-s.watchDone
-}
-
-// watchQueues applies the stall rule to every socket on a clock: a socket
-// whose writes block can also block its own event handling (the library's
-// write queue is bounded), so its events cannot be relied on to notice.
-func (s *Server) watchQueues() {
-	defer close(s.watchDone)
-	if s.opts.MaxQueuedPackets <= 0 || s.opts.WriteStallTimeout <= 0 {
-		return
-	}
-	tick := time.NewTicker(max(s.opts.WriteStallTimeout/4, 50*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-s.watchCtx.Done():
-			return
-		case <-tick.C:
-		}
-		s.mu.Lock()
-		conns := make([]*Conn, 0, len(s.conns))
-		for _, c := range s.conns {
-			if c.out != nil {
-				conns = append(conns, c)
-			}
-		}
-		s.mu.Unlock()
-		for _, c := range conns {
-			c.out.check(c.dropSlow)
-		}
-	}
-}
-
-// shutdownNoticeWait is how long Close leaves the shutdown notice to reach
-// the clients before closing their transports. The server library writes
-// asynchronously and discards what is still queued when it closes, and it
-// offers no per-packet completion, so a short fixed grace is what makes the
-// notice arrive.
-const shutdownNoticeWait = 200 * time.Millisecond
-
-// notifyShutdown sends every network client a server-shutdown event and
-// gives the writes wait to go out.
-func (s *Server) notifyShutdown(wait time.Duration) {
-	s.mu.Lock()
-	var conns []*Conn
-	for _, c := range s.conns {
-		if c.sock != nil {
-			conns = append(conns, c)
-		}
-	}
-	s.mu.Unlock()
-	for _, c := range conns {
-		_ = c.sock.Emit("server-shutdown", map[string]any{"reconnect": true})
-	}
-	if len(conns) > 0 {
-		time.Sleep(wait)
-	}
-}
-
 // connectSettle bounds how long admit holds a client's packet reader while
 // the library finishes connecting the socket.
 const connectSettle = 5 * time.Second
@@ -468,139 +398,6 @@ func (s *Server) setUp(sock *socket.Socket, g grant) {
 	})
 }
 
-func firstString(args []any) (string, bool) {
-	if len(args) == 0 {
-		return "", false
-	}
-	v, ok := args[0].(string)
-	return v, ok
-}
-
-// onEvent is the single entry point of every event a client sends. It runs
-// on the socket's own event queue, so events of one socket are handled in
-// order.
-func (c *Conn) onEvent(args []any) {
-	event, ok := firstString(args)
-	if !ok {
-		return
-	}
-	payload := args[1:]
-	// An ack callback, when the client asked for one, comes last; the
-	// protocol has no acks, so drop it.
-	if n := len(payload); n > 0 {
-		if _, isAck := payload[n-1].(socket.Ack); isAck {
-			payload = payload[:n-1]
-		}
-	}
-	defer func() {
-		// A bug in one handler must not take every room down with it.
-		if r := recover(); r != nil {
-			c.log.Error("signaling handler panicked", "event", event, "panic", r)
-		}
-	}()
-	if err := c.srv.dispatch(c, event, payload); err != nil {
-		c.refused(event, err)
-	}
-}
-
-func (s *Server) dispatch(c *Conn, event string, payload []any) error {
-	c.out.check(c.dropSlow)
-	if c.grant.expired(time.Now()) {
-		go c.expire()
-		return refuse(ReasonTokenExpired, "auth.token has expired; reconnect with a fresh one")
-	}
-	if c.limiter != nil && !c.limiter.Allow() {
-		return refuse(ReasonRateLimited, fmt.Sprintf("more than %g messages per second", s.opts.MessagesPerSecond))
-	}
-	if err := s.checkSize(c, event, payload); err != nil {
-		return err
-	}
-	switch event {
-	case EventMessage:
-		return s.relayMessage(c, payload)
-	case EventJoinRoom:
-		return s.joinRoom(c, payload)
-	case EventLeaveRoom:
-		return s.leaveRoom(c, payload)
-	case EventMediaState:
-		return s.mediaState(c, payload)
-	case EventScreenStop:
-		return s.relayToRoom(c, EventScreenStop, payload)
-	}
-	s.mu.Lock()
-	h := s.handlers[event]
-	s.mu.Unlock()
-	if h != nil {
-		return h(c, payload)
-	}
-	if strings.HasPrefix(event, "#rtcio:") {
-		return refuse(ReasonReservedEvent, fmt.Sprintf("%q is sent only by the server", event))
-	}
-	// Like rtc.io-server, events nobody handles are ignored.
-	return nil
-}
-
-// payloadSize is the JSON size of an event's arguments, the measure clients
-// and operators reason about.
-func payloadSize(payload []any) (int, error) {
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return 0, fmt.Errorf("payload is not JSON: %w", err)
-	}
-	return len(b), nil
-}
-
-// refused reports a refusal to the client, counts it and logs it.
-func (c *Conn) refused(event string, err error) {
-	reason := reasonOf(err)
-	message := err.Error()
-	var r *Refusal
-	if errors.As(err, &r) {
-		message = r.Message
-	} else {
-		reason = ReasonInvalidPayload
-	}
-	c.srv.refusals.add(reason)
-	now := time.Now()
-	c.refusalMu.Lock()
-	rateReplied := now.Sub(c.lastRateReply) < time.Second
-	if reason == ReasonRateLimited && !rateReplied {
-		c.lastRateReply = now
-	}
-	logIt := now.Sub(c.lastRefusalLog) >= time.Second
-	suppressed := c.suppressedLogs
-	if logIt {
-		c.lastRefusalLog, c.suppressedLogs = now, 0
-	} else {
-		c.suppressedLogs++
-	}
-	c.refusalMu.Unlock()
-	switch {
-	case reason == ReasonRateLimited && rateReplied:
-		// One rate-limited reply a second tells a flooding client all it
-		// needs; one per refused event would let it make the server
-		// write as much as it sends.
-	case !c.out.roomForReply():
-		c.srv.refusals.add(ReasonReplyDropped)
-	default:
-		_ = c.Emit(EventError, errorEvent{Code: reason, Event: clip(event, maxEchoedEvent), Message: message})
-	}
-	if logIt {
-		c.log.Warn("signaling request refused", "event", clip(event, maxEchoedEvent), "reason", reason, "detail", message, "suppressed", suppressed)
-	}
-}
-
-// maxEchoedEvent bounds the event name a gateway-error echoes back: the
-// name is the client's input, and is not counted in the payload bound.
-const maxEchoedEvent = 128
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
-}
-
 // EmitTo sends a server event to the sockets with these ids, wherever
 // they are connected; ids that are not connected are skipped (the media
 // side telling clients about their media: a gateway-error they caused
@@ -645,28 +442,5 @@ func ids(members []Member, keep func(Member) bool) []string {
 			out = append(out, m.ID)
 		}
 	}
-	return out
-}
-
-// refusalCounter counts refusals by reason without a lock on the hot path of
-// the common case (no refusals at all).
-type refusalCounter struct {
-	m sync.Map // Reason -> *atomic.Uint64
-}
-
-func (rc *refusalCounter) add(r Reason) {
-	v, ok := rc.m.Load(r)
-	if !ok {
-		v, _ = rc.m.LoadOrStore(r, new(atomic.Uint64))
-	}
-	v.(*atomic.Uint64).Add(1)
-}
-
-func (rc *refusalCounter) snapshot() map[Reason]uint64 {
-	out := make(map[Reason]uint64)
-	rc.m.Range(func(k, v any) bool {
-		out[k.(Reason)] = v.(*atomic.Uint64).Load()
-		return true
-	})
 	return out
 }
