@@ -1,0 +1,253 @@
+package clusterrooms_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
+)
+
+// mediaProbe instruments a conformance page before its peer connections
+// exist: every RTCPeerConnection the page makes is polled every 10 ms for
+// its decoded video frames. It records when a connection made after the
+// last mark() first decoded a frame (join to first frame), when any
+// connection last decoded one, and the longest time without a decoded
+// frame on any connection since startGaps() (a freeze, whichever gateway
+// peer the frames come from). Times are performance.now() milliseconds.
+const mediaProbe = `() => {
+  if (window.__mx) return null;
+  const m = window.__mx = { pcs: [], mark: 0, first: null, last: null, gapsFrom: null, maxGap: 0, frames: 0 };
+  const Base = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends Base {
+    constructor(...args) {
+      super(...args);
+      m.pcs.push({ pc: this, born: performance.now(), decoded: 0 });
+    }
+  };
+  const poll = async () => {
+    const now = performance.now();
+    let got = false;
+    for (const e of m.pcs) {
+      if (e.pc.connectionState === 'closed') continue;
+      try {
+        const rep = await e.pc.getStats();
+        let n = 0;
+        rep.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'video') n += s.framesDecoded || 0; });
+        if (n > e.decoded) {
+          m.frames += n - e.decoded;
+          e.decoded = n;
+          got = true;
+          if (m.first === null && e.born >= m.mark) m.first = now;
+        }
+      } catch (err) { /* closed meanwhile */ }
+    }
+    if (got) {
+      if (m.gapsFrom !== null) m.maxGap = Math.max(m.maxGap, now - Math.max(m.last === null ? now : m.last, m.gapsFrom));
+      m.last = now;
+    }
+    setTimeout(poll, 10);
+  };
+  poll();
+  return null;
+}`
+
+// probeState is the page's probe record, relative to its last mark.
+type probeState struct {
+	Mark   float64  `json:"mark"`
+	First  *float64 `json:"first"`
+	Last   *float64 `json:"last"`
+	Now    float64  `json:"now"`
+	MaxGap float64  `json:"maxGap"`
+	Frames int64    `json:"frames"`
+}
+
+// mediaPage is a conformance page with the probe installed.
+type mediaPage struct {
+	t    *testing.T
+	page *testenv.Page
+}
+
+func newMediaPage(ctx context.Context, t *testing.T, br *testenv.Browser, webURL string) *mediaPage {
+	t.Helper()
+	page, err := br.OpenPage(ctx, webURL+"/conformance.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = page.Close(cctx)
+	})
+	if err := page.Eval(ctx, mediaProbe, nil); err != nil {
+		t.Fatalf("install the media probe: %v", err)
+	}
+	return &mediaPage{t: t, page: page}
+}
+
+// connect connects a peer of the page to the signaling server at url.
+func (p *mediaPage) connect(ctx context.Context, url, name string) *testenv.ConformancePeer {
+	p.t.Helper()
+	c, err := testenv.ConnectConformancePeer(ctx, p.page, url, testenv.ConformanceOptions{Name: name, Transports: []string{"websocket"}, NoRender: true})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = c.Close(cctx)
+	})
+	return c
+}
+
+// mark starts a join measurement: only connections made from now count
+// for the first decoded frame.
+func (p *mediaPage) mark(ctx context.Context) {
+	p.t.Helper()
+	if err := p.page.Eval(ctx, `() => { const m = window.__mx; m.mark = performance.now(); m.first = null; return null; }`, nil); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// startGaps starts measuring the longest time without a decoded frame.
+func (p *mediaPage) startGaps(ctx context.Context) {
+	p.t.Helper()
+	if err := p.page.Eval(ctx, `() => { const m = window.__mx; m.gapsFrom = performance.now(); m.maxGap = 0; return null; }`, nil); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *mediaPage) state(ctx context.Context) probeState {
+	p.t.Helper()
+	var s probeState
+	if err := p.page.Eval(ctx, `() => { const m = window.__mx; return { mark: m.mark, first: m.first, last: m.last, now: performance.now(), maxGap: m.maxGap, frames: m.frames }; }`, &s); err != nil {
+		p.t.Fatal(err)
+	}
+	return s
+}
+
+// waitFirst waits until a connection made since the mark decoded a frame
+// and returns the time from the mark.
+func (p *mediaPage) waitFirst(ctx context.Context, within time.Duration) time.Duration {
+	p.t.Helper()
+	var ms float64
+	js := `async (ms) => { const m = window.__mx; const end = performance.now() + ms;
+	  while (m.first === null && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+	  return m.first === null ? -1 : m.first - m.mark; }`
+	if err := p.page.EvalArg(ctx, js, within.Milliseconds(), &ms); err != nil {
+		p.t.Fatal(err)
+	}
+	if ms < 0 {
+		p.t.Fatalf("no decoded frame within %v of the join", within)
+	}
+	return time.Duration(ms * float64(time.Millisecond))
+}
+
+// waitFramesAfter waits until the page decoded a frame after page time
+// since (ms), and returns that frame's page time.
+func (p *mediaPage) waitFramesAfter(ctx context.Context, since float64, within time.Duration) float64 {
+	p.t.Helper()
+	var at float64
+	js := `async (a) => { const m = window.__mx; const end = performance.now() + a.ms;
+	  while ((m.last === null || m.last <= a.since) && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+	  return m.last === null || m.last <= a.since ? -1 : m.last; }`
+	if err := p.page.EvalArg(ctx, js, map[string]any{"since": since, "ms": within.Milliseconds()}, &at); err != nil {
+		p.t.Fatal(err)
+	}
+	if at < 0 {
+		p.t.Fatalf("no decoded frame within %v", within)
+	}
+	return at
+}
+
+// publishVideo joins pub to room and publishes its fake camera, and waits
+// until the page sends video to the room's gateway peer.
+func publishVideo(ctx context.Context, t *testing.T, pub *testenv.ConformancePeer, room string) {
+	t.Helper()
+	if err := pub.JoinRoom(ctx, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.PublishCamera(ctx, "stream", []any{map[string]any{"stream": "$stream"}}, testenv.MediaOptions{Source: "getUserMedia"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.WaitForStats(ctx, `Object.values(s).some((p) => p.outbound.some((o) => o.kind === 'video' && o.framesEncoded > 10))`); err != nil {
+		t.Fatalf("publisher sends no video: %v", err)
+	}
+}
+
+// joinToFirstFrame connects a publisher peer on pubURL and a subscriber
+// peer on subURL, publishes, then joins the subscriber and measures join
+// to its first decoded frame. The peers are closed at the end.
+func joinToFirstFrame(ctx context.Context, t *testing.T, pubPage, subPage *mediaPage, pubURL, subURL, room string) time.Duration {
+	t.Helper()
+	pub := pubPage.connect(ctx, pubURL, "pub-"+room)
+	sub := subPage.connect(ctx, subURL, "sub-"+room)
+	publishVideo(ctx, t, pub, room)
+	subPage.mark(ctx)
+	if err := sub.JoinRoom(ctx, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	d := subPage.waitFirst(ctx, 5*time.Second)
+	for _, c := range []*testenv.ConformancePeer{sub, pub} {
+		if err := c.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// TestSFUMediaAcrossNodes is acceptance 6: a Chromium publisher on node 1,
+// a subscriber on node 2, the room's media on node 3 (a socket.io client
+// joined there first, so node 3 holds the media lease). The subscriber
+// decodes frames within 5 s of its join-room, and join to first frame
+// is compared with a single gateway's, measured in the same run
+// (alternating, 5 joins each; medians).
+func TestSFUMediaAcrossNodes(t *testing.T) {
+	testenv.SkipIfNoBrowser(t)
+	web := testenv.ServeWeb(t)
+	single := testenv.RunGateway(t, gatewayBin.get(t), "--topology", "sfu", "--set", "demo.enabled=false")
+	c := startClusterOf(t, "sfu", 3)
+	js := testenv.StartNodeClients(t)
+	br := testenv.StartBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	pubPage := newMediaPage(ctx, t, br, web)
+	subPage := newMediaPage(ctx, t, br, web)
+	r := c.rdb()
+	var one, three []time.Duration
+	for i := range 5 {
+		room := fmt.Sprintf("one-%d", i)
+		one = append(one, joinToFirstFrame(ctx, t, pubPage, subPage, single.URL, single.URL, room))
+
+		room = fmt.Sprintf("three-%d", i)
+		anchor := "anchor-" + room
+		if _, err := js.Connect(anchor, c.nodes[2].URL, wsOnly(nil)); err != nil {
+			t.Fatal(err)
+		}
+		join(ctx, t, js, anchor, room)
+		if h := leaseHolder(ctx, r, room); h != c.ids[2] {
+			t.Fatalf("room %s: media lease held by %q, want %s", room, h, c.ids[2])
+		}
+		three = append(three, joinToFirstFrame(ctx, t, pubPage, subPage, c.nodes[0].URL, c.nodes[1].URL, room))
+		if g, err := gatewayMembers(ctx, r, room); err != nil || len(g) != 1 || g[0] != c.ids[2] {
+			t.Fatalf("room %s: gateway peers on %v (%v), want one on %s", room, g, err, c.ids[2])
+		}
+		if err := js.Disconnect(anchor); err != nil {
+			t.Fatal(err)
+		}
+	}
+	extra := median(three) - median(one)
+	t.Logf("join to first decoded frame: one node %v (median %v); publisher node1, subscriber node2, media node3 %v (median %v); extra %v",
+		one, median(one), three, median(three), extra)
+	if extra > 50*time.Millisecond {
+		t.Errorf("across nodes the first frame came %v later than on one node, want <= 50 ms", extra)
+	}
+}
