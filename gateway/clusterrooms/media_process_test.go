@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,5 +250,143 @@ func TestSFUMediaAcrossNodes(t *testing.T) {
 		one, median(one), three, median(three), extra)
 	if extra > 50*time.Millisecond {
 		t.Errorf("across nodes the first frame came %v later than on one node, want <= 50 ms", extra)
+	}
+}
+
+// mediaRun is one room of the media failure tests: its media on node
+// media (a socket.io client joined there first), a publisher peer on node
+// 0 and a subscriber peer on node 1, the subscriber decoding.
+type mediaRun struct {
+	room     string
+	media    int
+	pub, sub *testenv.ConformancePeer
+}
+
+// startMediaRun sets up room with its media on node media and waits
+// until the subscriber decodes the publisher's video.
+func startMediaRun(ctx context.Context, t *testing.T, c *testCluster, js *testenv.NodeClients, pubPage, subPage *mediaPage, media int, room string) *mediaRun {
+	t.Helper()
+	anchor := "anchor-" + room
+	if _, err := js.Connect(anchor, c.nodes[media].URL, wsOnly(nil)); err != nil {
+		t.Fatal(err)
+	}
+	join(ctx, t, js, anchor, room)
+	if h := leaseHolder(ctx, c.rdb(), room); h != c.ids[media] {
+		t.Fatalf("room %s: media lease held by %q, want %s", room, h, c.ids[media])
+	}
+	run := &mediaRun{room: room, media: media,
+		pub: pubPage.connect(ctx, c.nodes[0].URL, "pub-"+room),
+		sub: subPage.connect(ctx, c.nodes[1].URL, "sub-"+room)}
+	publishVideo(ctx, t, run.pub, room)
+	subPage.mark(ctx)
+	if err := run.sub.JoinRoom(ctx, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	subPage.waitFirst(ctx, 5*time.Second)
+	return run
+}
+
+// close closes the run's page peers.
+func (r *mediaRun) close(ctx context.Context, t *testing.T) {
+	t.Helper()
+	for _, c := range []*testenv.ConformancePeer{r.sub, r.pub} {
+		if err := c.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// hostSampler samples a room's media lease and gateway peers every 50 ms
+// until stopped, and reports any sample where two live nodes host the
+// room (a gateway peer on a node other than dead that is not the lease
+// holder's, or two of them). The dead node's own gateway peer stays a
+// member until the reaper takes it out; it sends nothing.
+func hostSampler(ctx context.Context, t *testing.T, c *testCluster, room, dead string) (stop func() (samples int, bad []string)) {
+	t.Helper()
+	r := c.rdb()
+	done := make(chan struct{})
+	type result struct {
+		n   int
+		bad []string
+	}
+	out := make(chan result, 1)
+	go func() {
+		var res result
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			holder := leaseHolder(ctx, r, room)
+			g, err := gatewayMembers(ctx, r, room)
+			if err == nil {
+				res.n++
+				var live []string
+				for _, n := range g {
+					if n != dead {
+						live = append(live, n)
+					}
+				}
+				if len(live) > 1 || (len(live) == 1 && live[0] != holder) {
+					res.bad = append(res.bad, fmt.Sprintf("gateway peers on %v, lease %q", g, holder))
+				}
+			}
+			select {
+			case <-done:
+				out <- res
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() (int, []string) {
+		close(done)
+		res := <-out
+		return res.n, res.bad
+	}
+}
+
+// TestSFUMediaNodeKilled is acceptance 7: kill -9 of a room's media node,
+// 5 runs. The publisher's page is on node 1 and the subscriber's on node
+// 2; each run starts a fresh media node and room. The subscriber decodes
+// frames again, over a new peer connection to the node that took the
+// room, without a reload: median <= 10 s, max <= 15 s. Never two live
+// hosts: the lease and the gateway peers are sampled during the takeover.
+func TestSFUMediaNodeKilled(t *testing.T) {
+	testenv.SkipIfNoBrowser(t)
+	web := testenv.ServeWeb(t)
+	c := startClusterOf(t, "sfu", 2, "cluster.media_lease_ttl=1s", "cluster.heartbeat=200ms", "cluster.node_ttl=1s")
+	js := testenv.StartNodeClients(t)
+	br := testenv.StartBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
+	defer cancel()
+	pubPage := newMediaPage(ctx, t, br, web)
+	subPage := newMediaPage(ctx, t, br, web)
+	r := c.rdb()
+	var back []time.Duration
+	for i := range 5 {
+		media := c.addNode(gatewayBin.get(t), fmt.Sprintf("media%d", i+1))
+		run := startMediaRun(ctx, t, c, js, pubPage, subPage, media, fmt.Sprintf("killed-%d", i))
+		dead := c.ids[media]
+		stop := hostSampler(ctx, t, c, run.room, dead)
+		subPage.mark(ctx)
+		if err := c.nodes[media].Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		d := subPage.waitFirst(ctx, 20*time.Second)
+		n, bad := stop()
+		if len(bad) > 0 {
+			t.Errorf("run %d: two hosts in %d of %d samples, e.g. %s", i, len(bad), n, bad[0])
+		}
+		host := leaseHolder(ctx, r, run.room)
+		if host == "" || host == dead {
+			t.Errorf("run %d: after the takeover the lease is held by %q", i, host)
+		}
+		t.Logf("run %d: kill -9 of %s: frames again after %v over a new connection; room now on %s (%d host samples)", i, dead, d.Round(time.Millisecond), host, n)
+		back = append(back, d)
+		run.close(ctx, t)
+	}
+	slices.Sort(back)
+	t.Logf("frames decoding again after kill -9 of the media node: %v, median %v, max %v", back, median(back), back[len(back)-1])
+	if median(back) > 10*time.Second || back[len(back)-1] > 15*time.Second {
+		t.Errorf("frames again after median %v, max %v; want <= 10 s and <= 15 s", median(back), back[len(back)-1])
 	}
 }

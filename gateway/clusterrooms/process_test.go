@@ -22,6 +22,8 @@ type testCluster struct {
 	redis *testenv.Redis
 	nodes []*testenv.GatewayProcess
 	ids   []string
+	topo  string   // rooms' topology
+	extra []string // --set keys of every node
 }
 
 // startCluster runs n gateway processes of one cluster on a fresh Redis,
@@ -35,20 +37,27 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 func startClusterOf(t *testing.T, topo string, n int, extra ...string) *testCluster {
 	t.Helper()
 	bin := gatewayBin.get(t)
-	c := &testCluster{t: t, redis: testenv.StartRedisServer(t)}
+	c := &testCluster{t: t, redis: testenv.StartRedisServer(t), topo: topo, extra: extra}
 	for i := range n {
-		id := fmt.Sprintf("node%d", i+1)
-		args := []string{"--topology", topo,
-			"--set", "redis.url=redis://" + c.redis.Addr() + "/0",
-			"--set", "cluster.node_id=" + id,
-			"--set", "demo.enabled=false"}
-		for _, kv := range extra {
-			args = append(args, "--set", kv)
-		}
-		c.nodes = append(c.nodes, testenv.RunGateway(t, bin, args...))
-		c.ids = append(c.ids, id)
+		c.addNode(bin, fmt.Sprintf("node%d", i+1))
 	}
 	return c
+}
+
+// addNode runs one more gateway process of the cluster, node id, and
+// returns its index.
+func (c *testCluster) addNode(bin, id string) int {
+	c.t.Helper()
+	args := []string{"--topology", c.topo,
+		"--set", "redis.url=redis://" + c.redis.Addr() + "/0",
+		"--set", "cluster.node_id=" + id,
+		"--set", "demo.enabled=false"}
+	for _, kv := range c.extra {
+		args = append(args, "--set", kv)
+	}
+	c.nodes = append(c.nodes, testenv.RunGateway(c.t, bin, args...))
+	c.ids = append(c.ids, id)
+	return len(c.nodes) - 1
 }
 
 // rdb is a Redis client for the test's own inspection.
