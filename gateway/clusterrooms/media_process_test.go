@@ -390,3 +390,140 @@ func TestSFUMediaNodeKilled(t *testing.T) {
 		t.Errorf("frames again after median %v, max %v; want <= 10 s and <= 15 s", median(back), back[len(back)-1])
 	}
 }
+
+// waitFrames waits until the page decoded n more frames than it had at
+// state s.
+func (p *mediaPage) waitFrames(ctx context.Context, s probeState, n int64) {
+	p.t.Helper()
+	var ok bool
+	js := `async (a) => { const m = window.__mx; const end = performance.now() + a.ms;
+	  while (m.frames < a.want && performance.now() < end) await new Promise((r) => setTimeout(r, 10));
+	  return m.frames >= a.want; }`
+	if err := p.page.EvalArg(ctx, js, map[string]any{"want": s.Frames + n, "ms": pageBudget(ctx)}, &ok); err != nil {
+		p.t.Fatal(err)
+	}
+	if !ok {
+		p.t.Fatalf("the page did not decode %d more frames", n)
+	}
+}
+
+// pageBudget is what is left of ctx for a wait inside the page, in ms.
+func pageBudget(ctx context.Context) int64 {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl).Milliseconds()-500, 100)
+	}
+	return 10_000
+}
+
+// TestSFUMediaNodeDrain is acceptance 11 with media: SIGTERM of the room's
+// media node (default heartbeat and lease keys). It closes the room, frees
+// the lease and another node takes the room over; the longest time
+// without a decoded frame on the subscriber's page (node 2) stays <= 3 s,
+// and the drained node exits within shutdown.timeout (5 s).
+func TestSFUMediaNodeDrain(t *testing.T) {
+	testenv.SkipIfNoBrowser(t)
+	web := testenv.ServeWeb(t)
+	c := startClusterOf(t, "sfu", 3)
+	js := testenv.StartNodeClients(t)
+	br := testenv.StartBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pubPage := newMediaPage(ctx, t, br, web)
+	subPage := newMediaPage(ctx, t, br, web)
+	const room = "drained"
+	startMediaRun(ctx, t, c, js, pubPage, subPage, 2, room)
+	subPage.startGaps(ctx)
+	subPage.mark(ctx)
+	start := time.Now()
+	if err := c.nodes[2].Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exit := make(chan time.Duration, 1)
+	go func() {
+		if _, ok := c.nodes[2].Wait(10 * time.Second); ok {
+			exit <- time.Since(start)
+		}
+		close(exit)
+	}()
+	again := subPage.waitFirst(ctx, 20*time.Second)
+	// Frames keep coming over the new connection: 2 s worth at 30 fps
+	// past the first, so a stall right after the switch is measured too.
+	subPage.waitFrames(ctx, subPage.state(ctx), 60)
+	gap := time.Duration(subPage.state(ctx).MaxGap * float64(time.Millisecond))
+	took, exited := <-exit
+	host := leaseHolder(ctx, c.rdb(), room)
+	t.Logf("SIGTERM of %s: frames over the new host's (%s) connection after %v; longest gap on the subscriber's page %v; exited after %v",
+		c.ids[2], host, again.Round(time.Millisecond), gap.Round(time.Millisecond), took.Round(time.Millisecond))
+	if !exited || took > 5*time.Second {
+		t.Errorf("the drained node exited %v (after %v), want within shutdown.timeout 5 s", exited, took)
+	}
+	if host == "" || host == c.ids[2] {
+		t.Errorf("after the drain the lease is held by %q", host)
+	}
+	if gap > 3*time.Second {
+		t.Errorf("longest frame gap %v, want <= 3 s", gap)
+	}
+}
+
+// TestSFUSignalingNodeKilled is acceptance 8's video part: a room with its
+// media on node 3, the publisher's page on node 1, the subscriber's on
+// node 2, and one more page peer (also receiving the video) whose
+// signaling is on node 4. kill -9 of node 4: once the reaper took that
+// peer out of the room and its gateway connection was dropped, the
+// subscriber has gone no longer than 1 s without a decoded frame.
+func TestSFUSignalingNodeKilled(t *testing.T) {
+	testenv.SkipIfNoBrowser(t)
+	web := testenv.ServeWeb(t)
+	c := startClusterOf(t, "sfu", 4, "cluster.heartbeat=200ms", "cluster.node_ttl=1s")
+	js := testenv.StartNodeClients(t)
+	br := testenv.StartBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pubPage := newMediaPage(ctx, t, br, web)
+	subPage := newMediaPage(ctx, t, br, web)
+	const room = "signaling-killed"
+	run := startMediaRun(ctx, t, c, js, pubPage, subPage, 2, room)
+	third := pubPage.connect(ctx, c.nodes[3].URL, "third")
+	if err := third.JoinRoom(ctx, room, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := third.WaitForStats(ctx, `Object.values(s).some((p) => p.inbound.some((x) => x.kind === 'video' && x.framesDecoded > 0))`); err != nil {
+		t.Fatalf("the peer on node 4 decodes nothing: %v", err)
+	}
+	r := c.rdb()
+	subPage.startGaps(ctx)
+	start := time.Now()
+	if err := c.nodes[3].Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// The reaper takes node 4's peer out of the room; the gateway peer on
+	// node 3 drops its connection (a renegotiation-free close).
+	for {
+		raw, err := r.HGetAll(ctx, "rtcio:room:"+room+":members").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, in := raw[third.ID]; !in {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("node 4's peer was never taken out of the room")
+		}
+		time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
+	}
+	reaped := time.Since(start)
+	if _, err := run.sub.WaitFor(ctx, fmt.Sprintf(`e.type === 'server' && e.name === 'user-disconnected'`), 0); err != nil {
+		t.Fatalf("the subscriber was not told node 4's peer left: %v", err)
+	}
+	// 2 s worth of frames after the departure.
+	subPage.waitFrames(ctx, subPage.state(ctx), 60)
+	gap := time.Duration(subPage.state(ctx).MaxGap * float64(time.Millisecond))
+	t.Logf("kill -9 of %s (signaling only): its peer reaped after %v; longest gap on the subscriber's page over %v: %v",
+		c.ids[3], reaped.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), gap.Round(time.Millisecond))
+	if gap > time.Second {
+		t.Errorf("longest frame gap %v, want <= 1 s", gap)
+	}
+	if h := leaseHolder(ctx, r, room); h != c.ids[2] {
+		t.Errorf("the room moved to %q; its media node %s was not touched", h, c.ids[2])
+	}
+}
