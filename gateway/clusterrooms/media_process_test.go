@@ -180,8 +180,10 @@ func publishVideo(ctx context.Context, t *testing.T, pub *testenv.ConformancePee
 
 // joinToFirstFrame connects a publisher peer on pubURL and a subscriber
 // peer on subURL, publishes, then joins the subscriber and measures join
-// to its first decoded frame. The peers are closed at the end.
-func joinToFirstFrame(ctx context.Context, t *testing.T, pubPage, subPage *mediaPage, pubURL, subURL, room string) time.Duration {
+// to its first decoded frame. With mediaPort set, each page must have
+// exactly one peer connection, to that UDP port (the media node's). The
+// peers are closed at the end.
+func joinToFirstFrame(ctx context.Context, t *testing.T, pubPage, subPage *mediaPage, pubURL, subURL, room string, mediaPort int) time.Duration {
 	t.Helper()
 	pub := pubPage.connect(ctx, pubURL, "pub-"+room)
 	sub := subPage.connect(ctx, subURL, "sub-"+room)
@@ -192,11 +194,32 @@ func joinToFirstFrame(ctx context.Context, t *testing.T, pubPage, subPage *media
 	}
 	d := subPage.waitFirst(ctx, 5*time.Second)
 	for _, c := range []*testenv.ConformancePeer{sub, pub} {
+		if mediaPort != 0 {
+			oneConnectionTo(ctx, t, c, mediaPort)
+		}
 		if err := c.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return d
+}
+
+// oneConnectionTo checks that c has exactly one peer connection, and that
+// its selected candidate pair goes to 127.0.0.1:port.
+func oneConnectionTo(ctx context.Context, t *testing.T, c *testenv.ConformancePeer, port int) {
+	t.Helper()
+	stats, err := c.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stats) != 1 {
+		t.Fatalf("peer %s has %d peer connections, want one (the media node's gateway peer)", c.ID, len(stats))
+	}
+	for peer, s := range stats {
+		if s.SelectedPair == nil || s.SelectedPair.Remote == nil || s.SelectedPair.Remote.Port != port {
+			t.Fatalf("peer %s: the connection to %s goes to %+v, want the media node's UDP port %d", c.ID, peer, s.SelectedPair, port)
+		}
+	}
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -207,15 +230,23 @@ func median(ds []time.Duration) time.Duration {
 
 // TestSFUMediaAcrossNodes is acceptance 6: a Chromium publisher on node 1,
 // a subscriber on node 2, the room's media on node 3 (a socket.io client
-// joined there first, so node 3 holds the media lease). The subscriber
-// decodes frames within 5 s of its join-room, and join to first frame
+// joined there first, so node 3 holds the media lease). Each page has one
+// peer connection, to node 3's UDP port; the subscriber decodes frames
+// within 5 s of its join-room, and join to first frame
 // is compared with a single gateway's, measured in the same run
 // (alternating, 5 joins each; medians).
 func TestSFUMediaAcrossNodes(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
 	web := testenv.ServeWeb(t)
 	single := testenv.RunGateway(t, gatewayBin.get(t), "--topology", "sfu", "--set", "demo.enabled=false")
-	c := startClusterOf(t, "sfu", 3)
+	// Each node serves its media on one UDP port, so the pages' selected
+	// candidate pairs name the node they reach.
+	c := startClusterOf(t, "sfu", 0)
+	ports := make([]int, 3)
+	for i := range ports {
+		ports[i] = testenv.FreeUDPPort(t)
+		c.addNode(gatewayBin.get(t), fmt.Sprintf("node%d", i+1), fmt.Sprintf("media.udp_port=%d", ports[i]))
+	}
 	js := testenv.StartNodeClients(t)
 	br := testenv.StartBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
@@ -226,7 +257,7 @@ func TestSFUMediaAcrossNodes(t *testing.T) {
 	var one, three []time.Duration
 	for i := range 5 {
 		room := fmt.Sprintf("one-%d", i)
-		one = append(one, joinToFirstFrame(ctx, t, pubPage, subPage, single.URL, single.URL, room))
+		one = append(one, joinToFirstFrame(ctx, t, pubPage, subPage, single.URL, single.URL, room, 0))
 
 		room = fmt.Sprintf("three-%d", i)
 		anchor := "anchor-" + room
@@ -237,7 +268,7 @@ func TestSFUMediaAcrossNodes(t *testing.T) {
 		if h := leaseHolder(ctx, r, room); h != c.ids[2] {
 			t.Fatalf("room %s: media lease held by %q, want %s", room, h, c.ids[2])
 		}
-		three = append(three, joinToFirstFrame(ctx, t, pubPage, subPage, c.nodes[0].URL, c.nodes[1].URL, room))
+		three = append(three, joinToFirstFrame(ctx, t, pubPage, subPage, c.nodes[0].URL, c.nodes[1].URL, room, ports[2]))
 		if g, err := gatewayMembers(ctx, r, room); err != nil || len(g) != 1 || g[0] != c.ids[2] {
 			t.Fatalf("room %s: gateway peers on %v (%v), want one on %s", room, g, err, c.ids[2])
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -44,15 +45,15 @@ func startClusterOf(t *testing.T, topo string, n int, extra ...string) *testClus
 	return c
 }
 
-// addNode runs one more gateway process of the cluster, node id, and
-// returns its index.
-func (c *testCluster) addNode(bin, id string) int {
+// addNode runs one more gateway process of the cluster, node id, with
+// the cluster's --set keys and extra ones, and returns its index.
+func (c *testCluster) addNode(bin, id string, extra ...string) int {
 	c.t.Helper()
 	args := []string{"--topology", c.topo,
 		"--set", "redis.url=redis://" + c.redis.Addr() + "/0",
 		"--set", "cluster.node_id=" + id,
 		"--set", "demo.enabled=false"}
-	for _, kv := range c.extra {
+	for _, kv := range append(slices.Clone(c.extra), extra...) {
 		args = append(args, "--set", kv)
 	}
 	c.nodes = append(c.nodes, testenv.RunGateway(c.t, bin, args...))
