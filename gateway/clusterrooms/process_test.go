@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,8 @@ type testCluster struct {
 	redis *testenv.Redis
 	nodes []*testenv.GatewayProcess
 	ids   []string
+	topo  string   // rooms' topology
+	extra []string // --set keys of every node
 }
 
 // startCluster runs n gateway processes of one cluster on a fresh Redis,
@@ -35,20 +38,27 @@ func startCluster(t *testing.T, n int, extra ...string) *testCluster {
 func startClusterOf(t *testing.T, topo string, n int, extra ...string) *testCluster {
 	t.Helper()
 	bin := gatewayBin.get(t)
-	c := &testCluster{t: t, redis: testenv.StartRedisServer(t)}
+	c := &testCluster{t: t, redis: testenv.StartRedisServer(t), topo: topo, extra: extra}
 	for i := range n {
-		id := fmt.Sprintf("node%d", i+1)
-		args := []string{"--topology", topo,
-			"--set", "redis.url=redis://" + c.redis.Addr() + "/0",
-			"--set", "cluster.node_id=" + id,
-			"--set", "demo.enabled=false"}
-		for _, kv := range extra {
-			args = append(args, "--set", kv)
-		}
-		c.nodes = append(c.nodes, testenv.RunGateway(t, bin, args...))
-		c.ids = append(c.ids, id)
+		c.addNode(bin, fmt.Sprintf("node%d", i+1))
 	}
 	return c
+}
+
+// addNode runs one more gateway process of the cluster, node id, with
+// the cluster's --set keys and extra ones, and returns its index.
+func (c *testCluster) addNode(bin, id string, extra ...string) int {
+	c.t.Helper()
+	args := []string{"--topology", c.topo,
+		"--set", "redis.url=redis://" + c.redis.Addr() + "/0",
+		"--set", "cluster.node_id=" + id,
+		"--set", "demo.enabled=false"}
+	for _, kv := range append(slices.Clone(c.extra), extra...) {
+		args = append(args, "--set", kv)
+	}
+	c.nodes = append(c.nodes, testenv.RunGateway(c.t, bin, args...))
+	c.ids = append(c.ids, id)
+	return len(c.nodes) - 1
 }
 
 // rdb is a Redis client for the test's own inspection.

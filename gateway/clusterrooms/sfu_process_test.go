@@ -136,65 +136,6 @@ func TestSFURoomsAcrossNodes(t *testing.T) {
 	}
 }
 
-// TestMediaNodeKilled is acceptance 7's signaling part (no media: the
-// clients are socket.io clients): kill -9 of the node hosting a room's
-// media; a live node with clients in the room takes the lease and its
-// gateway peer joins; the lease never names two nodes and the new host is
-// a live node.
-func TestMediaNodeKilled(t *testing.T) {
-	c := startClusterOf(t, "sfu", 3, "cluster.media_lease_ttl=1s", "cluster.heartbeat=200ms", "cluster.node_ttl=1s")
-	js := testenv.StartNodeClients(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	rooms := c.sfuRooms(ctx, js, 3)
-	r := c.rdb()
-	// sfu1's clients are on node2 and node3: kill the node hosting it
-	// when it is one of them, else kill node2 and use sfu0 (node1, node2).
-	room := rooms[0]
-	old := leaseHolder(ctx, r, room)
-	victim := -1
-	for i, id := range c.ids {
-		if id == old {
-			victim = i
-		}
-	}
-	if victim < 0 {
-		t.Fatalf("room %s: no lease holder", room)
-	}
-	start := time.Now()
-	if err := c.nodes[victim].Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	var took time.Duration
-	for {
-		h := leaseHolder(ctx, r, room)
-		if h != "" && h != old {
-			took = time.Since(start)
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("no node took over the room")
-		}
-		time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
-	}
-	// The new host's gateway peer joins; the dead one's is reaped.
-	for {
-		g, err := gatewayMembers(ctx, r, room)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(g) == 1 && g[0] != old {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("room %s: gateway peers on %v after the takeover", room, g)
-		}
-		time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
-	}
-	t.Logf("kill -9 of %s: %s took the room's lease after %v, gateway peers settled after %v",
-		old, leaseHolder(ctx, r, room), took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-}
-
 // waitHolder polls until room's media lease is held by a node other than
 // old, and returns it.
 func waitHolder(ctx context.Context, t *testing.T, r *redis.Client, room, old string) string {
