@@ -21,6 +21,7 @@ import (
 type clusterNode struct {
 	c      *cluster.Cluster
 	rooms  *clusterrooms.Rooms
+	place  *clusterrooms.Placement
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -67,11 +68,12 @@ func (n *clusterNode) directory() func(signaling.DirectoryEnv) (signaling.Direct
 
 // placement is the SFU manager's Placement: nil (a nil interface) on a
 // single node.
-func (n *clusterNode) placement(ttl time.Duration) sfu.Placement {
+func (n *clusterNode) placement(cfg config.Cluster) sfu.Placement {
 	if n == nil {
 		return nil
 	}
-	return sfuPlacement{n.rooms.Placement(ttl)}
+	n.place = n.rooms.Placement(cfg.MediaLeaseTTL, cfg.Placement == config.PlacementLeastLoaded)
+	return sfuPlacement{n.place}
 }
 
 // sfuPlacement adapts the cluster's placement to sfu.Placement.
@@ -91,6 +93,12 @@ func (n *clusterNode) start(sig *signaling.Server, rooms *sfu.Manager) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	if n.place != nil {
+		// Rooms other nodes place here start under the lease this node
+		// adopted; the manager's load is what least-loaded placement
+		// compares.
+		n.place.Serve(func(room string, h clusterrooms.MediaHold) { rooms.HostHeld(room, h) }, rooms.Load)
+	}
 	n.rooms.Start(ctx, sig)
 	// Every heartbeat the node takes the SFU rooms its clients are in that
 	// nobody hosts (their media node died or handed them over), and
