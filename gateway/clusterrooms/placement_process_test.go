@@ -149,3 +149,38 @@ func TestLeastLoadedPlacement(t *testing.T) {
 		t.Errorf("live nodes host %v rooms, want within one of each other", hosted)
 	}
 }
+
+// TestLeastLoadedSkipsDrainingNode: a node shutting down (SIGTERM, still
+// serving through its readiness delay, still heartbeating) withdraws its
+// load at once, and a new room goes to the busier live node rather than
+// to it.
+func TestLeastLoadedSkipsDrainingNode(t *testing.T) {
+	c := startClusterOf(t, "sfu", 2, "cluster.placement=least-loaded",
+		"cluster.heartbeat=200ms", "cluster.node_ttl=1s", "shutdown.readiness_delay=4s", "shutdown.timeout=10s")
+	js := testenv.StartNodeClients(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := c.rdb()
+	c.waitPublishedLoads(ctx, r, map[string]int{"node1": 0, "node2": 0})
+	joinFromNode1 := func(room string) string {
+		if _, err := js.Connect(room+"-c", c.nodes[0].URL, wsOnly(nil)); err != nil {
+			t.Fatal(err)
+		}
+		join(ctx, t, js, room+"-c", room)
+		return c.hostedRoom(ctx, r, room)
+	}
+	if h := joinFromNode1("first"); h != "node1" {
+		t.Fatalf("first room hosted by %s, want node1 (a tie goes to the joining node)", h)
+	}
+	c.waitPublishedLoads(ctx, r, map[string]int{"node1": 1, "node2": 0})
+	if err := c.nodes[1].Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	c.waitPublishedLoads(ctx, r, map[string]int{"node1": 1})
+	if h := joinFromNode1("second"); h != "node1" {
+		t.Fatalf("second room hosted by %s, want node1: node2 is draining", h)
+	}
+	if n, err := r.Exists(ctx, "rtcio:node:node2:alive").Result(); err != nil || n != 1 {
+		t.Fatalf("node2 stopped heartbeating during its readiness delay (%d, %v): the test shows nothing", n, err)
+	}
+}
