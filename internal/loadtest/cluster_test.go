@@ -3,16 +3,22 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
 // startClusterNodes runs n gateway processes of one cluster on redis at
-// addr (SFU rooms, media on loopback), and returns their URLs and
-// processes; they stop with the test.
-func startClusterNodes(ctx context.Context, t *testing.T, bin, addr string, n int, extra ...string) ([]string, []*Process) {
+// addr (SFU rooms, media on loopback), node i with extra(i) more flags
+// (extra may be nil), and returns their URLs and processes; they stop with
+// the test.
+func startClusterNodes(ctx context.Context, t *testing.T, bin, addr string, n int, extra func(i int) []string) ([]string, []*Process) {
 	t.Helper()
 	var urls []string
 	var procs []*Process
@@ -26,8 +32,11 @@ func startClusterNodes(ctx context.Context, t *testing.T, bin, addr string, n in
 			t.Fatal(err)
 		}
 		url := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
-		args := append([]string{"--set", "redis.url=redis://" + addr + "/0",
-			"--set", fmt.Sprintf("cluster.node_id=node%d", i+1)}, extra...)
+		args := []string{"--set", "redis.url=redis://" + addr + "/0",
+			"--set", fmt.Sprintf("cluster.node_id=node%d", i+1)}
+		if extra != nil {
+			args = append(args, extra(i)...)
+		}
 		p, err := Start(ctx, ProcessOptions{Bin: bin, Args: GatewayArgs(httpPort, udpPort, "", args...), URL: url, ReadyPath: "/readyz"})
 		if err != nil {
 			t.Fatal(err)
@@ -53,7 +62,7 @@ func TestSmokeMeetingAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	redis := testenv.StartRedisServer(t)
-	urls, procs := startClusterNodes(ctx, t, s.GatewayBin, redis.Addr(), 2)
+	urls, procs := startClusterNodes(ctx, t, s.GatewayBin, redis.Addr(), 2, nil)
 	s.GatewayURLs, s.GatewayPID = urls, procs[0].PID
 	r, err := s.RunGateway(ctx, smokeConfig(Meeting, 4, 0))
 	if err != nil {
@@ -88,4 +97,110 @@ func scrapeCounter(ctx context.Context, url, name string) (float64, error) {
 		}
 	}
 	return sum, nil
+}
+
+// A recorded SFU room of two Go peers on two nodes is recorded by the node
+// holding its media lease (read from Redis while the media flows): its
+// recording directory gets the room's manifest and one non-empty file per
+// published stream, the other node's gets nothing.
+func TestRecordingOnTheMediaNode(t *testing.T) {
+	s := smokeSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	redisSrv := testenv.StartRedisServer(t)
+	dirs := []string{t.TempDir(), t.TempDir()}
+	urls, procs := startClusterNodes(ctx, t, s.GatewayBin, redisSrv.Addr(), 2, func(i int) []string {
+		return []string{"--set", "recording.mode=all", "--set", "recording.dir=" + dirs[i]}
+	})
+	s.GatewayURLs, s.GatewayPID = urls, procs[0].PID
+	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
+	defer rdb.Close()
+	cfg := smokeConfig(Meeting, 2, 0)
+	var holder string
+	var leaseErr error
+	cfg.OnWindow = func(ctx context.Context, _ time.Duration) {
+		all, err := rdb.Keys(ctx, "rtcio:lease:media:*").Result()
+		var keys []string
+		for _, k := range all {
+			if !strings.HasSuffix(k, ":epoch") {
+				keys = append(keys, k)
+			}
+		}
+		if err != nil || len(keys) != 1 {
+			leaseErr = fmt.Errorf("media leases %v (%v), want one", keys, err)
+			return
+		}
+		v, err := rdb.Get(ctx, keys[0]).Result()
+		holder, _, _ = strings.Cut(v, "|")
+		leaseErr = err
+	}
+	r, err := s.RunGateway(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertComplete(t, r, 2, 2)
+	if leaseErr != nil {
+		t.Fatal(leaseErr)
+	}
+	media := map[string]int{"node1": 0, "node2": 1}[holder]
+	if holder == "" || (holder != "node1" && holder != "node2") {
+		t.Fatalf("media lease held by %q", holder)
+	}
+	// The recorder finishes when the room closes, after the peers left.
+	for {
+		manifests, webm := recordedFiles(t, dirs[media])
+		if manifests == 1 && webm == 2 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s (the media node) recorded %d room manifests and %d non-empty WebM files, want 1 and 2", holder, manifests, webm)
+		}
+		time.Sleep(50 * time.Millisecond) // the recorder has no event to wait on from here
+	}
+	other := 1 - media
+	if n := countFiles(t, dirs[other]); n != 0 {
+		t.Errorf("node%d, which did not host the room's media, wrote %d files", other+1, n)
+	}
+	t.Logf("media on %s (participant 0 connected to node1, participant 1 to node2): its directory holds the room's recording (both publishers), the other none", holder)
+}
+
+// recordedFiles counts room manifests and non-empty WebM files under dir.
+func recordedFiles(t *testing.T, dir string) (manifests, webm int) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case strings.HasSuffix(path, ".room.json"):
+			manifests++
+		case strings.HasSuffix(path, ".webm") && info.Size() > 0:
+			webm++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return manifests, webm
+}
+
+// countFiles counts the regular files under dir.
+func countFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
