@@ -204,3 +204,70 @@ func countFiles(t *testing.T, dir string) int {
 	}
 	return n
 }
+
+// mediaLeaseHolder is the node holding room's media lease ("" when free).
+func mediaLeaseHolder(ctx context.Context, rdb *redis.Client, room string) string {
+	v, _ := rdb.Get(ctx, "rtcio:lease:media:"+room).Result()
+	node, _, _ := strings.Cut(v, "|")
+	return node
+}
+
+// With least-loaded placement, a meeting whose two Go peers connect to
+// node1 and node2 has its media on node3, the node with nothing to do (two
+// rooms pinned first load node1 and node2): each peer's only peer
+// connection goes to a node its socket is not on, its signaling through
+// Redis, and every stream still arrives without loss.
+func TestSmokeMeetingMediaOnThirdNode(t *testing.T) {
+	s := smokeSetup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	redisSrv := testenv.StartRedisServer(t)
+	urls, procs := startClusterNodes(ctx, t, s.GatewayBin, redisSrv.Addr(), 3, func(int) []string {
+		return []string{"--set", "cluster.placement=least-loaded", "--set", "cluster.heartbeat=200ms", "--set", "cluster.node_ttl=1s"}
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
+	defer rdb.Close()
+	// Two rooms with one idle peer each, both joined through node1: the
+	// first is hosted by node1 (a tie goes to the joining node), the
+	// second by node2.
+	for i, want := range []string{"node1", "node2"} {
+		room := fmt.Sprintf("pin-%d", i)
+		tg := &GatewayTarget{URL: urls[0], Room: room}
+		conn, err := tg.Join(ctx, NewParticipant(i, room))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		for {
+			load, _ := rdb.Get(ctx, "rtcio:node:"+want+":load").Result()
+			if mediaLeaseHolder(ctx, rdb, room) == want && load == "1" {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("room %s: lease held by %q, want %s with load 1 (%q)", room, mediaLeaseHolder(ctx, rdb, room), want, load)
+			}
+			time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
+		}
+	}
+	s.GatewayURLs, s.GatewayPID = urls[:2], procs[2].PID
+	cfg := smokeConfig(Meeting, 2, 0)
+	var holder string
+	cfg.OnWindow = func(ctx context.Context, _ time.Duration) {
+		keys, _ := rdb.Keys(ctx, "rtcio:lease:media:loadtest-*").Result()
+		for _, k := range keys {
+			if !strings.HasSuffix(k, ":epoch") {
+				holder = mediaLeaseHolder(ctx, rdb, strings.TrimPrefix(k, "rtcio:lease:media:"))
+			}
+		}
+	}
+	r, err := s.RunGateway(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if holder != "node3" {
+		t.Fatalf("the meeting's media was on %q, want node3", holder)
+	}
+	assertComplete(t, r, 2, 2)
+	t.Logf("media on node3, peers on node1 and node2: join to first keyframe p50 %.0f ms, max %.0f ms; node3 CPU %v",
+		r.JoinKeyMs.P50, r.JoinKeyMs.Max, r.TargetCPU)
+}
