@@ -89,13 +89,20 @@ type Cluster struct {
 	// media node's rooms wait for a new host.
 	MediaLeaseTTL time.Duration `yaml:"media_lease_ttl"`
 	// Placement chooses the node that hosts a new SFU room's media:
-	// "joining", the node whose client joined first.
+	// "joining", the node whose client joined first, or "least-loaded",
+	// the live node whose hosted rooms serve the fewest clients.
 	Placement string `yaml:"placement"`
 }
 
-// PlacementJoining places an SFU room's media on the node whose client
-// joined it first.
-const PlacementJoining = "joining"
+// Placements of a new SFU room's media (cluster.placement).
+const (
+	// PlacementJoining: the node whose client joined the room first.
+	PlacementJoining = "joining"
+	// PlacementLeastLoaded: the live node whose hosted SFU rooms serve the
+	// fewest clients (peer connections), the joining node on a tie or when
+	// no node published its load.
+	PlacementLeastLoaded = "least-loaded"
+)
 
 // HTTP bounds what connections to the HTTP listener may hold.
 type HTTP struct {

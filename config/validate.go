@@ -147,7 +147,7 @@ func (v *validator) cluster(c Config) {
 	if cl.MediaLeaseTTL > 0 && cl.MediaLeaseTTL < time.Second {
 		v.fail("cluster.media_lease_ttl", strconv.Quote(cl.MediaLeaseTTL.String()), "must be at least 1s: it is renewed every third of it")
 	}
-	v.oneOf("cluster.placement", cl.Placement, PlacementJoining)
+	v.oneOf("cluster.placement", cl.Placement, PlacementJoining, PlacementLeastLoaded)
 	v.intRange("cluster.inbox_max_len", cl.InboxMaxLen, 1000, 100*maxCount, fmt.Sprintf("must be between 1000 and %d", 100*maxCount))
 	if id := cl.NodeID; id != "" && (len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool {
 		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')

@@ -65,7 +65,7 @@ func TestValidateNamesKeyAndValue(t *testing.T) {
 		{"redis url password", func(c *Config) { c.Redis.URL = "redis://:hunter2@127.0.0.1:6379"; c.Rooms.DefaultTopology = "mesh" }, "redis.url: must not carry credentials: set redis.password instead", 1},
 		{"redis password alone", func(c *Config) { c.Redis.Password = "hunter2" }, "redis.password: is set but redis.url is empty", 1},
 		{"cluster lease short", func(c *Config) { c.Cluster.MediaLeaseTTL = 100 * time.Millisecond }, `cluster.media_lease_ttl: must be at least 1s: it is renewed every third of it, got "100ms"`, 1},
-		{"cluster placement", func(c *Config) { c.Cluster.Placement = "random" }, `cluster.placement: must be one of joining, got "random"`, 1},
+		{"cluster placement", func(c *Config) { c.Cluster.Placement = "random" }, `cluster.placement: must be one of joining, least-loaded, got "random"`, 1},
 		{"cluster heartbeat", func(c *Config) { c.Cluster.Heartbeat = 0 }, `cluster.heartbeat: must be a positive duration such as "10s", got "0s"`, 1},
 		{"cluster node ttl", func(c *Config) { c.Cluster.NodeTTL = 1500 * time.Millisecond }, `cluster.node_ttl: must be at least twice cluster.heartbeat (1s), or one late heartbeat declares a live node dead, got "1.5s"`, 1},
 		{"cluster node id", func(c *Config) { c.Cluster.NodeID = "node 1" }, `cluster.node_id: must be at most 64 letters, digits, '-', '_' or '.', got "node 1"`, 1},
@@ -144,6 +144,7 @@ func TestValidateAcceptsEdgeValues(t *testing.T) {
 	c.Admin.Token = "t"
 	c.Rooms.Topologies = []TopologyRule{{"*", "sfu"}, {"exact", "mesh"}, {"pre-*", "sfu"}}
 	c.CORS.AllowedOrigins = nil
+	c.Cluster.Placement = PlacementLeastLoaded
 	for _, listen := range []string{":3001", "127.0.0.1:3001", "[::1]:3001", "localhost:80", "gw.example.com:443", "[fe80::1%eth0]:1"} {
 		c.Listen = listen
 		if err := c.Validate(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
@@ -19,10 +20,13 @@ import (
 // clusterNode is this process's part in a cluster of gateways (redis.url
 // set); nil on a single node.
 type clusterNode struct {
-	c      *cluster.Cluster
-	rooms  *clusterrooms.Rooms
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	c     *cluster.Cluster
+	rooms *clusterrooms.Rooms
+	place *clusterrooms.Placement
+	// withdrawn: the node is shutting down and takes no new SFU rooms.
+	withdrawn atomic.Bool
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 }
 
 // openCluster connects to the cluster's Redis when redis.url is set. It does
@@ -67,11 +71,12 @@ func (n *clusterNode) directory() func(signaling.DirectoryEnv) (signaling.Direct
 
 // placement is the SFU manager's Placement: nil (a nil interface) on a
 // single node.
-func (n *clusterNode) placement(ttl time.Duration) sfu.Placement {
+func (n *clusterNode) placement(cfg config.Cluster) sfu.Placement {
 	if n == nil {
 		return nil
 	}
-	return sfuPlacement{n.rooms.Placement(ttl)}
+	n.place = n.rooms.Placement(cfg.MediaLeaseTTL, cfg.Placement == config.PlacementLeastLoaded)
+	return sfuPlacement{n.place}
 }
 
 // sfuPlacement adapts the cluster's placement to sfu.Placement.
@@ -91,6 +96,17 @@ func (n *clusterNode) start(sig *signaling.Server, rooms *sfu.Manager) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
+	if n.place != nil {
+		// Rooms other nodes place here start under the lease this node
+		// adopted; the manager's load is what least-loaded placement
+		// compares.
+		n.place.Serve(func(room string, h clusterrooms.MediaHold) { rooms.HostHeld(room, h) }, func() int {
+			if n.withdrawn.Load() {
+				return -1
+			}
+			return rooms.Load()
+		})
+	}
 	n.rooms.Start(ctx, sig)
 	// Every heartbeat the node takes the SFU rooms its clients are in that
 	// nobody hosts (their media node died or handed them over), and
@@ -109,6 +125,21 @@ func (n *clusterNode) start(sig *signaling.Server, rooms *sfu.Manager) {
 			}
 		}
 	}()
+}
+
+// withdraw stops other nodes from placing SFU rooms here (least-loaded
+// placement) from now on, rather than from the next heartbeat: the node is
+// shutting down.
+func (n *clusterNode) withdraw() {
+	if n == nil || n.place == nil {
+		return
+	}
+	n.withdrawn.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	// Redis away: the load key expires two heartbeats after the last one
+	// anyway (and the heartbeat withdraws it too).
+	_ = n.c.PublishLoad(ctx, -1)
 }
 
 // ready reports whether this node may take joins; always on a single node.

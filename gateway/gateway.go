@@ -130,7 +130,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 			}
 		},
 		Logger:    log.With("component", "sfu"),
-		Placement: node.placement(cfg.Cluster.MediaLeaseTTL),
+		Placement: node.placement(cfg.Cluster),
 	})
 	sig, err := signaling.New(signaling.Options{
 		Path:                cfg.Signaling.Path,
@@ -266,6 +266,8 @@ func (s *Server) shutdown(hs *http.Server, errc <-chan error) error {
 	start := time.Now()
 	s.ready.Store(false)
 	s.log.Info("shutting down", "timeout", s.cfg.Shutdown.Timeout)
+	// No more SFU rooms placed here (least-loaded placement).
+	s.cluster.withdraw()
 	if d := s.cfg.Shutdown.ReadinessDelay; d > 0 {
 		// Unready but still serving, so a load balancer takes this
 		// instance out before its clients are told to leave.

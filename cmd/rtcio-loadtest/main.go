@@ -11,9 +11,11 @@
 // By default it builds ./cmd/rtcio-gateway (and ./cmd/bare-forwarder with
 // --baseline) from the repository it runs in and starts a fresh server for
 // every run, serving all peer connections on one UDP port. --url and --pid
-// use a running gateway instead. It prints a table and, with --json, writes
-// every result as JSON. Everything stays on 127.0.0.1 and every run ends by
-// itself (--timeout bounds the whole invocation).
+// use a running gateway instead; several --url (or a comma list) spread the
+// participants over the nodes of a cluster, round-robin. It prints a table
+// and, with --json, writes every result as JSON. Everything stays on
+// 127.0.0.1 and every run ends by itself (--timeout bounds the whole
+// invocation).
 package main
 
 import (
@@ -44,6 +46,21 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, " ") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// urlList is --url: repeatable, each value a comma-separated list.
+type urlList []string
+
+func (u *urlList) String() string { return strings.Join(*u, ",") }
+func (u *urlList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			return fmt.Errorf("empty URL in %q", v)
+		}
+		*u = append(*u, strings.TrimSuffix(part, "/"))
+	}
+	return nil
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rtcio-loadtest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -66,8 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.Drain, "drain", 500*time.Millisecond, "receive time after publishers stop")
 	fs.DurationVar(&cfg.SettleTimeout, "settle-timeout", 30*time.Second, "bound on each setup step")
 	var setup loadtest.Setup
-	fs.StringVar(&setup.GatewayURL, "url", "", "use this running gateway (with --pid) instead of starting one")
-	fs.IntVar(&setup.GatewayPID, "pid", 0, "process id of the gateway given by --url")
+	var urls urlList
+	fs.Var(&urls, "url", "use this running gateway (with --pid) instead of starting one; repeat it or give a comma-separated list for the nodes of one cluster: participants are spread over them round-robin")
+	fs.IntVar(&setup.GatewayPID, "pid", 0, "process id of the gateway given by --url (with several, the one measured)")
 	fs.StringVar(&setup.GatewayBin, "gateway-bin", "", "gateway binary (default: build ./cmd/rtcio-gateway)")
 	fs.StringVar(&setup.BareBin, "bare-bin", "", "bare forwarder binary (default: build ./cmd/bare-forwarder)")
 	fs.StringVar(&setup.GatewayCPUs, "gateway-cpus", "", "pin the gateway to these CPUs (taskset list, e.g. 0)")
@@ -98,6 +116,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	setup.GatewayURLs = urls
 	setup.GatewayArgs = gwArgs
 	setup.BareArgs = bareArgs
 	level := slog.LevelWarn
@@ -136,7 +155,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if (setup.GatewayURL == "") != (setup.GatewayPID == 0) {
+	if (len(setup.GatewayURLs) == 0) != (setup.GatewayPID == 0) {
 		fmt.Fprintln(stderr, "--url and --pid go together")
 		return 2
 	}
@@ -149,7 +168,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	if setup.GatewayURL == "" && setup.GatewayBin == "" {
+	if len(setup.GatewayURLs) == 0 && setup.GatewayBin == "" {
 		if setup.GatewayBin, err = loadtest.Build(ctx, "./cmd/rtcio-gateway", tmp); err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1

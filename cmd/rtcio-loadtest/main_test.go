@@ -18,6 +18,7 @@ func TestRejectsBadFlags(t *testing.T) {
 		{[]string{"--sweep", "10,x"}, "not a subscriber count"},
 		{[]string{"--publishers", "0"}, "publishers 0"},
 		{[]string{"--url", "http://127.0.0.1:1"}, "--url and --pid go together"},
+		{[]string{"--url", "http://127.0.0.1:1,,http://127.0.0.1:2"}, "empty URL"},
 		{[]string{"--video=false"}, "fanout needs video"},
 		{[]string{"--max", "--max-start", "0"}, "a search needs 1 <= start"},
 		{[]string{"--max", "--max-start", "50", "--max-limit", "10"}, "a search needs 1 <= start"},
@@ -43,5 +44,18 @@ func TestParseCounts(t *testing.T) {
 		if _, err := parseCounts(bad); err == nil {
 			t.Errorf("parseCounts(%q) accepted", bad)
 		}
+	}
+}
+
+// --url is repeatable and takes comma lists: one list of gateways, in order.
+func TestURLList(t *testing.T) {
+	var u urlList
+	for _, v := range []string{"http://127.0.0.1:1/, http://127.0.0.1:2", "http://127.0.0.1:3"} {
+		if err := u.Set(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := u.String(); got != "http://127.0.0.1:1,http://127.0.0.1:2,http://127.0.0.1:3" {
+		t.Errorf("urls %q", got)
 	}
 }

@@ -138,6 +138,7 @@ func (k keys) rooms() string                { return k.prefix + "rooms" }
 func (k keys) socketRooms(id string) string { return k.prefix + "socket:" + id + ":rooms" }
 func (k keys) nodeSockets(n string) string  { return k.prefix + "node:" + n + ":sockets" }
 func (k keys) nodeAlive(n string) string    { return k.prefix + "node:" + n + ":alive" }
+func (k keys) nodeLoad(n string) string     { return k.prefix + "node:" + n + ":load" }
 func (k keys) nodes() string                { return k.prefix + "nodes" }
 func (k keys) reaping(n string) string      { return k.prefix + "node:" + n + ":reaping" }
 func (k keys) reaped(n string) string       { return k.prefix + "node:" + n + ":reaped" }

@@ -118,11 +118,16 @@ func (c *Cluster) Claim(ctx context.Context, name string, ttl time.Duration) (*L
 		return nil, fmt.Errorf("%w: %s holds %s (epoch %d)", ErrLeaseHeld, node, name, e)
 	}
 	value, _ := res[1].(string)
+	return c.hold(name, epoch, value, ttl), nil
+}
+
+// hold is a lease this node holds under value, renewed from now on.
+func (c *Cluster) hold(name string, epoch int64, value string, ttl time.Duration) *Lease {
 	rctx, stop := context.WithCancel(context.Background())
 	l := &Lease{c: c, name: name, Epoch: epoch, value: value, ttl: ttl,
 		lost: make(chan struct{}), stop: stop, done: make(chan struct{})}
 	go l.renew(rctx)
-	return l, nil
+	return l
 }
 
 // Lost is closed when the lease was found in another node's hands (or

@@ -37,6 +37,10 @@ type NodeHooks struct {
 	Evicted func(ctx context.Context)
 	// Health runs after every heartbeat with whether Redis answered.
 	Health func(ok bool)
+	// Load, when set, is this node's load, published with every
+	// heartbeat for least-loaded placement (PublishLoad; negative:
+	// withdrawn, the node takes no new rooms).
+	Load func() int
 }
 
 // AddSocket records that socket id is connected to this node, so that the
@@ -88,6 +92,11 @@ func (c *Cluster) RunNode(ctx context.Context, hooks NodeHooks, reaped *atomic.U
 		if hooks.Health != nil {
 			hooks.Health(ok)
 		}
+		if ok && hooks.Load != nil {
+			if err := c.PublishLoad(ctx, hooks.Load()); err != nil {
+				c.log.Debug("load not published", "err", err)
+			}
+		}
 		if ok {
 			c.reap(ctx, hooks, reaped)
 		}
@@ -95,7 +104,7 @@ func (c *Cluster) RunNode(ctx context.Context, hooks NodeHooks, reaped *atomic.U
 		case <-ctx.Done():
 			// A clean stop: the others need not wait for the TTL.
 			stop, cancel := context.WithTimeout(context.Background(), time.Second)
-			c.rdb.Del(stop, c.keys.nodeAlive(c.cfg.NodeID))
+			c.rdb.Del(stop, c.keys.nodeAlive(c.cfg.NodeID), c.keys.nodeLoad(c.cfg.NodeID))
 			cancel()
 			return
 		case <-tick.C:

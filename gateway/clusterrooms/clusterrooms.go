@@ -42,6 +42,8 @@ type Rooms struct {
 	settled atomic.Int64
 	// srv is the signaling server, set by Start.
 	srv Server
+	// placement is the node's SFU room placement, if it made one.
+	placement *Placement
 
 	mu sync.Mutex
 	// local is this node's part of the state, to write again when Redis
@@ -102,6 +104,7 @@ func (r *Rooms) Start(ctx context.Context, srv Server) {
 			Reassert: r.reassert,
 			Evicted:  r.evicted,
 			Health:   r.onHealth,
+			Load:     r.placement.publishedLoad(),
 		}, &r.reaped)
 	}()
 }

@@ -11,10 +11,12 @@ import (
 
 // Bus envelope kinds: kindEmit carries an event for sockets of the
 // receiving node (its payload is an emission); kindKick asks the receiving
-// node to disconnect one of its sockets (its payload is the socket id).
+// node to disconnect one of its sockets (its payload is the socket id);
+// kindHost tells it an SFU room was placed on it (a hostRequest).
 const (
 	kindEmit = "emit"
 	kindKick = "kick"
+	kindHost = "host" // see place.go
 )
 
 // KickRemote implements signaling.RemoteKicker: the node holding socket id
@@ -129,6 +131,9 @@ func (r *Rooms) deliver(env cluster.Envelope) {
 				r.log.Info("socket kicked at another node's request", "socket", id, "from", env.From)
 			}
 		}
+		return
+	case kindHost:
+		r.hostPlaced(env)
 		return
 	default:
 		r.log.Warn("unknown envelope kind, dropped", "kind", env.Kind, "from", env.From)

@@ -14,23 +14,39 @@ import (
 func MediaLeaseName(roomID string) string { return "media:" + roomID }
 
 // Placement places SFU rooms' media for sfu.Manager (its Placement):
-// the node that holds a room's media lease hosts it ("joining" placement:
-// the first node whose client joins claims it; a node with clients in a
-// room nobody hosts claims it at its next heartbeat).
+// the node that holds a room's media lease hosts it. With "joining"
+// placement the first node whose client joins claims it; with
+// "least-loaded" that node takes it in the name of the live node with the
+// least load, and tells that node to host it (place.go). Either way a node
+// with clients in a room nobody hosts claims it at its next heartbeat.
 type Placement struct {
-	r   *Rooms
-	ttl time.Duration
+	r           *Rooms
+	ttl         time.Duration
+	leastLoaded bool
+	// host starts a room placed on this node by another one; load is
+	// this node's published load. Set by Serve before the node starts.
+	host func(roomID string, h MediaHold)
+	load func() int
 }
 
 // Placement returns the room placement of this node, with media leases of
-// ttl.
-func (r *Rooms) Placement(ttl time.Duration) *Placement { return &Placement{r: r, ttl: ttl} }
+// ttl; leastLoaded chooses "least-loaded" placement over "joining". The
+// node's directory keeps it, to publish the node's load and to take the
+// rooms other nodes place here.
+func (r *Rooms) Placement(ttl time.Duration, leastLoaded bool) *Placement {
+	p := &Placement{r: r, ttl: ttl, leastLoaded: leastLoaded}
+	r.placement = p
+	return p
+}
 
 // MediaHold is a held media lease.
 type MediaHold struct{ *cluster.Lease }
 
 // Claim takes roomID's media lease; ok is false when another node has it.
 func (p *Placement) Claim(ctx context.Context, roomID string) (MediaHold, bool, error) {
+	if p.leastLoaded {
+		return p.place(ctx, roomID)
+	}
 	l, err := p.r.c.Claim(ctx, MediaLeaseName(roomID), p.ttl)
 	if errors.Is(err, cluster.ErrLeaseHeld) {
 		return MediaHold{}, false, nil

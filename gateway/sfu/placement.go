@@ -58,6 +58,14 @@ func (m *Manager) hostPlaced(roomID string) {
 	if !ok {
 		return
 	}
+	m.HostHeld(roomID, h)
+}
+
+// HostHeld starts roomID's gateway peer under a media lease this node
+// already holds: one another node placed here (least-loaded placement)
+// and this node adopted. A room that cannot start here (the node is
+// closing) frees the lease at once, for another node to take.
+func (m *Manager) HostHeld(roomID string, h Hold) {
 	hd := &held{h: h, done: make(chan struct{})}
 	room, err := m.host(roomID, m.cfg)
 	m.mu.Lock()
@@ -162,4 +170,37 @@ func (m *Manager) Reconcile(ctx context.Context) {
 		}
 		m.hostPlaced(id)
 	}
+}
+
+// Load is this node's media load for least-loaded placement: the clients
+// the gateway peers of its hosted SFU rooms serve (their peer
+// connections), a hosted room counting at least one while its first
+// client connects. -1 once the manager is closing (draining): the node
+// takes no new rooms.
+func (m *Manager) Load() int {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return -1
+	}
+	rooms := make([]*Room, 0, len(m.holds))
+	starting := 0
+	for id := range m.holds {
+		if r := m.rooms[id]; r != nil {
+			rooms = append(rooms, r)
+		} else {
+			starting++
+		}
+	}
+	for id, r := range m.rooms {
+		if r == nil && m.holds[id] == nil {
+			starting++ // reserved: its gateway peer is being created
+		}
+	}
+	m.mu.Unlock()
+	load := starting
+	for _, r := range rooms {
+		load += max(1, len(r.sock.Peers()))
+	}
+	return load
 }

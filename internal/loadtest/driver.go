@@ -16,10 +16,13 @@ type Setup struct {
 	// GatewayBin and BareBin are the binaries started for each run (see
 	// Build).
 	GatewayBin, BareBin string
-	// GatewayURL and GatewayPID name an already running gateway instead of
-	// GatewayBin; it must serve SFU rooms with media on loopback.
-	GatewayURL string
-	GatewayPID int
+	// GatewayURLs and GatewayPID name already running gateways instead of
+	// GatewayBin; they must serve SFU rooms with media on loopback. More
+	// than one URL: the nodes of one cluster, participants spread over
+	// them round-robin; GatewayPID is the one process measured (CPU,
+	// memory).
+	GatewayURLs []string
+	GatewayPID  int
 	// GatewayCPUs and BareCPUs pin the servers with taskset ("0").
 	GatewayCPUs, BareCPUs string
 	// GatewayArgs are appended to the gateway's serve flags.
@@ -41,9 +44,9 @@ type Setup struct {
 // a fresh room and stops it.
 func (s Setup) RunGateway(ctx context.Context, cfg Config) (*Result, error) {
 	log := orDiscard(s.Log)
-	url, pid := s.GatewayURL, s.GatewayPID
+	urls, pid := s.GatewayURLs, s.GatewayPID
 	var proc *Process
-	if url == "" {
+	if len(urls) == 0 {
 		httpPort, err := FreePort("tcp4")
 		if err != nil {
 			return nil, err
@@ -52,7 +55,8 @@ func (s Setup) RunGateway(ctx context.Context, cfg Config) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		url = fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+		url := fmt.Sprintf("http://127.0.0.1:%d", httpPort)
+		urls = []string{url}
 		p, err := Start(ctx, ProcessOptions{
 			Bin: s.GatewayBin, Args: GatewayArgs(httpPort, udpPort, s.Pprof, s.GatewayArgs...),
 			CPUList: s.GatewayCPUs, URL: url, ReadyPath: "/readyz",
@@ -75,10 +79,10 @@ func (s Setup) RunGateway(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}
 	}
-	target := &GatewayTarget{URL: url, Pid: pid, Room: "loadtest-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	target := &GatewayTarget{URLs: urls, Pid: pid, Room: "loadtest-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
 	res, err := Run(ctx, cfg, target, log)
 	if err == nil {
-		if res.Refused, err = gatewayRefusals(ctx, url); err != nil {
+		if res.Refused, err = refusalsOf(ctx, urls); err != nil {
 			res.Errors = append(res.Errors, err.Error())
 			err = nil
 		}

@@ -76,7 +76,11 @@ func NewParticipant(index int, name string) *Participant {
 // clients, exactly as a browser would: one socket.io connection and one peer
 // connection (to the room's gateway peer) each.
 type GatewayTarget struct {
-	URL  string
+	URL string
+	// URLs, when set, are the gateways of one cluster (URL is then
+	// ignored): participant i connects to URLs[i mod len(URLs)], so a
+	// room's participants are spread over the nodes round-robin.
+	URLs []string
 	Pid  int
 	Room string
 	// API builds the clients' peer connections; nil means
@@ -101,9 +105,10 @@ func (g *GatewayTarget) Join(ctx context.Context, p *Participant) (Conn, error) 
 			return nil, err
 		}
 	}
-	s, err := rtcio.Dial(ctx, g.URL, rtcio.Options{API: api, Logger: orDiscard(g.Logger)})
+	url := g.urlFor(p.Index)
+	s, err := rtcio.Dial(ctx, url, rtcio.Options{API: api, Logger: orDiscard(g.Logger)})
 	if err != nil {
-		return nil, fmt.Errorf("loadtest: %s dial %s: %w", p.Name, g.URL, err)
+		return nil, fmt.Errorf("loadtest: %s dial %s: %w", p.Name, url, err)
 	}
 	s.SetHooks(rtcio.Hooks{RemoteTrack: func(_ string, _ *rtcio.RemoteStream, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		p.OnTrack(tr)
@@ -132,6 +137,14 @@ func (g *GatewayTarget) Join(ctx context.Context, p *Participant) (Conn, error) 
 		return nil, fmt.Errorf("loadtest: %s join: %w", p.Name, err)
 	}
 	return s, nil
+}
+
+// urlFor is the gateway participant index connects to.
+func (g *GatewayTarget) urlFor(index int) string {
+	if len(g.URLs) == 0 {
+		return g.URL
+	}
+	return g.URLs[index%len(g.URLs)]
 }
 
 // countOffers fills res.Offers from the gateway participants' peer states.

@@ -107,7 +107,25 @@ func RunGateway(t testing.TB, bin string, args ...string) *GatewayProcess {
 	g := &GatewayProcess{URL: "http://" + addr, cmd: cmd, exited: exited, logs: logs, Bin: bin}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if err := WaitReady(ctx, g.URL, exited); err != nil {
+	// WaitReady gets its own copy of the exit: the cleanup above waits
+	// for it too (a process that exited before ready used to leave the
+	// cleanup blocked for ever).
+	early := make(chan error, 1)
+	stopCopy := make(chan struct{})
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		select {
+		case err := <-exited:
+			exited <- err
+			early <- err
+		case <-stopCopy:
+		}
+	}()
+	err := WaitReady(ctx, g.URL, early)
+	close(stopCopy)
+	<-copied
+	if err != nil {
 		t.Fatalf("rtcio-gateway: %v\n%s", err, logs.String())
 	}
 	return g
