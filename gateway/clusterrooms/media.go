@@ -3,6 +3,7 @@ package clusterrooms
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/cluster"
@@ -27,6 +28,9 @@ type Placement struct {
 	// this node's published load. Set by Serve before the node starts.
 	host func(roomID string, h MediaHold)
 	load func() int
+	// adopting counts host requests received and not yet started: they
+	// are part of the load this node publishes meanwhile.
+	adopting atomic.Int64
 }
 
 // Placement returns the room placement of this node, with media leases of

@@ -56,10 +56,18 @@ func (p *Placement) Serve(host func(roomID string, h MediaHold), load func() int
 // publishedLoad is the node's load hook: nil (nothing published) unless
 // the placement is least-loaded and served.
 func (p *Placement) publishedLoad() func() int {
-	if p == nil || !p.leastLoaded {
+	if p == nil || !p.leastLoaded || p.load == nil {
 		return nil
 	}
-	return p.load
+	return func() int {
+		l := p.load()
+		if l < 0 {
+			return l
+		}
+		// A room placed here but not started yet counts already, or
+		// a heartbeat in between would publish a figure without it.
+		return l + int(p.adopting.Load())
+	}
 }
 
 // place takes roomID's free media lease in the name of the least-loaded
@@ -102,9 +110,11 @@ func (r *Rooms) hostPlaced(env cluster.Envelope) {
 		r.log.Warn("an SFU room was placed here, but this node places no rooms", "room", req.Room, "from", env.From)
 		return
 	}
+	p.adopting.Add(1)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		defer p.adopting.Add(-1)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		l, err := r.c.Adopt(ctx, MediaLeaseName(req.Room), req.Lease, p.ttl)

@@ -52,19 +52,42 @@ func startClusterNodes(ctx context.Context, t *testing.T, bin, addr string, n in
 	return urls, procs
 }
 
+// clusterRun is what a cluster smoke test runs against: a setup whose
+// GatewayURLs are n gateway processes of one cluster (the first one
+// measured), the test's context and a client of their redis-server.
+type clusterRun struct {
+	s     Setup
+	ctx   context.Context
+	urls  []string
+	procs []*Process
+	rdb   *redis.Client
+}
+
+// startClusterRun starts a redis-server and n gateway processes on it
+// (node i with extra(i) more flags) for one test of at most 90 s.
+func startClusterRun(t *testing.T, n int, extra func(i int) []string) *clusterRun {
+	t.Helper()
+	c := &clusterRun{s: smokeSetup(t)}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	c.ctx = ctx
+	srv := testenv.StartRedisServer(t)
+	c.urls, c.procs = startClusterNodes(ctx, t, c.s.GatewayBin, srv.Addr(), n, extra)
+	c.s.GatewayURLs, c.s.GatewayPID = c.urls, c.procs[0].PID
+	c.rdb = redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = c.rdb.Close() })
+	return c
+}
+
 // A meeting of four Go peers spread over two gateway processes of one
 // cluster (one redis-server), as --url a,b runs it: participants alternate
 // between the nodes, the room's media lives on one of them, and every
 // participant still receives every other one's streams without loss; both
 // nodes carried signaling for the other (cross-node envelopes).
 func TestSmokeMeetingAcrossNodes(t *testing.T) {
-	s := smokeSetup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	redis := testenv.StartRedisServer(t)
-	urls, procs := startClusterNodes(ctx, t, s.GatewayBin, redis.Addr(), 2, nil)
-	s.GatewayURLs, s.GatewayPID = urls, procs[0].PID
-	r, err := s.RunGateway(ctx, smokeConfig(Meeting, 4, 0))
+	c := startClusterRun(t, 2, nil)
+	ctx, urls := c.ctx, c.urls
+	r, err := c.s.RunGateway(ctx, smokeConfig(Meeting, 4, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,17 +127,11 @@ func scrapeCounter(ctx context.Context, url, name string) (float64, error) {
 // recording directory gets the room's manifest and one non-empty file per
 // published stream, the other node's gets nothing.
 func TestRecordingOnTheMediaNode(t *testing.T) {
-	s := smokeSetup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	redisSrv := testenv.StartRedisServer(t)
 	dirs := []string{t.TempDir(), t.TempDir()}
-	urls, procs := startClusterNodes(ctx, t, s.GatewayBin, redisSrv.Addr(), 2, func(i int) []string {
+	c := startClusterRun(t, 2, func(i int) []string {
 		return []string{"--set", "recording.mode=all", "--set", "recording.dir=" + dirs[i]}
 	})
-	s.GatewayURLs, s.GatewayPID = urls, procs[0].PID
-	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
-	defer rdb.Close()
+	ctx, rdb := c.ctx, c.rdb
 	cfg := smokeConfig(Meeting, 2, 0)
 	var holder string
 	var leaseErr error
@@ -134,7 +151,7 @@ func TestRecordingOnTheMediaNode(t *testing.T) {
 		holder, _, _ = strings.Cut(v, "|")
 		leaseErr = err
 	}
-	r, err := s.RunGateway(ctx, cfg)
+	r, err := c.s.RunGateway(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,15 +235,10 @@ func mediaLeaseHolder(ctx context.Context, rdb *redis.Client, room string) strin
 // connection goes to a node its socket is not on, its signaling through
 // Redis, and every stream still arrives without loss.
 func TestSmokeMeetingMediaOnThirdNode(t *testing.T) {
-	s := smokeSetup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	redisSrv := testenv.StartRedisServer(t)
-	urls, procs := startClusterNodes(ctx, t, s.GatewayBin, redisSrv.Addr(), 3, func(int) []string {
+	c := startClusterRun(t, 3, func(int) []string {
 		return []string{"--set", "cluster.placement=least-loaded", "--set", "cluster.heartbeat=200ms", "--set", "cluster.node_ttl=1s"}
 	})
-	rdb := redis.NewClient(&redis.Options{Addr: redisSrv.Addr()})
-	defer rdb.Close()
+	ctx, rdb, urls, s := c.ctx, c.rdb, c.urls, c.s
 	// Two rooms with one idle peer each, both joined through node1: the
 	// first is hosted by node1 (a tie goes to the joining node), the
 	// second by node2.
@@ -249,7 +261,7 @@ func TestSmokeMeetingMediaOnThirdNode(t *testing.T) {
 			time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
 		}
 	}
-	s.GatewayURLs, s.GatewayPID = urls[:2], procs[2].PID
+	s.GatewayURLs, s.GatewayPID = urls[:2], c.procs[2].PID
 	cfg := smokeConfig(Meeting, 2, 0)
 	var holder string
 	cfg.OnWindow = func(ctx context.Context, _ time.Duration) {
