@@ -62,6 +62,15 @@ type adaptSample struct {
 	weakAudioBytes                       uint64
 	strongBytes                          int
 	strongFrames, strongFreezes          int
+	// The gateway's side: keyframe requests it sent upstream and the PLIs
+	// its subscribers sent it.
+	gwKeyframes, gwPLIs float64
+	// Where freezes come from: the frames the publisher encoded and how
+	// long its encoder was limited by the CPU; frames the weak page
+	// dropped undecoded.
+	pubFrames   uint64
+	pubCPU      float64
+	weakDropped uint64
 }
 
 func startAdaptRoom(t *testing.T, budget time.Duration) *adaptRoom {
@@ -136,6 +145,8 @@ func (r *adaptRoom) sample(t *testing.T) adaptSample {
 			s.pubBytes += o.BytesSent
 			s.pubPLIs += o.PLICount + o.FIRCount
 			s.pubTarget += o.TargetBitrate
+			s.pubFrames += o.FramesEncoded
+			s.pubCPU += o.CPULimitedSeconds
 		}
 	}
 	ws, err := r.weak.Stats(r.ctx)
@@ -146,6 +157,7 @@ func (r *adaptRoom) sample(t *testing.T) adaptSample {
 		switch {
 		case in.Kind == "video" && in.TrackIdentifier == r.weakTrack:
 			s.weakBytes, s.weakFrames, s.weakFreezes, s.weakPLIs = in.BytesReceived, in.FramesDecoded, in.FreezeCount, in.PLICount+in.FIRCount
+			s.weakDropped = in.FramesDropped
 		case in.Kind == "audio":
 			s.weakConcealed += in.ConcealedSamples
 			s.weakSamples += in.TotalSamplesReceived
@@ -153,6 +165,8 @@ func (r *adaptRoom) sample(t *testing.T) adaptSample {
 		}
 	}
 	s.strongBytes, s.strongFrames, s.strongFreezes = r.strong.video(r.pubVideo)
+	fams := scrape(t, r.gw.URL)
+	s.gwKeyframes, s.gwPLIs = value(t, fams, "rtcio_keyframe_requests_sent_total"), value(t, fams, "rtcio_plis_received_total")
 	return s
 }
 
@@ -258,6 +272,7 @@ func (r *adaptRoom) uncapped(t *testing.T, d time.Duration) (base, baseStrong fl
 		t.Errorf("uncapped: publisher %.0f, weak %.0f, strong %.0f kbit/s; want >= 1200, 1100, 1100",
 			base, kbps(a, b, weakBytes), baseStrong)
 	}
+	r.explainFreezes(t, "uncapped", a, b)
 	freezeBound(t, "uncapped, weak subscriber", int(weakFreezes), 1)
 	freezeBound(t, "uncapped, strong subscriber", strongFreezes, 1)
 	if evs, _ := r.weak.Events(r.ctx, 0); hasServerEvent(evs, sfu.EventMediaPaused) {
@@ -309,6 +324,7 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 	}
 	// The strong subscriber unaffected: what it received over the window,
 	// without a freeze, and what the gateway says it sends it.
+	r.explainFreezes(t, "paused", a, b)
 	freezeBound(t, "paused weak subscriber, strong subscriber", strongFreezes, 0)
 	if strong < 0.7*baseStrong {
 		t.Errorf("the strong subscriber received %.0f kbit/s (from %.0f before)", strong, baseStrong)
@@ -338,7 +354,8 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 	}
 	a, b = r.window(t, 5*time.Second)
 	kf := b.pubPLIs - before.pubPLIs
-	t.Logf("keyframe requests the publisher got for the resume: %d (the weak page sent %d)", kf, b.weakPLIs-before.weakPLIs)
+	t.Logf("keyframe requests the publisher got for the resume: %d (the weak page sent %d; the gateway sent %v upstream and got %v PLIs)",
+		kf, b.weakPLIs-before.weakPLIs, b.gwKeyframes-before.gwKeyframes, b.gwPLIs-before.gwPLIs)
 	if kf > 3 {
 		t.Errorf("%d keyframe requests for one resume", kf)
 	}
@@ -355,6 +372,33 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 			break
 		}
 	}
+}
+
+// explainFreezes logs what tells where the freezes between a and b came
+// from: the publisher's encoded frame rate and CPU-limited time, the
+// frames the weak page dropped, and each of the strong Go subscriber's
+// freezes with the capture-time gap of its frames (see frameGaps).
+func (r *adaptRoom) explainFreezes(t *testing.T, what string, a, b adaptSample) {
+	t.Helper()
+	secs := b.at.Sub(a.at).Seconds()
+	var strong []freezeGap
+	for _, g := range r.strong.freezeLog(r.pubVideo) {
+		if g.at.After(a.at) && !g.at.After(b.at) {
+			strong = append(strong, g)
+		}
+	}
+	t.Logf("%s: publisher encoded %.1f fps, CPU-limited %.1f s of %.0f s; weak page: %d freezes, %d frames dropped; strong freezes %v",
+		what, float64(b.pubFrames-a.pubFrames)/secs, b.pubCPU-a.pubCPU, secs, b.weakFreezes-a.weakFreezes, b.weakDropped-a.weakDropped, strong)
+}
+
+// freezeLog is the Go peer's freezes on key so far (frameGaps.gapLog).
+func (g *goPeer) freezeLog(key mediaKey) []freezeGap {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c := g.rtp[key]; c != nil {
+		return append([]freezeGap(nil), c.gaps.gapLog...)
+	}
+	return nil
 }
 
 // video is what the Go peer received on key so far: bytes, complete
@@ -423,12 +467,13 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 	fams := scrape(t, r.gw.URL)
 	rembs := value(t, fams, "rtcio_remb_sent_total")
 	var capBps uint64
+	var states []sfu.SubscriberState
 	for _, s := range r.gw.Server.SFU().Room("adapt").Streams() {
 		if s.Stream == r.stream.RTCIOStreamID {
-			capBps = s.CapBps
+			capBps, states = s.CapBps, s.SubscriberStates
 		}
 	}
-	t.Logf("700 kbit/s: the admin view shows the publisher capped at %d bit/s; %v retransmissions over budget", capBps, value(t, fams, "rtcio_retransmissions_over_budget_total"))
+	t.Logf("700 kbit/s: the admin view shows the publisher capped at %d bit/s, subscribers %+v; %v retransmissions over budget", capBps, states, value(t, fams, "rtcio_retransmissions_over_budget_total"))
 	if capBps < 200_000 || capBps >= 3_000_000 {
 		t.Errorf("admin view: the publisher's cap is %d, want between the floor and the maximum", capBps)
 	}
@@ -437,6 +482,7 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 	if video < 300 || video > 650 {
 		t.Errorf("the weak subscriber's video ran at %.0f kbit/s, want 300-650", video)
 	}
+	r.explainFreezes(t, "700 kbit/s", a, b)
 	freezeBound(t, "700 kbit/s, weak subscriber", int(freezes), 2)
 	if fps < 15 {
 		t.Errorf("the weak subscriber decoded %.1f fps, want >= 15 fps", fps)
@@ -474,17 +520,28 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 // freezeBound checks a freeze count against the bound. Freezes
 // depend on the whole machine: when the suite's other packages load both
 // cores, the publisher's and the subscribers' Chromium skip frames on an
-// uncapped link too. So the bound is asserted only where the machine is
-// known quiet (RTCIO_FREEZE_BOUNDS=1); otherwise an excess is logged, and
-// the rates and frame rates above stay asserted.
+// uncapped link too (the publisher's encoder is then CPU-limited, and the
+// Go subscriber's freezes show frames captured far apart: made at the
+// source, not delayed by the gateway; see explainFreezes). So the bound is
+// asserted only where nothing else runs: RTCIO_QUIET_MACHINE=1, which the
+// suite's script sets for its separate phase of timing-sensitive browser
+// tests (RTCIO_FREEZE_BOUNDS=1 is the older name, still honoured);
+// otherwise an excess is logged, and the rates and frame rates stay
+// asserted.
 func freezeBound(t *testing.T, what string, got, bound int) {
 	t.Helper()
 	if got <= bound {
 		return
 	}
-	if os.Getenv("RTCIO_FREEZE_BOUNDS") != "" {
+	if quietMachine() {
 		t.Errorf("%s: %d freezes, want at most %d", what, got, bound)
 		return
 	}
-	t.Logf("%s: %d freezes, over the bound of %d (not asserted: set RTCIO_FREEZE_BOUNDS=1 on a quiet machine)", what, got, bound)
+	t.Logf("%s: %d freezes, over the bound of %d (not asserted: set RTCIO_QUIET_MACHINE=1 where nothing else runs)", what, got, bound)
+}
+
+// quietMachine reports whether the test runs with nothing else on the
+// machine (RTCIO_QUIET_MACHINE=1, or the older RTCIO_FREEZE_BOUNDS=1).
+func quietMachine() bool {
+	return os.Getenv("RTCIO_QUIET_MACHINE") == "1" || os.Getenv("RTCIO_FREEZE_BOUNDS") != ""
 }
