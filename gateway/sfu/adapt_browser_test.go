@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +73,10 @@ type adaptSample struct {
 	pubFrames   uint64
 	pubCPU      float64
 	weakDropped uint64
+	// udpDrops: datagrams the sockets of the test's namespace (the
+	// gateway's, the Go subscriber's, the publisher page's) dropped
+	// because their reader fell behind.
+	udpDrops int64
 }
 
 func startAdaptRoom(t *testing.T, budget time.Duration) *adaptRoom {
@@ -167,6 +173,7 @@ func (r *adaptRoom) sample(t *testing.T) adaptSample {
 	s.strongBytes, s.strongFrames, s.strongFreezes = r.strong.video(r.pubVideo)
 	fams := scrape(t, r.gw.URL)
 	s.gwKeyframes, s.gwPLIs = value(t, fams, "rtcio_keyframe_requests_sent_total"), value(t, fams, "rtcio_plis_received_total")
+	s.udpDrops, _ = udpDrops()
 	return s
 }
 
@@ -387,8 +394,21 @@ func (r *adaptRoom) explainFreezes(t *testing.T, what string, a, b adaptSample) 
 			strong = append(strong, g)
 		}
 	}
-	t.Logf("%s: publisher encoded %.1f fps, CPU-limited %.1f s of %.0f s; weak page: %d freezes, %d frames dropped; strong freezes %v",
-		what, float64(b.pubFrames-a.pubFrames)/secs, b.pubCPU-a.pubCPU, secs, b.weakFreezes-a.weakFreezes, b.weakDropped-a.weakDropped, strong)
+	readers, ended := r.strong.readers(r.pubVideo)
+	_, ports := udpDrops()
+	t.Logf("%s: publisher encoded %.1f fps, CPU-limited %.1f s of %.0f s; weak page: %d freezes, %d frames dropped; strong freezes %v (readers %d, ended %v); UDP datagrams dropped by slow readers %d (so far by port %v)",
+		what, float64(b.pubFrames-a.pubFrames)/secs, b.pubCPU-a.pubCPU, secs, b.weakFreezes-a.weakFreezes, b.weakDropped-a.weakDropped, strong, readers, ended, b.udpDrops-a.udpDrops, ports)
+}
+
+// readers is how many of the Go peer's reading goroutines for key still
+// run, and the errors that ended the others.
+func (g *goPeer) readers(key mediaKey) (int, []error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c := g.rtp[key]; c != nil {
+		return c.readers, append([]error(nil), c.ended...)
+	}
+	return 0, nil
 }
 
 // freezeLog is the Go peer's freezes on key so far (frameGaps.gapLog).
@@ -544,4 +564,46 @@ func freezeBound(t *testing.T, what string, got, bound int) {
 // machine (RTCIO_QUIET_MACHINE=1, or the older RTCIO_FREEZE_BOUNDS=1).
 func quietMachine() bool {
 	return os.Getenv("RTCIO_QUIET_MACHINE") == "1" || os.Getenv("RTCIO_FREEZE_BOUNDS") != ""
+}
+
+// udpDrops reads the test's network namespace's UDP receive-buffer
+// overflows (RcvbufErrors of /proc/net/snmp) and the sockets that dropped
+// datagrams (local port -> drops, from /proc/net/udp): a datagram a
+// socket dropped because its reader fell behind never reached the
+// subscriber, whatever the gateway did. -1 where it cannot be read.
+func udpDrops() (total int64, byPort map[int]int64) {
+	total = -1
+	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
+		var names []string
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) == 0 || f[0] != "Udp:" {
+				continue
+			}
+			if names == nil {
+				names = f
+				continue
+			}
+			for i, n := range names {
+				if n == "RcvbufErrors" && i < len(f) {
+					total, _ = strconv.ParseInt(f[i], 10, 64)
+				}
+			}
+		}
+	}
+	byPort = map[int]int64{}
+	if b, err := os.ReadFile("/proc/net/udp"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) < 13 || f[0] == "sl" {
+				continue
+			}
+			drops, _ := strconv.ParseInt(f[12], 10, 64)
+			if _, port, ok := strings.Cut(f[1], ":"); ok && drops > 0 {
+				p, _ := strconv.ParseInt(port, 16, 32)
+				byPort[int(p)] += drops
+			}
+		}
+	}
+	return total, byPort
 }

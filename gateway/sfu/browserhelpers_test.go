@@ -194,6 +194,11 @@ type rtpCount struct {
 	bytes   int
 	last    time.Time
 	gaps    frameGaps // video: frames and freezes, as a browser counts them
+	// readers counts the track's reading goroutines still running, ended
+	// the errors that stopped the others (a reader that stops silently
+	// would look like a subscriber that receives nothing).
+	readers int
+	ended   []error
 }
 
 // removal is one track-removed a Go participant saw.
@@ -298,12 +303,23 @@ func (g *goPeer) onTrack(_ string, rs *rtcio.RemoteStream, tr *webrtc.TrackRemot
 	// detector, two Chromiums on two cores) would itself look like a
 	// freeze. Waiters are woken for every early packet (a test may wait
 	// for a handful) and for every 16th after that.
+	g.mu.Lock()
+	if g.rtp[key] == nil {
+		g.rtp[key] = &rtpCount{}
+	}
+	g.rtp[key].readers++
+	g.mu.Unlock()
 	go func() {
 		buf := make([]byte, 1500)
 		var h rtp.Header
 		for {
 			n, _, err := tr.Read(buf)
 			if err != nil {
+				g.mu.Lock()
+				c := g.rtp[key]
+				c.readers--
+				c.ended = append(c.ended, err)
+				g.mu.Unlock()
 				return
 			}
 			now := time.Now()
