@@ -113,6 +113,10 @@ func NewPolicy(cfg PolicyConfig) *Policy {
 		congestedAt: make(map[string]time.Time)}
 }
 
+// Memory is how long a subscriber counts as recently congested after its
+// last congestion (PolicyConfig.Memory, default applied).
+func (p *Policy) Memory() time.Duration { return p.cfg.Memory }
+
 // Paused reports whether sub's video is paused.
 func (p *Policy) Paused(sub, video string) bool { return p.paused[Change{sub, video}] != nil }
 

@@ -474,12 +474,14 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 	r := startAdaptRoom(t, 5*time.Minute)
 	base, _ := r.uncapped(t, 10*time.Second)
 
+	stopTrace := r.traceAdapt()
 	if err := r.link.SetDownlink(700); err != nil {
 		t.Fatal(err)
 	}
 	r.window(t, 10*time.Second) // "within 10 s"
 	since := lastSeq(t, r.ctx, r.weak)
 	a, b := r.window(t, 30*time.Second)
+	t.Logf("700 kbit/s, the room's decisions (kbit/s): %s", stopTrace())
 	video, pubRate := kbps(a, b, weakBytes), kbps(a, b, pubBytes)
 	fps := float64(b.weakFrames-a.weakFrames) / b.at.Sub(a.at).Seconds()
 	freezes := b.weakFreezes - a.weakFreezes
@@ -606,4 +608,44 @@ func udpDrops() (total int64, byPort map[int]int64) {
 		}
 	}
 	return total, byPort
+}
+
+// traceAdapt records, every 500 ms until the returned stop is called, the
+// publisher's cap and the weak subscriber's estimate, congestion and sent
+// rate from the admin view: how the room's decisions went, for the log.
+func (r *adaptRoom) traceAdapt() (stop func() string) {
+	done := make(chan struct{})
+	out := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		start := time.Now()
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				out <- b.String()
+				return
+			case <-tick.C:
+			}
+			room := r.gw.Server.SFU().Room("adapt")
+			if room == nil {
+				continue
+			}
+			for _, s := range room.Streams() {
+				if s.Stream != r.stream.RTCIOStreamID {
+					continue
+				}
+				for _, st := range s.SubscriberStates {
+					if st.ID == r.weakID {
+						fmt.Fprintf(&b, " %.1fs:cap=%d,est=%d,sent=%d,cong=%v,paused=%v;", time.Since(start).Seconds(), s.CapBps/1000, st.EstimateBps/1000, st.SentBps/1000, st.Congested, st.Paused)
+					}
+				}
+			}
+		}
+	}()
+	return func() string {
+		close(done)
+		return <-out
+	}
 }
