@@ -464,13 +464,14 @@ func (r *adaptRoom) serverEvents(t *testing.T, name string, since int) int {
 // 60 s: the video pauses and resumes at most 4 times, and the publisher
 // is asked for keyframes at most once per 2 s on average.
 func TestWeakSubscriberAtTheEdge(t *testing.T) {
-	// Left out of the default suite while one failure is open: in one
-	// clean-clone run the strong Go subscriber received nothing at all
-	// during the 700 kbit/s phase (it had received the uncapped phase, and
-	// only the weak subscriber was ever paused). Not diagnosed yet.
-	if os.Getenv("RTCIO_ADAPT_EDGE") == "" {
-		t.Skip("set RTCIO_ADAPT_EDGE=1: the strong subscriber once received nothing in the 700 kbit/s phase, not diagnosed yet")
-	}
+	// This test was left out of the default suite after a run where the
+	// strong Go subscriber received nothing in the 700 kbit/s phase. Not
+	// seen again; what was found instead: an overload's NACK backlog
+	// answered without a budget once congestion flickered off, which
+	// dragged the publisher to the floor (fixed in adapt.go). The phase
+	// now logs the room's decisions, whether the Go subscriber's reader
+	// still runs (and why it stopped) and the datagrams slow sockets
+	// dropped, so such a run says where the video went.
 	r := startAdaptRoom(t, 5*time.Minute)
 	base, _ := r.uncapped(t, 10*time.Second)
 
