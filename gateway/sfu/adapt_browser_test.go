@@ -399,8 +399,8 @@ func (r *adaptRoom) explainFreezes(t *testing.T, what string, a, b adaptSample) 
 	}
 	readers, ended := r.strong.readers(r.pubVideo)
 	_, ports := udpDrops()
-	t.Logf("%s: publisher encoded %.1f fps, CPU-limited %.1f s of %.0f s; weak page: %d freezes, %d frames dropped; strong freezes %v (readers %d, ended %v); UDP datagrams dropped by slow readers %d (so far by port %v)",
-		what, float64(b.pubFrames-a.pubFrames)/secs, b.pubCPU-a.pubCPU, secs, b.weakFreezes-a.weakFreezes, b.weakDropped-a.weakDropped, strong, readers, ended, b.udpDrops-a.udpDrops, ports)
+	t.Logf("%s: publisher encoded %.1f fps, CPU-limited %.1f s of %.0f s; weak page: %d freezes, %d frames dropped; strong freezes %v (readers %d, ended %v); UDP datagrams dropped by slow readers %d (so far by port %v; the strong Go peer's ports %v)",
+		what, float64(b.pubFrames-a.pubFrames)/secs, b.pubCPU-a.pubCPU, secs, b.weakFreezes-a.weakFreezes, b.weakDropped-a.weakDropped, strong, readers, ended, b.udpDrops-a.udpDrops, ports, r.strong.socks.localPorts())
 }
 
 // readers is how many of the Go peer's reading goroutines for key still
