@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
+	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
 
 // noisyCamera writes a y4m clip Chromium's fake camera can play in a loop:
@@ -52,6 +54,7 @@ type adaptRoom struct {
 	weakID            string
 	pubVideo          mediaKey
 	weakSince, pubSeq int
+	strongPauses      atomic.Int32 // media-paused the strong Go subscriber got
 }
 
 // adaptSample is one reading of everyone's counters.
@@ -118,6 +121,11 @@ func startAdaptRoom(t *testing.T, budget time.Duration) *adaptRoom {
 	}
 	r.weakID = wsum.ID
 	r.strong = newGoPeer(t, gw.URL, "strong", "camera")
+	// The strong subscriber is a pion peer with pion's default
+	// interceptors: it sends receiver reports and NACKs, so the gateway
+	// can find it congested (when its own process starves it) and pause
+	// its video. Count that, so a run where it received little says why.
+	r.strong.Server().On(sfu.EventMediaPaused, func(*rtcio.Event) { r.strongPauses.Add(1) })
 	r.strong.join(t, room)
 	r.pub = open(pubBr, "pub")
 	st, err := r.pub.PublishCamera(ctx, "camera", pageArgs("pub"), testenv.MediaOptions{Source: "getUserMedia"})
@@ -399,8 +407,8 @@ func (r *adaptRoom) explainFreezes(t *testing.T, what string, a, b adaptSample) 
 	}
 	readers, ended := r.strong.readers(r.pubVideo)
 	_, ports := udpDrops()
-	t.Logf("%s: publisher encoded %.1f fps, CPU-limited %.1f s of %.0f s; weak page: %d freezes, %d frames dropped; strong freezes %v (readers %d, ended %v); UDP datagrams dropped by slow readers %d (so far by port %v; the strong Go peer's ports %v)",
-		what, float64(b.pubFrames-a.pubFrames)/secs, b.pubCPU-a.pubCPU, secs, b.weakFreezes-a.weakFreezes, b.weakDropped-a.weakDropped, strong, readers, ended, b.udpDrops-a.udpDrops, ports, r.strong.socks.localPorts())
+	t.Logf("%s: publisher encoded %.1f fps, CPU-limited %.1f s of %.0f s; weak page: %d freezes, %d frames dropped; strong freezes %v (readers %d, ended %v, paused %d times so far); UDP datagrams dropped by slow readers %d (so far by port %v; the strong Go peer's ports %v)",
+		what, float64(b.pubFrames-a.pubFrames)/secs, b.pubCPU-a.pubCPU, secs, b.weakFreezes-a.weakFreezes, b.weakDropped-a.weakDropped, strong, readers, ended, r.strongPauses.Load(), b.udpDrops-a.udpDrops, ports, r.strong.socks.localPorts())
 }
 
 // readers is how many of the Go peer's reading goroutines for key still
