@@ -350,6 +350,28 @@ func (r *Room) decide(now time.Time, elapsed time.Duration) {
 				a.obs.VideoResumed()
 			}
 		}
+		// A resumed video starts afresh, as the policy's memory does: the
+		// losses of its keyframe are answered without the budget of the
+		// congestion that paused it (a small budget would let the
+		// keyframe's gaps go unrepaired, and the subscriber ask for
+		// another).
+		s := states[c.Subscriber]
+		if s == nil {
+			continue
+		}
+		s.mu.Lock()
+		still := s.congested
+		if !still {
+			s.congestedAt = time.Time{}
+		}
+		s.mu.Unlock()
+		if !still {
+			for _, l := range bySub[c.Subscriber] {
+				if l.video {
+					l.down.SetRetransmitBudget(0)
+				}
+			}
+		}
 	}
 }
 
