@@ -131,7 +131,13 @@ func (p *Policy) Cap(video string) uint64 {
 // Decide runs one round over the room's subscribers.
 func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 	var d Decision
-	target := make(map[string]uint64) // per video: the least share of its congested subscribers
+	// Per video: the least share of its congested subscribers (the cap
+	// steps down towards it), and of those congested within Memory (the
+	// cap rises no higher). A subscriber's estimate that dips without
+	// loss is not congestion (a busy receiver's REMB does that): it holds
+	// the cap where it is, it does not pull it down.
+	target := make(map[string]uint64)
+	limit := make(map[string]uint64)
 	live := make(map[Change]bool)
 	liveSubs := make(map[string]bool, len(subs))
 	for _, s := range subs {
@@ -201,7 +207,10 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 		if recently && len(on) > 0 {
 			share := max(p.cfg.Floor, avail/uint64(len(on)))
 			for _, v := range on {
-				if t, ok := target[v.Key]; !ok || share < t {
+				if t, ok := limit[v.Key]; !ok || share < t {
+					limit[v.Key] = share
+				}
+				if t, ok := target[v.Key]; s.Congested && (!ok || share < t) {
 					target[v.Key] = share
 				}
 			}
@@ -228,7 +237,7 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 	for k := range p.caps {
 		keys[k] = true
 	}
-	for k := range target {
+	for k := range limit {
 		keys[k] = true
 	}
 	for k := range keys {
@@ -238,7 +247,7 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 			next = max(t, uint64(float64(cur)*(1-p.cfg.StepDown)), p.cfg.Floor)
 		} else if cur < p.cfg.Max {
 			up := uint64(float64(cur) * (1 + p.cfg.StepUp))
-			if t, ok := target[k]; ok {
+			if t, ok := limit[k]; ok {
 				up = min(up, max(t, cur))
 			}
 			next = min(p.cfg.Max, up)
