@@ -35,7 +35,8 @@ type Adapt struct {
 	ResumeBackoff    time.Duration `yaml:"resume_backoff"`
 	MaxResumeBackoff time.Duration `yaml:"max_resume_backoff"`
 	// RetransmitShare is the share of a congested subscriber's estimate
-	// that answers to its NACKs may use.
+	// that answers to its NACKs may use (until 30 s after its last
+	// congestion).
 	RetransmitShare float64 `yaml:"retransmit_share"`
 	// ActiveSpeaker turns on the active-speaker event, from the audio
 	// level extension (RFC 6464).

@@ -41,7 +41,8 @@ func (d *DownTrack) SetPaused(paused bool) bool {
 func (d *DownTrack) Paused() bool { return d.paused.Load() }
 
 // SetRetransmitBudget bounds the retransmissions to this subscriber to
-// bytesPerSecond (a burst of a quarter second); 0 lifts the bound.
+// bytesPerSecond (a burst of a quarter second, at least one packet); 0
+// lifts the bound.
 func (d *DownTrack) SetRetransmitBudget(bytesPerSecond int64) {
 	d.rtxBudget.Store(max(bytesPerSecond, 0))
 }
@@ -88,7 +89,11 @@ func (d *DownTrack) spendRetransmit(size int) bool {
 	}
 	st := &d.pause
 	now := d.pub.clock()
-	burst := float64(budget) / 4
+	// A quarter second's worth, but at least one full packet: a small
+	// budget (a 300 kbit/s estimate's 10% is 3,750 bytes a second) would
+	// otherwise never hold a 1,200-byte video packet, and nothing at all
+	// would be retransmitted.
+	burst := max(float64(budget)/4, maxPacketSize)
 	if !st.rtxInit {
 		st.rtxTokens, st.rtxInit = burst, true
 	} else {

@@ -145,11 +145,23 @@ func TestRetransmitBudget(t *testing.T) {
 	if st := d.Stats(); st.Retransmissions != 2 || st.RetransmitBytes != 2000 {
 		t.Fatalf("with a 2,000-byte burst: %+v", st)
 	}
+	// 2,000 bytes a second: a quarter second holds no 1,000-byte packet,
+	// but the burst is at least one full packet, so one goes out.
+	clk.Advance(time.Second)
+	d.SetRetransmitBudget(2000)
+	d.HandleRTCP(nackFor(5, out[10].hdr.SequenceNumber, out[11].hdr.SequenceNumber))
+	eventually(t, testWait, func() bool {
+		st := d.Stats()
+		return st.Retransmissions+st.RetransmitsOverBudget == 12
+	})
+	if st := d.Stats(); st.Retransmissions != 3 {
+		t.Fatalf("with a 2,000-byte/s budget: %+v; want one more retransmission", st)
+	}
 	d.SetRetransmitBudget(0)
 	seqs = seqs[:0]
 	for _, s := range out[20:30] {
 		seqs = append(seqs, s.hdr.SequenceNumber)
 	}
 	d.HandleRTCP(nackFor(5, seqs...))
-	eventually(t, testWait, func() bool { return d.Stats().Retransmissions == 12 })
+	eventually(t, testWait, func() bool { return d.Stats().Retransmissions == 13 })
 }

@@ -230,6 +230,16 @@ func TestCapFollowsTheEstimateAfterCongestion(t *testing.T) {
 			t.Fatalf("cap %d above the estimate's share %d right after the congestion", got, est-32_000)
 		}
 	}
+	// Its REMB dips without loss (a busy receiver): not congestion, the
+	// cap holds instead of following it down.
+	held := p.Cap("v")
+	for range 4 {
+		p.Decide(sub(200_000, false), now)
+		now = now.Add(500 * time.Millisecond)
+	}
+	if got := p.Cap("v"); got != held {
+		t.Fatalf("an estimate dip without loss moved the cap from %d to %d", held, got)
+	}
 	for range 80 { // past Memory
 		p.Decide(sub(est, false), now)
 		now = now.Add(500 * time.Millisecond)

@@ -135,6 +135,10 @@ func NewPolicy(cfg PolicyConfig) *Policy {
 		congestedAt: make(map[string]time.Time)}
 }
 
+// Memory is how long a subscriber counts as recently congested after its
+// last congestion (PolicyConfig.Memory, default applied).
+func (p *Policy) Memory() time.Duration { return p.cfg.Memory }
+
 // Paused reports whether sub's video is paused.
 func (p *Policy) Paused(sub, video string) bool { return p.paused[Change{sub, video}] != nil }
 
@@ -149,7 +153,13 @@ func (p *Policy) Cap(video string) uint64 {
 // Decide runs one round over the room's subscribers.
 func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 	var d Decision
-	target := make(map[string]uint64) // per video: the least share of its congested subscribers
+	// Per video: the least share of its congested subscribers (the cap
+	// steps down towards it), and of those congested within Memory (the
+	// cap rises no higher). A subscriber's estimate that dips without
+	// loss is not congestion (a busy receiver's REMB does that): it holds
+	// the cap where it is, it does not pull it down.
+	target := make(map[string]uint64)
+	limit := make(map[string]uint64)
 	live := make(map[Change]bool)
 	liveSubs := make(map[string]bool, len(subs))
 	for _, s := range subs {
@@ -219,7 +229,10 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 		if recently && len(on) > 0 {
 			share := max(p.cfg.Floor, avail/uint64(len(on)))
 			for _, v := range on {
-				if t, ok := target[v.Key]; !ok || share < t {
+				if t, ok := limit[v.Key]; !ok || share < t {
+					limit[v.Key] = share
+				}
+				if t, ok := target[v.Key]; s.Congested && (!ok || share < t) {
 					target[v.Key] = share
 				}
 			}
@@ -246,7 +259,7 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 	for k := range p.caps {
 		keys[k] = true
 	}
-	for k := range target {
+	for k := range limit {
 		keys[k] = true
 	}
 	for k := range keys {
@@ -256,7 +269,7 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 			next = max(t, uint64(float64(cur)*(1-p.cfg.StepDown)), p.cfg.Floor)
 		} else if cur < p.cfg.Max {
 			up := uint64(float64(cur) * (1 + p.cfg.StepUp))
-			if t, ok := target[k]; ok {
+			if t, ok := limit[k]; ok {
 				up = min(up, max(t, cur))
 			}
 			next = min(p.cfg.Max, up)

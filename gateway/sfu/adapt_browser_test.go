@@ -7,12 +7,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
+	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
 
 // noisyCamera writes a y4m clip Chromium's fake camera can play in a loop:
@@ -50,6 +54,7 @@ type adaptRoom struct {
 	weakID            string
 	pubVideo          mediaKey
 	weakSince, pubSeq int
+	strongPauses      atomic.Int32 // media-paused the strong Go subscriber got
 }
 
 // adaptSample is one reading of everyone's counters.
@@ -62,6 +67,19 @@ type adaptSample struct {
 	weakAudioBytes                       uint64
 	strongBytes                          int
 	strongFrames, strongFreezes          int
+	// The gateway's side: keyframe requests it sent upstream and the PLIs
+	// its subscribers sent it.
+	gwKeyframes, gwPLIs float64
+	// Where freezes come from: the frames the publisher encoded and how
+	// long its encoder was limited by the CPU; frames the weak page
+	// dropped undecoded.
+	pubFrames   uint64
+	pubCPU      float64
+	weakDropped uint64
+	// udpDrops: datagrams the sockets of the test's namespace (the
+	// gateway's, the Go subscriber's, the publisher page's) dropped
+	// because their reader fell behind.
+	udpDrops int64
 }
 
 func startAdaptRoom(t *testing.T, budget time.Duration) *adaptRoom {
@@ -103,6 +121,11 @@ func startAdaptRoom(t *testing.T, budget time.Duration) *adaptRoom {
 	}
 	r.weakID = wsum.ID
 	r.strong = newGoPeer(t, gw.URL, "strong", "camera")
+	// The strong subscriber is a pion peer with pion's default
+	// interceptors: it sends receiver reports and NACKs, so the gateway
+	// can find it congested (when its own process starves it) and pause
+	// its video. Count that, so a run where it received little says why.
+	r.strong.Server().On(sfu.EventMediaPaused, func(*rtcio.Event) { r.strongPauses.Add(1) })
 	r.strong.join(t, room)
 	r.pub = open(pubBr, "pub")
 	st, err := r.pub.PublishCamera(ctx, "camera", pageArgs("pub"), testenv.MediaOptions{Source: "getUserMedia"})
@@ -136,6 +159,8 @@ func (r *adaptRoom) sample(t *testing.T) adaptSample {
 			s.pubBytes += o.BytesSent
 			s.pubPLIs += o.PLICount + o.FIRCount
 			s.pubTarget += o.TargetBitrate
+			s.pubFrames += o.FramesEncoded
+			s.pubCPU += o.CPULimitedSeconds
 		}
 	}
 	ws, err := r.weak.Stats(r.ctx)
@@ -146,6 +171,7 @@ func (r *adaptRoom) sample(t *testing.T) adaptSample {
 		switch {
 		case in.Kind == "video" && in.TrackIdentifier == r.weakTrack:
 			s.weakBytes, s.weakFrames, s.weakFreezes, s.weakPLIs = in.BytesReceived, in.FramesDecoded, in.FreezeCount, in.PLICount+in.FIRCount
+			s.weakDropped = in.FramesDropped
 		case in.Kind == "audio":
 			s.weakConcealed += in.ConcealedSamples
 			s.weakSamples += in.TotalSamplesReceived
@@ -153,6 +179,9 @@ func (r *adaptRoom) sample(t *testing.T) adaptSample {
 		}
 	}
 	s.strongBytes, s.strongFrames, s.strongFreezes = r.strong.video(r.pubVideo)
+	fams := scrape(t, r.gw.URL)
+	s.gwKeyframes, s.gwPLIs = value(t, fams, "rtcio_keyframe_requests_sent_total"), value(t, fams, "rtcio_plis_received_total")
+	s.udpDrops, _ = udpDrops()
 	return s
 }
 
@@ -255,9 +284,13 @@ func (r *adaptRoom) uncapped(t *testing.T, d time.Duration) (base, baseStrong fl
 	t.Logf("uncapped %v: publisher %.0f kbit/s, weak %.0f kbit/s (%d freezes), strong %.0f kbit/s (%d frames, %d freezes)",
 		d, base, kbps(a, b, weakBytes), weakFreezes, baseStrong, b.strongFrames-a.strongFrames, strongFreezes)
 	if base < 1200 || kbps(a, b, weakBytes) < 1100 || baseStrong < 1100 {
-		t.Errorf("uncapped: publisher %.0f, weak %.0f, strong %.0f kbit/s; want >= 1200, 1100, 1100",
-			base, kbps(a, b, weakBytes), baseStrong)
+		// The encoded frame rate says whether the publisher's Chromium
+		// was starved (a loaded machine: its camera is 30 fps), which no
+		// gateway can make up for.
+		t.Errorf("uncapped: publisher %.0f, weak %.0f, strong %.0f kbit/s; want >= 1200, 1100, 1100 (the publisher encoded %.1f fps of its camera's 30)",
+			base, kbps(a, b, weakBytes), baseStrong, float64(b.pubFrames-a.pubFrames)/b.at.Sub(a.at).Seconds())
 	}
+	r.explainFreezes(t, "uncapped", a, b)
 	freezeBound(t, "uncapped, weak subscriber", int(weakFreezes), 1)
 	freezeBound(t, "uncapped, strong subscriber", strongFreezes, 1)
 	if evs, _ := r.weak.Events(r.ctx, 0); hasServerEvent(evs, sfu.EventMediaPaused) {
@@ -309,6 +342,7 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 	}
 	// The strong subscriber unaffected: what it received over the window,
 	// without a freeze, and what the gateway says it sends it.
+	r.explainFreezes(t, "paused", a, b)
 	freezeBound(t, "paused weak subscriber, strong subscriber", strongFreezes, 0)
 	if strong < 0.7*baseStrong {
 		t.Errorf("the strong subscriber received %.0f kbit/s (from %.0f before)", strong, baseStrong)
@@ -338,7 +372,8 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 	}
 	a, b = r.window(t, 5*time.Second)
 	kf := b.pubPLIs - before.pubPLIs
-	t.Logf("keyframe requests the publisher got for the resume: %d (the weak page sent %d)", kf, b.weakPLIs-before.weakPLIs)
+	t.Logf("keyframe requests the publisher got for the resume: %d (the weak page sent %d; the gateway sent %v upstream and got %v PLIs)",
+		kf, b.weakPLIs-before.weakPLIs, b.gwKeyframes-before.gwKeyframes, b.gwPLIs-before.gwPLIs)
 	if kf > 3 {
 		t.Errorf("%d keyframe requests for one resume", kf)
 	}
@@ -355,6 +390,46 @@ func TestWeakSubscriberPausedThenResumed(t *testing.T) {
 			break
 		}
 	}
+}
+
+// explainFreezes logs what tells where the freezes between a and b came
+// from: the publisher's encoded frame rate and CPU-limited time, the
+// frames the weak page dropped, and each of the strong Go subscriber's
+// freezes with the capture-time gap of its frames (see frameGaps).
+func (r *adaptRoom) explainFreezes(t *testing.T, what string, a, b adaptSample) {
+	t.Helper()
+	secs := b.at.Sub(a.at).Seconds()
+	var strong []freezeGap
+	for _, g := range r.strong.freezeLog(r.pubVideo) {
+		if g.at.After(a.at) && !g.at.After(b.at) {
+			strong = append(strong, g)
+		}
+	}
+	readers, ended := r.strong.readers(r.pubVideo)
+	_, ports := udpDrops()
+	t.Logf("%s: publisher encoded %.1f fps, CPU-limited %.1f s of %.0f s; weak page: %d freezes, %d frames dropped; strong freezes %v (readers %d, ended %v, paused %d times so far); UDP datagrams dropped by slow readers %d (so far by port %v; the strong Go peer's ports %v)",
+		what, float64(b.pubFrames-a.pubFrames)/secs, b.pubCPU-a.pubCPU, secs, b.weakFreezes-a.weakFreezes, b.weakDropped-a.weakDropped, strong, readers, ended, r.strongPauses.Load(), b.udpDrops-a.udpDrops, ports, r.strong.socks.localPorts())
+}
+
+// readers is how many of the Go peer's reading goroutines for key still
+// run, and the errors that ended the others.
+func (g *goPeer) readers(key mediaKey) (int, []error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c := g.rtp[key]; c != nil {
+		return c.readers, append([]error(nil), c.ended...)
+	}
+	return 0, nil
+}
+
+// freezeLog is the Go peer's freezes on key so far (frameGaps.gapLog).
+func (g *goPeer) freezeLog(key mediaKey) []freezeGap {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if c := g.rtp[key]; c != nil {
+		return append([]freezeGap(nil), c.gaps.gapLog...)
+	}
+	return nil
 }
 
 // video is what the Go peer received on key so far: bytes, complete
@@ -400,22 +475,25 @@ func (r *adaptRoom) serverEvents(t *testing.T, name string, since int) int {
 // 60 s: the video pauses and resumes at most 4 times, and the publisher
 // is asked for keyframes at most once per 2 s on average.
 func TestWeakSubscriberAtTheEdge(t *testing.T) {
-	// Left out of the default suite while one failure is open: in one
-	// clean-clone run the strong Go subscriber received nothing at all
-	// during the 700 kbit/s phase (it had received the uncapped phase, and
-	// only the weak subscriber was ever paused). Not diagnosed yet.
-	if os.Getenv("RTCIO_ADAPT_EDGE") == "" {
-		t.Skip("set RTCIO_ADAPT_EDGE=1: the strong subscriber once received nothing in the 700 kbit/s phase, not diagnosed yet")
-	}
+	// This test was left out of the default suite after a run where the
+	// strong Go subscriber received nothing in the 700 kbit/s phase. Not
+	// seen again; what was found instead: an overload's NACK backlog
+	// answered without a budget once congestion flickered off, which
+	// dragged the publisher to the floor (fixed in adapt.go). The phase
+	// now logs the room's decisions, whether the Go subscriber's reader
+	// still runs (and why it stopped) and the datagrams slow sockets
+	// dropped, so such a run says where the video went.
 	r := startAdaptRoom(t, 5*time.Minute)
 	base, _ := r.uncapped(t, 10*time.Second)
 
+	stopTrace := r.traceAdapt()
 	if err := r.link.SetDownlink(700); err != nil {
 		t.Fatal(err)
 	}
 	r.window(t, 10*time.Second) // "within 10 s"
 	since := lastSeq(t, r.ctx, r.weak)
 	a, b := r.window(t, 30*time.Second)
+	t.Logf("700 kbit/s, the room's decisions (kbit/s): %s", stopTrace())
 	video, pubRate := kbps(a, b, weakBytes), kbps(a, b, pubBytes)
 	fps := float64(b.weakFrames-a.weakFrames) / b.at.Sub(a.at).Seconds()
 	freezes := b.weakFreezes - a.weakFreezes
@@ -423,12 +501,13 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 	fams := scrape(t, r.gw.URL)
 	rembs := value(t, fams, "rtcio_remb_sent_total")
 	var capBps uint64
+	var states []sfu.SubscriberState
 	for _, s := range r.gw.Server.SFU().Room("adapt").Streams() {
 		if s.Stream == r.stream.RTCIOStreamID {
-			capBps = s.CapBps
+			capBps, states = s.CapBps, s.SubscriberStates
 		}
 	}
-	t.Logf("700 kbit/s: the admin view shows the publisher capped at %d bit/s; %v retransmissions over budget", capBps, value(t, fams, "rtcio_retransmissions_over_budget_total"))
+	t.Logf("700 kbit/s: the admin view shows the publisher capped at %d bit/s, subscribers %+v; %v retransmissions over budget", capBps, states, value(t, fams, "rtcio_retransmissions_over_budget_total"))
 	if capBps < 200_000 || capBps >= 3_000_000 {
 		t.Errorf("admin view: the publisher's cap is %d, want between the floor and the maximum", capBps)
 	}
@@ -437,6 +516,7 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 	if video < 300 || video > 650 {
 		t.Errorf("the weak subscriber's video ran at %.0f kbit/s, want 300-650", video)
 	}
+	r.explainFreezes(t, "700 kbit/s", a, b)
 	freezeBound(t, "700 kbit/s, weak subscriber", int(freezes), 2)
 	if fps < 15 {
 		t.Errorf("the weak subscriber decoded %.1f fps, want >= 15 fps", fps)
@@ -474,17 +554,110 @@ func TestWeakSubscriberAtTheEdge(t *testing.T) {
 // freezeBound checks a freeze count against the bound. Freezes
 // depend on the whole machine: when the suite's other packages load both
 // cores, the publisher's and the subscribers' Chromium skip frames on an
-// uncapped link too. So the bound is asserted only where the machine is
-// known quiet (RTCIO_FREEZE_BOUNDS=1); otherwise an excess is logged, and
-// the rates and frame rates above stay asserted.
+// uncapped link too (the publisher's encoder is then CPU-limited, and the
+// Go subscriber's freezes show frames captured far apart: made at the
+// source, not delayed by the gateway; see explainFreezes). So the bound is
+// asserted only where nothing else runs: RTCIO_QUIET_MACHINE=1, which the
+// suite's script sets for its separate phase of timing-sensitive browser
+// tests (RTCIO_FREEZE_BOUNDS=1 is the older name, still honoured);
+// otherwise an excess is logged, and the rates and frame rates stay
+// asserted.
 func freezeBound(t *testing.T, what string, got, bound int) {
 	t.Helper()
 	if got <= bound {
 		return
 	}
-	if os.Getenv("RTCIO_FREEZE_BOUNDS") != "" {
+	if quietMachine() {
 		t.Errorf("%s: %d freezes, want at most %d", what, got, bound)
 		return
 	}
-	t.Logf("%s: %d freezes, over the bound of %d (not asserted: set RTCIO_FREEZE_BOUNDS=1 on a quiet machine)", what, got, bound)
+	t.Logf("%s: %d freezes, over the bound of %d (not asserted: set RTCIO_QUIET_MACHINE=1 where nothing else runs)", what, got, bound)
+}
+
+// quietMachine reports whether the test runs with nothing else on the
+// machine (RTCIO_QUIET_MACHINE=1, or the older RTCIO_FREEZE_BOUNDS=1).
+func quietMachine() bool {
+	return os.Getenv("RTCIO_QUIET_MACHINE") == "1" || os.Getenv("RTCIO_FREEZE_BOUNDS") != ""
+}
+
+// udpDrops reads the test's network namespace's UDP receive-buffer
+// overflows (RcvbufErrors of /proc/net/snmp) and the sockets that dropped
+// datagrams (local port -> drops, from /proc/net/udp): a datagram a
+// socket dropped because its reader fell behind never reached the
+// subscriber, whatever the gateway did. -1 where it cannot be read.
+func udpDrops() (total int64, byPort map[int]int64) {
+	total = -1
+	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
+		var names []string
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) == 0 || f[0] != "Udp:" {
+				continue
+			}
+			if names == nil {
+				names = f
+				continue
+			}
+			for i, n := range names {
+				if n == "RcvbufErrors" && i < len(f) {
+					total, _ = strconv.ParseInt(f[i], 10, 64)
+				}
+			}
+		}
+	}
+	byPort = map[int]int64{}
+	if b, err := os.ReadFile("/proc/net/udp"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			f := strings.Fields(line)
+			if len(f) < 13 || f[0] == "sl" {
+				continue
+			}
+			drops, _ := strconv.ParseInt(f[12], 10, 64)
+			if _, port, ok := strings.Cut(f[1], ":"); ok && drops > 0 {
+				p, _ := strconv.ParseInt(port, 16, 32)
+				byPort[int(p)] += drops
+			}
+		}
+	}
+	return total, byPort
+}
+
+// traceAdapt records, every 500 ms until the returned stop is called, the
+// publisher's cap and the weak subscriber's estimate, congestion and sent
+// rate from the admin view: how the room's decisions went, for the log.
+func (r *adaptRoom) traceAdapt() (stop func() string) {
+	done := make(chan struct{})
+	out := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		start := time.Now()
+		tick := time.NewTicker(500 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				out <- b.String()
+				return
+			case <-tick.C:
+			}
+			room := r.gw.Server.SFU().Room("adapt")
+			if room == nil {
+				continue
+			}
+			for _, s := range room.Streams() {
+				if s.Stream != r.stream.RTCIOStreamID {
+					continue
+				}
+				for _, st := range s.SubscriberStates {
+					if st.ID == r.weakID {
+						fmt.Fprintf(&b, " %.1fs:cap=%d,est=%d,sent=%d,cong=%v,paused=%v;", time.Since(start).Seconds(), s.CapBps/1000, st.EstimateBps/1000, st.SentBps/1000, st.Congested, st.Paused)
+					}
+				}
+			}
+		}
+	}()
+	return func() string {
+		close(done)
+		return <-out
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"slices"
 	"sort"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pion/rtp"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/rtcio-gateway/rtcio-gateway/config"
@@ -194,6 +197,11 @@ type rtpCount struct {
 	bytes   int
 	last    time.Time
 	gaps    frameGaps // video: frames and freezes, as a browser counts them
+	// readers counts the track's reading goroutines still running, ended
+	// the errors that stopped the others (a reader that stops silently
+	// would look like a subscriber that receives nothing).
+	readers int
+	ended   []error
 }
 
 // removal is one track-removed a Go participant saw.
@@ -207,8 +215,9 @@ type removal struct {
 // so a test can wait on any of it.
 type goPeer struct {
 	*rtcio.Socket
-	name string
-	chat *rtcio.BroadcastChannel
+	name  string
+	chat  *rtcio.BroadcastChannel
+	socks *bigBufferNet
 
 	mu       sync.Mutex
 	changed  chan struct{}
@@ -227,7 +236,12 @@ type goPeer struct {
 // in events; it joins no room yet, so nothing can arrive before it listens.
 func newGoPeer(t *testing.T, url, name string, events ...string) *goPeer {
 	t.Helper()
-	api, err := rtcio.LoopbackAPI()
+	std, err := stdnet.NewNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	socks := &bigBufferNet{Net: std}
+	api, err := rtcio.LoopbackAPI(func(se *webrtc.SettingEngine) { se.SetNet(socks) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +252,7 @@ func newGoPeer(t *testing.T, url, name string, events ...string) *goPeer {
 		t.Fatalf("dial %s: %v", name, err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	g := &goPeer{Socket: s, name: name, changed: make(chan struct{}), rtp: make(map[mediaKey]*rtpCount), left: make(map[string]time.Time)}
+	g := &goPeer{Socket: s, name: name, socks: socks, changed: make(chan struct{}), rtp: make(map[mediaKey]*rtpCount), left: make(map[string]time.Time)}
 	s.SetHooks(rtcio.Hooks{
 		RemoteTrack: g.onTrack,
 		Ctrl: func(_, ev string, raw []json.RawMessage) {
@@ -298,12 +312,23 @@ func (g *goPeer) onTrack(_ string, rs *rtcio.RemoteStream, tr *webrtc.TrackRemot
 	// detector, two Chromiums on two cores) would itself look like a
 	// freeze. Waiters are woken for every early packet (a test may wait
 	// for a handful) and for every 16th after that.
+	g.mu.Lock()
+	if g.rtp[key] == nil {
+		g.rtp[key] = &rtpCount{}
+	}
+	g.rtp[key].readers++
+	g.mu.Unlock()
 	go func() {
 		buf := make([]byte, 1500)
 		var h rtp.Header
 		for {
 			n, _, err := tr.Read(buf)
 			if err != nil {
+				g.mu.Lock()
+				c := g.rtp[key]
+				c.readers--
+				c.ended = append(c.ended, err)
+				g.mu.Unlock()
 				return
 			}
 			now := time.Now()
@@ -556,4 +581,45 @@ func waitPageRemoved(t *testing.T, ctx context.Context, p *testenv.ConformancePe
 		t.Fatalf("page %s: %v", p.ID, err)
 	}
 	return time.Now()
+}
+
+// goPeerReadBuffer is the receive buffer of a Go peer's UDP sockets. The
+// Go peers share the test process, and its race-detector slowdown, with
+// the gateway: with the default buffer (208 KiB here) a stall of about a
+// second on a loaded machine drops a 1.7 Mbit/s video's datagrams at the
+// peer's own socket. Such a peer then reports loss the gateway did not
+// cause (pion's receiver reports), and the bandwidth adaptation rightly
+// takes a subscriber that loses a third of its packets for congested:
+// a test's "good link" subscriber must not lose packets to its own
+// process. The kernel caps the request at net.core.rmem_max (4 MiB here).
+const goPeerReadBuffer = 4 << 20
+
+// bigBufferNet opens a Go peer's UDP sockets with goPeerReadBuffer and
+// remembers their local ports (for the tests' drop counts).
+type bigBufferNet struct {
+	transport.Net
+	mu    sync.Mutex
+	ports []int
+}
+
+// ListenUDP implements transport.Net.
+func (n *bigBufferNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadBuffer(goPeerReadBuffer) // best effort: the default still works
+	if a, ok := c.LocalAddr().(*net.UDPAddr); ok {
+		n.mu.Lock()
+		n.ports = append(n.ports, a.Port)
+		n.mu.Unlock()
+	}
+	return c, nil
+}
+
+// localPorts lists the UDP ports the peer's sockets were bound to.
+func (n *bigBufferNet) localPorts() []int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.ports)
 }

@@ -1,6 +1,7 @@
 package sfu_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -23,6 +24,24 @@ type frameGaps struct {
 	sum       time.Duration
 	frames    int
 	freezes   int
+	// lastFrameTS is the RTP timestamp of the last complete frame; each
+	// freeze keeps its arrival gap and the gap of the RTP timestamps
+	// (capture time): a freeze whose capture gap is as long as its arrival
+	// gap was made at the source (the publisher sent no frames), one with
+	// frames captured at the usual interval was delayed on the way.
+	lastFrameTS uint32
+	gapLog      []freezeGap
+}
+
+// freezeGap is one freeze: how long no frame arrived, and how far apart
+// in capture time the frames on either side were.
+type freezeGap struct {
+	at            time.Time
+	arrival, capt time.Duration
+}
+
+func (g freezeGap) String() string {
+	return fmt.Sprintf("%s: %v (captured %v apart)", g.at.Format("15:04:05.000"), g.arrival.Round(time.Millisecond), g.capt.Round(time.Millisecond))
 }
 
 // frameGapWindow is how many intervals the mean is taken over (about one
@@ -33,20 +52,23 @@ const frameGapWindow = 30
 // and arrival time.
 func (f *frameGaps) packet(ts uint32, marker bool, at time.Time) {
 	if f.started && ts != f.lastTS && !f.done {
-		f.frame(at) // the previous frame's marker was lost
+		f.frame(f.lastTS, at) // the previous frame's marker was lost
 	}
 	if !f.started || ts != f.lastTS {
 		f.started, f.lastTS, f.done = true, ts, false
 	}
 	if marker && !f.done {
 		f.done = true
-		f.frame(at)
+		f.frame(ts, at)
 	}
 }
 
-// frame records a complete frame at arrival time at.
-func (f *frameGaps) frame(at time.Time) {
+// frame records a complete frame (RTP timestamp ts, 90 kHz video clock)
+// at arrival time at.
+func (f *frameGaps) frame(ts uint32, at time.Time) {
 	f.frames++
+	prevTS := f.lastFrameTS
+	f.lastFrameTS = ts
 	if f.frames == 1 {
 		f.lastFrame = at
 		return
@@ -57,6 +79,10 @@ func (f *frameGaps) frame(at time.Time) {
 		mean := f.sum / time.Duration(f.n)
 		if gap > max(3*mean, mean+150*time.Millisecond) {
 			f.freezes++
+			if len(f.gapLog) < 64 {
+				capt := time.Duration(int32(ts-prevTS)) * time.Second / 90000
+				f.gapLog = append(f.gapLog, freezeGap{at: at, arrival: gap, capt: capt})
+			}
 			return
 		}
 	}
@@ -101,5 +127,10 @@ func TestFrameGapsCountsFreezes(t *testing.T) {
 	send(33*time.Millisecond, 2, true)
 	if f.frames != 74 || f.freezes != 2 {
 		t.Fatalf("markers lost: %d frames, %d freezes; want 74 and 2", f.frames, f.freezes)
+	}
+	// The first freeze's frames were captured one frame apart (3000 ticks
+	// at 90 kHz) but arrived 400 ms apart: delayed on the way.
+	if len(f.gapLog) != 2 || f.gapLog[0].arrival != 400*time.Millisecond || f.gapLog[0].capt != time.Second/30 {
+		t.Fatalf("freeze log %v; want 2 entries, the first 400 ms apart, captured 33.3 ms apart", f.gapLog)
 	}
 }

@@ -326,6 +326,9 @@ type InboundRTP struct {
 	NACKCount            uint64  `json:"nackCount"`
 	ConcealedSamples     uint64  `json:"concealedSamples"`
 	TotalSamplesReceived uint64  `json:"totalSamplesReceived"`
+	// FramesDropped: frames the receiver dropped before decoding (it
+	// could not keep up).
+	FramesDropped uint64 `json:"framesDropped"`
 }
 
 // OutboundRTP is one outbound-rtp stats entry.
@@ -343,6 +346,10 @@ type OutboundRTP struct {
 	PLICount               uint64  `json:"pliCount"`
 	FIRCount               uint64  `json:"firCount"`
 	RetransmittedBytesSent uint64  `json:"retransmittedBytesSent"`
+	// CPULimitedSeconds is how long the encoder has lowered its quality
+	// because the CPU could not keep up (qualityLimitationDurations.cpu):
+	// tells a starved publisher from a network problem.
+	CPULimitedSeconds float64 `json:"cpuLimitedSeconds"`
 }
 
 // CandidatePair is the selected ICE pair.

@@ -317,12 +317,14 @@
               bytesReceived: s.bytesReceived || 0, packetsReceived: s.packetsReceived || 0, trackIdentifier: s.trackIdentifier,
               packetsLost: s.packetsLost || 0, freezeCount: s.freezeCount || 0, framesPerSecond: s.framesPerSecond || 0,
               keyFramesDecoded: s.keyFramesDecoded || 0, pliCount: s.pliCount || 0, firCount: s.firCount || 0, nackCount: s.nackCount || 0,
-              concealedSamples: s.concealedSamples || 0, totalSamplesReceived: s.totalSamplesReceived || 0 });
+              concealedSamples: s.concealedSamples || 0, totalSamplesReceived: s.totalSamplesReceived || 0,
+              framesDropped: s.framesDropped || 0 });
           } else if (s.type === 'outbound-rtp') {
             res.outbound.push({ kind: s.kind, mid: s.mid, ssrc: s.ssrc, bytesSent: s.bytesSent || 0,
               packetsSent: s.packetsSent || 0, framesEncoded: s.framesEncoded || 0, targetBitrate: s.targetBitrate || 0,
               framesPerSecond: s.framesPerSecond || 0, pliCount: s.pliCount || 0, firCount: s.firCount || 0,
-              retransmittedBytesSent: s.retransmittedBytesSent || 0 });
+              retransmittedBytesSent: s.retransmittedBytesSent || 0,
+              cpuLimitedSeconds: (s.qualityLimitationDurations && s.qualityLimitationDurations.cpu) || 0 });
           } else if (s.type === 'transport' && s.selectedCandidatePairId) {
             const pair = byId.get(s.selectedCandidatePairId);
             const cand = (cid) => {
