@@ -2,6 +2,7 @@ package bwe_test
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -206,7 +207,8 @@ func TestSpeakerKeepsVideoLongest(t *testing.T) {
 
 // TestCapFollowsTheEstimateAfterCongestion: once a weak subscriber stops
 // losing packets, its publisher's cap rises only with its estimate for
-// Memory, then is lifted.
+// Memory, then only 5% a second above it (a gentle probe of the link),
+// and is lifted once that probe passes Max.
 func TestCapFollowsTheEstimateAfterCongestion(t *testing.T) {
 	p := bwe.NewPolicy(bwe.PolicyConfig{})
 	now := t0
@@ -240,12 +242,23 @@ func TestCapFollowsTheEstimateAfterCongestion(t *testing.T) {
 	if got := p.Cap("v"); got != held {
 		t.Fatalf("an estimate dip without loss moved the cap from %d to %d", held, got)
 	}
+	lastCongested := t0.Add(19 * 500 * time.Millisecond)
+	share := float64(est - 32_000)
 	for range 80 { // past Memory
 		p.Decide(sub(est, false), now)
 		now = now.Add(500 * time.Millisecond)
 	}
+	probed := now.Add(-500*time.Millisecond).Sub(lastCongested) - 30*time.Second
+	bound := share * math.Pow(1.05, probed.Seconds())
+	if got := float64(p.Cap("v")); got <= share || got > bound+1 {
+		t.Errorf("%v past the memory the cap is %.0f, want above the estimate's share %.0f and at most %.0f", probed, got, share, bound)
+	}
+	for range 80 {
+		p.Decide(sub(est, false), now)
+		now = now.Add(500 * time.Millisecond)
+	}
 	if got := p.Cap("v"); got != 3_000_000 {
-		t.Errorf("40 s after the congestion the cap is %d", got)
+		t.Errorf("%v after the congestion the cap is %d, not lifted", now.Sub(lastCongested), got)
 	}
 }
 
