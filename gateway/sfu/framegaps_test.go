@@ -31,6 +31,9 @@ type frameGaps struct {
 	// frames captured at the usual interval was delayed on the way.
 	lastFrameTS uint32
 	gapLog      []freezeGap
+	// atSource counts the freezes made at the source: frames captured at
+	// least half the arrival gap apart.
+	atSource int
 }
 
 // freezeGap is one freeze: how long no frame arrived, and how far apart
@@ -79,8 +82,11 @@ func (f *frameGaps) frame(ts uint32, at time.Time) {
 		mean := f.sum / time.Duration(f.n)
 		if gap > max(3*mean, mean+150*time.Millisecond) {
 			f.freezes++
+			capt := time.Duration(int32(ts-prevTS)) * time.Second / 90000
+			if 2*capt >= gap {
+				f.atSource++
+			}
 			if len(f.gapLog) < 64 {
-				capt := time.Duration(int32(ts-prevTS)) * time.Second / 90000
 				f.gapLog = append(f.gapLog, freezeGap{at: at, arrival: gap, capt: capt})
 			}
 			return
@@ -132,5 +138,16 @@ func TestFrameGapsCountsFreezes(t *testing.T) {
 	// at 90 kHz) but arrived 400 ms apart: delayed on the way.
 	if len(f.gapLog) != 2 || f.gapLog[0].arrival != 400*time.Millisecond || f.gapLog[0].capt != time.Second/30 {
 		t.Fatalf("freeze log %v; want 2 entries, the first 400 ms apart, captured 33.3 ms apart", f.gapLog)
+	}
+	if f.atSource != 0 {
+		t.Fatalf("%d freezes counted as made at the source; both were delayed on the way", f.atSource)
+	}
+	// The publisher itself sends nothing for 600 ms: frames captured as
+	// far apart as they arrive, a freeze made at the source.
+	at = at.Add(600 * time.Millisecond)
+	ts += 54000
+	send(0, 2, true)
+	if f.freezes != 3 || f.atSource != 1 {
+		t.Fatalf("a gap at the source: %d freezes, %d at the source; want 3 and 1", f.freezes, f.atSource)
 	}
 }
