@@ -513,7 +513,9 @@ func TestSFUMediaNodeDrain(t *testing.T) {
 // decoding again. Its page keeps its healthy connection to the same
 // gateway peer id across the socket.io reconnect (as rtc.io does), so
 // the gateway peer's offer for the new socket id lands on that old
-// connection and the browser refuses it (the m-lines do not match).
+// connection and the browser refuses it (the m-lines do not match). A
+// single gateway does the same to a page whose socket.io connection drops
+// and that joins again.
 func TestSFUSignalingNodeKilled(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
 	web := testenv.ServeWeb(t)
