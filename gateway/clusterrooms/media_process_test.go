@@ -72,6 +72,17 @@ type mediaPage struct {
 	page *testenv.Page
 }
 
+// startMediaPages starts Chromium with two probed conformance pages, the
+// publisher's and the subscriber's; ctx bounds the test (budget).
+func startMediaPages(t *testing.T, budget time.Duration) (ctx context.Context, pubPage, subPage *mediaPage) {
+	t.Helper()
+	web := testenv.ServeWeb(t)
+	br := testenv.StartBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	t.Cleanup(cancel)
+	return ctx, newMediaPage(ctx, t, br, web), newMediaPage(ctx, t, br, web)
+}
+
 func newMediaPage(ctx context.Context, t *testing.T, br *testenv.Browser, webURL string) *mediaPage {
 	t.Helper()
 	page, err := br.OpenPage(ctx, webURL+"/conformance.html")
@@ -89,10 +100,18 @@ func newMediaPage(ctx context.Context, t *testing.T, br *testenv.Browser, webURL
 	return &mediaPage{t: t, page: page}
 }
 
-// connect connects a peer of the page to the signaling server at url.
+// connect connects a peer of the page to the signaling server at url
+// over WebSocket (one TCP connection per session).
 func (p *mediaPage) connect(ctx context.Context, url, name string) *testenv.ConformancePeer {
 	p.t.Helper()
-	c, err := testenv.ConnectConformancePeer(ctx, p.page, url, testenv.ConformanceOptions{Name: name, Transports: []string{"websocket"}, NoRender: true})
+	return p.connectWith(ctx, url, testenv.ConformanceOptions{Name: name, Transports: []string{"websocket"}, NoRender: true})
+}
+
+// connectWith is connect with the peer's options; the peer is closed at
+// cleanup.
+func (p *mediaPage) connectWith(ctx context.Context, url string, opts testenv.ConformanceOptions) *testenv.ConformancePeer {
+	p.t.Helper()
+	c, err := testenv.ConnectConformancePeer(ctx, p.page, url, opts)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -238,7 +257,6 @@ func median(ds []time.Duration) time.Duration {
 // (alternating, 5 joins each; medians).
 func TestSFUMediaAcrossNodes(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
-	web := testenv.ServeWeb(t)
 	single := testenv.RunGateway(t, gatewayBin.get(t), "--topology", "sfu", "--set", "demo.enabled=false")
 	// Each node serves its media on one UDP port, so the pages' selected
 	// candidate pairs name the node they reach.
@@ -249,11 +267,7 @@ func TestSFUMediaAcrossNodes(t *testing.T) {
 		c.addNode(gatewayBin.get(t), fmt.Sprintf("node%d", i+1), fmt.Sprintf("media.udp_port=%d", ports[i]))
 	}
 	js := testenv.StartNodeClients(t)
-	br := testenv.StartBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	pubPage := newMediaPage(ctx, t, br, web)
-	subPage := newMediaPage(ctx, t, br, web)
+	ctx, pubPage, subPage := startMediaPages(t, 150*time.Second)
 	r := c.rdb()
 	// A first, unmeasured join: the browser's first connection pays for
 	// starting its media stack, which would favour whichever side went
@@ -388,14 +402,9 @@ func hostSampler(ctx context.Context, t *testing.T, c *testCluster, room, dead s
 // hosts: the lease and the gateway peers are sampled during the takeover.
 func TestSFUMediaNodeKilled(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
-	web := testenv.ServeWeb(t)
 	c := startClusterOf(t, "sfu", 2, "cluster.media_lease_ttl=1s", "cluster.heartbeat=200ms", "cluster.node_ttl=1s")
 	js := testenv.StartNodeClients(t)
-	br := testenv.StartBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	pubPage := newMediaPage(ctx, t, br, web)
-	subPage := newMediaPage(ctx, t, br, web)
+	ctx, pubPage, subPage := startMediaPages(t, 180*time.Second)
 	r := c.rdb()
 	var back []time.Duration
 	for i := range 5 {
@@ -458,14 +467,9 @@ func pageBudget(ctx context.Context) int64 {
 // and the drained node exits within shutdown.timeout (5 s).
 func TestSFUMediaNodeDrain(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
-	web := testenv.ServeWeb(t)
 	c := startClusterOf(t, "sfu", 3)
 	js := testenv.StartNodeClients(t)
-	br := testenv.StartBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	pubPage := newMediaPage(ctx, t, br, web)
-	subPage := newMediaPage(ctx, t, br, web)
+	ctx, pubPage, subPage := startMediaPages(t, 90*time.Second)
 	const room = "drained"
 	startMediaRun(ctx, t, c, js, pubPage, subPage, 2, room)
 	subPage.startGaps(ctx)
@@ -518,28 +522,15 @@ func TestSFUMediaNodeDrain(t *testing.T) {
 // and that joins again.
 func TestSFUSignalingNodeKilled(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
-	web := testenv.ServeWeb(t)
 	c := startClusterOf(t, "sfu", 4, "cluster.heartbeat=200ms", "cluster.node_ttl=1s")
 	// The proxy's first connection goes to its first backend, node 4.
 	proxy := testenv.StartStickyProxy(t, strings.TrimPrefix(c.nodes[3].URL, "http://"), strings.TrimPrefix(c.nodes[0].URL, "http://"))
 	js := testenv.StartNodeClients(t)
-	br := testenv.StartBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	pubPage := newMediaPage(ctx, t, br, web)
-	subPage := newMediaPage(ctx, t, br, web)
+	ctx, pubPage, subPage := startMediaPages(t, 90*time.Second)
 	const room = "signaling-killed"
 	run := startMediaRun(ctx, t, c, js, pubPage, subPage, 2, room)
-	third, err := testenv.ConnectConformancePeer(ctx, pubPage.page, "http://"+proxy.Addr(), testenv.ConformanceOptions{
+	third := pubPage.connectWith(ctx, "http://"+proxy.Addr(), testenv.ConformanceOptions{
 		Name: "third", Transports: []string{"websocket"}, NoRender: true, RejoinOnReconnect: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = third.Close(cctx)
-	})
 	r := c.rdb()
 	if err := third.JoinRoom(ctx, room, ""); err != nil {
 		t.Fatal(err)
