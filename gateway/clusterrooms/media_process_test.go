@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -71,6 +72,17 @@ type mediaPage struct {
 	page *testenv.Page
 }
 
+// startMediaPages starts Chromium with two probed conformance pages, the
+// publisher's and the subscriber's; ctx bounds the test (budget).
+func startMediaPages(t *testing.T, budget time.Duration) (ctx context.Context, pubPage, subPage *mediaPage) {
+	t.Helper()
+	web := testenv.ServeWeb(t)
+	br := testenv.StartBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), budget)
+	t.Cleanup(cancel)
+	return ctx, newMediaPage(ctx, t, br, web), newMediaPage(ctx, t, br, web)
+}
+
 func newMediaPage(ctx context.Context, t *testing.T, br *testenv.Browser, webURL string) *mediaPage {
 	t.Helper()
 	page, err := br.OpenPage(ctx, webURL+"/conformance.html")
@@ -88,10 +100,18 @@ func newMediaPage(ctx context.Context, t *testing.T, br *testenv.Browser, webURL
 	return &mediaPage{t: t, page: page}
 }
 
-// connect connects a peer of the page to the signaling server at url.
+// connect connects a peer of the page to the signaling server at url
+// over WebSocket (one TCP connection per session).
 func (p *mediaPage) connect(ctx context.Context, url, name string) *testenv.ConformancePeer {
 	p.t.Helper()
-	c, err := testenv.ConnectConformancePeer(ctx, p.page, url, testenv.ConformanceOptions{Name: name, Transports: []string{"websocket"}, NoRender: true})
+	return p.connectWith(ctx, url, testenv.ConformanceOptions{Name: name, Transports: []string{"websocket"}, NoRender: true})
+}
+
+// connectWith is connect with the peer's options; the peer is closed at
+// cleanup.
+func (p *mediaPage) connectWith(ctx context.Context, url string, opts testenv.ConformanceOptions) *testenv.ConformancePeer {
+	p.t.Helper()
+	c, err := testenv.ConnectConformancePeer(ctx, p.page, url, opts)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -234,11 +254,12 @@ func median(ds []time.Duration) time.Duration {
 // peer connection, to node 3's UDP port; the subscriber decodes frames
 // within 5 s of its join-room, and join to first frame
 // is compared with a single gateway's, measured in the same run
-// (alternating, 5 joins each; medians).
+// (alternating, 7 joins each; medians).
 func TestSFUMediaAcrossNodes(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
-	web := testenv.ServeWeb(t)
-	single := testenv.RunGateway(t, gatewayBin.get(t), "--topology", "sfu", "--set", "demo.enabled=false")
+	// The baseline serves its media on one UDP port too, like the nodes.
+	single := testenv.RunGateway(t, gatewayBin.get(t), "--topology", "sfu", "--set", "demo.enabled=false",
+		"--set", fmt.Sprintf("media.udp_port=%d", testenv.FreeUDPPort(t)))
 	// Each node serves its media on one UDP port, so the pages' selected
 	// candidate pairs name the node they reach.
 	c := startClusterOf(t, "sfu", 0)
@@ -248,18 +269,14 @@ func TestSFUMediaAcrossNodes(t *testing.T) {
 		c.addNode(gatewayBin.get(t), fmt.Sprintf("node%d", i+1), fmt.Sprintf("media.udp_port=%d", ports[i]))
 	}
 	js := testenv.StartNodeClients(t)
-	br := testenv.StartBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
-	pubPage := newMediaPage(ctx, t, br, web)
-	subPage := newMediaPage(ctx, t, br, web)
+	ctx, pubPage, subPage := startMediaPages(t, 150*time.Second)
 	r := c.rdb()
 	// A first, unmeasured join: the browser's first connection pays for
 	// starting its media stack, which would favour whichever side went
 	// second.
 	joinToFirstFrame(ctx, t, pubPage, subPage, single.URL, single.URL, "warm-up", 0)
 	var one, three []time.Duration
-	for i := range 5 {
+	for i := range 7 {
 		room := fmt.Sprintf("one-%d", i)
 		one = append(one, joinToFirstFrame(ctx, t, pubPage, subPage, single.URL, single.URL, room, 0))
 
@@ -387,14 +404,9 @@ func hostSampler(ctx context.Context, t *testing.T, c *testCluster, room, dead s
 // hosts: the lease and the gateway peers are sampled during the takeover.
 func TestSFUMediaNodeKilled(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
-	web := testenv.ServeWeb(t)
 	c := startClusterOf(t, "sfu", 2, "cluster.media_lease_ttl=1s", "cluster.heartbeat=200ms", "cluster.node_ttl=1s")
 	js := testenv.StartNodeClients(t)
-	br := testenv.StartBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
-	defer cancel()
-	pubPage := newMediaPage(ctx, t, br, web)
-	subPage := newMediaPage(ctx, t, br, web)
+	ctx, pubPage, subPage := startMediaPages(t, 180*time.Second)
 	r := c.rdb()
 	var back []time.Duration
 	for i := range 5 {
@@ -457,14 +469,9 @@ func pageBudget(ctx context.Context) int64 {
 // and the drained node exits within shutdown.timeout (5 s).
 func TestSFUMediaNodeDrain(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
-	web := testenv.ServeWeb(t)
 	c := startClusterOf(t, "sfu", 3)
 	js := testenv.StartNodeClients(t)
-	br := testenv.StartBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	pubPage := newMediaPage(ctx, t, br, web)
-	subPage := newMediaPage(ctx, t, br, web)
+	ctx, pubPage, subPage := startMediaPages(t, 90*time.Second)
 	const room = "drained"
 	startMediaRun(ctx, t, c, js, pubPage, subPage, 2, room)
 	subPage.startGaps(ctx)
@@ -500,65 +507,97 @@ func TestSFUMediaNodeDrain(t *testing.T) {
 	}
 }
 
-// TestSFUSignalingNodeKilled is acceptance 8's video part: a room with its
+// TestSFUSignalingNodeKilled is acceptance 8 with video: a room with its
 // media on node 3, the publisher's page on node 1, the subscriber's on
-// node 2, and one more page peer (also receiving the video) whose
-// signaling is on node 4. kill -9 of node 4: once the reaper took that
-// peer out of the room and its gateway connection was dropped, the
-// subscriber has gone no longer than 1 s without a decoded frame.
+// node 2, and one more page peer (also receiving the video) that reached
+// node 4 through the sticky proxy. kill -9 of node 4: that peer is back
+// (join-ok) through the proxy on another node within 5 s; the subscriber
+// is told once that the old id left, within 7 s; and the subscriber never
+// went more than 1 s without a decoded frame.
+//
+// Not asserted, because it does not work: the peer that joined again
+// decoding again. Its page keeps its healthy connection to the same
+// gateway peer id across the socket.io reconnect (as rtc.io does), so
+// the gateway peer's offer for the new socket id lands on that old
+// connection and the browser refuses it (the m-lines do not match). A
+// single gateway does the same to a page whose socket.io connection drops
+// and that joins again.
 func TestSFUSignalingNodeKilled(t *testing.T) {
 	testenv.SkipIfNoBrowser(t)
-	web := testenv.ServeWeb(t)
 	c := startClusterOf(t, "sfu", 4, "cluster.heartbeat=200ms", "cluster.node_ttl=1s")
+	// The proxy's first connection goes to its first backend, node 4.
+	proxy := testenv.StartStickyProxy(t, strings.TrimPrefix(c.nodes[3].URL, "http://"), strings.TrimPrefix(c.nodes[0].URL, "http://"))
 	js := testenv.StartNodeClients(t)
-	br := testenv.StartBrowser(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	pubPage := newMediaPage(ctx, t, br, web)
-	subPage := newMediaPage(ctx, t, br, web)
+	ctx, pubPage, subPage := startMediaPages(t, 90*time.Second)
 	const room = "signaling-killed"
 	run := startMediaRun(ctx, t, c, js, pubPage, subPage, 2, room)
-	third := pubPage.connect(ctx, c.nodes[3].URL, "third")
+	third := pubPage.connectWith(ctx, "http://"+proxy.Addr(), testenv.ConformanceOptions{
+		Name: "third", Transports: []string{"websocket"}, NoRender: true, RejoinOnReconnect: true})
+	r := c.rdb()
 	if err := third.JoinRoom(ctx, room, ""); err != nil {
 		t.Fatal(err)
+	}
+	if node, _ := r.Get(ctx, "rtcio:socket:"+third.ID+":node").Result(); node != c.ids[3] {
+		t.Fatalf("the proxied peer is on %q, want %s", node, c.ids[3])
 	}
 	if _, err := third.WaitForStats(ctx, `Object.values(s).some((p) => p.inbound.some((x) => x.kind === 'video' && x.framesDecoded > 0))`); err != nil {
 		t.Fatalf("the peer on node 4 decodes nothing: %v", err)
 	}
-	r := c.rdb()
+	thirdSince, subSince := lastSeq(ctx, t, third), lastSeq(ctx, t, run.sub)
 	subPage.startGaps(ctx)
 	start := time.Now()
 	if err := c.nodes[3].Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	// The reaper takes node 4's peer out of the room; the gateway peer on
-	// node 3 drops its connection (a renegotiation-free close).
-	for {
-		raw, err := r.HGetAll(ctx, "rtcio:room:"+room+":members").Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, in := raw[third.ID]; !in {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("node 4's peer was never taken out of the room")
-		}
-		time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
+	if _, err := third.WaitFor(ctx, `e.type === 'server' && e.name === 'join-ok'`, thirdSince); err != nil {
+		t.Fatalf("the peer of the killed node did not join again: %v", err)
 	}
-	reaped := time.Since(start)
-	if _, err := run.sub.WaitFor(ctx, fmt.Sprintf(`e.type === 'server' && e.name === 'user-disconnected'`), 0); err != nil {
-		t.Fatalf("the subscriber was not told node 4's peer left: %v", err)
+	back := time.Since(start)
+	if _, err := run.sub.WaitFor(ctx, `e.type === 'server' && e.name === 'user-disconnected'`, subSince); err != nil {
+		t.Fatalf("the subscriber was not told the old id left: %v", err)
 	}
-	// 2 s worth of frames after the departure.
+	told := time.Since(start)
+	// 2 s worth of frames after all that.
 	subPage.waitFrames(ctx, subPage.state(ctx), 60)
 	gap := time.Duration(subPage.state(ctx).MaxGap * float64(time.Millisecond))
-	t.Logf("kill -9 of %s (signaling only): its peer reaped after %v; longest gap on the subscriber's page over %v: %v",
-		c.ids[3], reaped.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), gap.Round(time.Millisecond))
+	evs, err := run.sub.Events(ctx, subSince)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(pageServerEvents(evs), "user-disconnected", nil); n != 1 {
+		t.Errorf("the subscriber got %d user-disconnected, want 1 (the old id)", n)
+	}
+	t.Logf("kill -9 of %s (signaling only): its peer joined again through the proxy after %v; the subscriber was told it left after %v; longest gap on the subscriber's page over %v: %v",
+		c.ids[3], back.Round(time.Millisecond), told.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), gap.Round(time.Millisecond))
+	if back > 5*time.Second || told > 7*time.Second {
+		t.Errorf("join-ok again after %v (want <= 5 s), the old id's departure after %v (want <= 7 s)", back, told)
+	}
 	if gap > time.Second {
 		t.Errorf("longest frame gap %v, want <= 1 s", gap)
 	}
 	if h := leaseHolder(ctx, r, room); h != c.ids[2] {
 		t.Errorf("the room moved to %q; its media node %s was not touched", h, c.ids[2])
 	}
+}
+
+// pageServerEvents turns a page's server events into testenv.Events (name
+// only), for count.
+func pageServerEvents(evs []testenv.PageEvent) []testenv.Event {
+	var out []testenv.Event
+	for _, e := range evs {
+		if e.Type == "server" {
+			out = append(out, testenv.Event{Name: e.Name})
+		}
+	}
+	return out
+}
+
+// lastSeq is the sequence number of the peer's last logged event.
+func lastSeq(ctx context.Context, t *testing.T, p *testenv.ConformancePeer) int {
+	t.Helper()
+	s, err := p.Summary(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.LastSeq
 }
