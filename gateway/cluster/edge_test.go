@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -192,5 +193,36 @@ func checkTree(t *testing.T, c *cluster.Cluster, room string, want ...string) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("room tree %v, want %v", got, want)
+	}
+}
+
+// TestMemberMedia: a member's edge (Media) is stored with its record and
+// read back by every node, and a record without one stays as before.
+func TestMemberMedia(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	a, b := node(t, addr, "na"), node(t, addr, "nb")
+	if _, _, err := a.Join(ctx, "r", cluster.Member{ID: "plain", Role: "client"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.Join(ctx, "r", cluster.Member{ID: "edged", Role: "client", Media: "nc"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	members, err := a.Members(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range members {
+		got[m.ID] = m.Node + "/" + m.Media
+	}
+	if len(got) != 2 || got["plain"] != "na/" || got["edged"] != "nb/nc" {
+		t.Fatalf("members %v", got)
+	}
+	raw, err := rdb.HGet(ctx, "rtcio:room:r:members", "plain").Result()
+	if err != nil || strings.Contains(raw, "media") {
+		t.Fatalf("a member without an edge is stored as %q (%v)", raw, err)
 	}
 }
