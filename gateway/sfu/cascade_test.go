@@ -19,8 +19,17 @@ import (
 // writes before the member joins, and pairs like signaling.SFU: what the
 // cluster's directory will do from its edge assignment.
 type edges struct {
-	mu   sync.Mutex
-	edge map[string]string
+	mu       sync.Mutex
+	edge     map[string]string
+	gateways map[string]bool
+}
+
+// link tells the gateway peers which of their peers is another gateway
+// peer (sfu.Config.IsLink).
+func (e *edges) link(id string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.gateways[id]
 }
 
 func (e *edges) set(id, edge string) {
@@ -65,7 +74,7 @@ func TestCascadeOfTwoGatewayPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairing := &edges{edge: map[string]string{}}
+	pairing := &edges{edge: map[string]string{}, gateways: map[string]bool{}}
 	sig, err := signaling.New(signaling.Options{
 		Topology: func(string) signaling.Topology { return pairing },
 		Logger:   slog.New(slog.DiscardHandler),
@@ -88,8 +97,10 @@ func TestCascadeOfTwoGatewayPeers(t *testing.T) {
 	url := "http://" + ln.Addr().String()
 	const room = "big"
 
-	cfg := sfu.Config{API: api, Binder: binder, Logger: slog.New(slog.DiscardHandler)}
+	notes := newNotices()
+	cfg := sfu.Config{API: api, Binder: binder, Logger: slog.New(slog.DiscardHandler), IsLink: pairing.link, Notify: notes.add}
 	originConn := sig.AttachLocal(signaling.RoleGateway)
+	pairing.gateways[originConn.ID()] = true
 	origin, err := sfu.Join(originConn, room, "origin", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +108,7 @@ func TestCascadeOfTwoGatewayPeers(t *testing.T) {
 	t.Cleanup(origin.Close)
 	edgeConn := sig.AttachLocal(signaling.RoleGateway)
 	pairing.set(edgeConn.ID(), "n2")
+	pairing.gateways[edgeConn.ID()] = true
 	edge, err := sfu.Join(edgeConn, room, "edge", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -179,5 +191,36 @@ func TestCascadeOfTwoGatewayPeers(t *testing.T) {
 			t.Errorf("late joiner did not get %s's camera (got %v)", clients[j].ID(), got)
 		}
 		late.waitRTP(t, 20, trackIDs(st)...)
+	}
+
+	// What a later joiner on the edge gets follows the publishers: the
+	// edge asks the origin, which asks the publisher again. A stream its
+	// publisher untracked is not replayed; one emitted again under a new
+	// name arrives under it.
+	clients[0].UntrackStream(streams[0])
+	if err := clients[1].Emit("screen", map[string]any{"name": "renamed", "stream": streams[1]}); err != nil {
+		t.Fatal(err)
+	}
+	later := dialNoJoin(t, url)
+	pairing.set(later.ID(), "n2")
+	laterCams := collect(later.Socket, "camera")
+	laterScreens := collect(later.Socket, "screen")
+	join(t, later.Socket, room)
+	checkCamera(t, "later joiner", laterScreens.next(t, "screen on the later joiner"), streams[1], "renamed")
+	notes.wait(t, "untracked stream not replayed at the edge", func(n sfu.Notice) bool {
+		return n.Kind == sfu.StreamNotReplayed && n.Client == later.ID() && n.Stream == streams[0].ID()
+	})
+	for _, st := range streams[1:] {
+		later.waitRTP(t, 20, trackIDs(st)...)
+	}
+	for !laterCams.empty() {
+		ev := laterCams.next(t, "camera")
+		var meta cameraMeta
+		if err := ev.Decode(0, &meta); err != nil {
+			t.Fatal(err)
+		}
+		if meta.Name == clients[0].ID() {
+			t.Errorf("the later joiner on the edge got the untracked camera of %s", meta.Name)
+		}
 	}
 }
