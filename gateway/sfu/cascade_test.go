@@ -2,8 +2,6 @@ package sfu_test
 
 import (
 	"log/slog"
-	"net"
-	"net/http"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/sfu"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 	"github.com/rtcio-gateway/rtcio-gateway/rtcio"
 )
 
@@ -82,19 +81,7 @@ func TestCascadeOfTwoGatewayPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", sig.Handler())
-	hs := &http.Server{Handler: mux}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() {
-		sig.Close()
-		_ = hs.Close()
-	})
-	url := "http://" + ln.Addr().String()
+	url := gatewaytest.ServeSignaling(t, sig)
 	const room = "big"
 
 	notes := newNotices()
