@@ -92,6 +92,11 @@ type Cluster struct {
 	// "joining", the node whose client joined first, or "least-loaded",
 	// the live node whose hosted rooms serve the fewest clients.
 	Placement string `yaml:"placement"`
+	// MaxRoomPeersPerNode is the most clients one node serves in one SFU
+	// room before the room cascades to an edge gateway on another node;
+	// 0 is off. Cascading is not built yet, so Validate refuses any other
+	// value rather than accept a setting that would do nothing.
+	MaxRoomPeersPerNode int `yaml:"max_room_peers_per_node"`
 }
 
 // Placements of a new SFU room's media (cluster.placement).

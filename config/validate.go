@@ -148,6 +148,11 @@ func (v *validator) cluster(c Config) {
 		v.fail("cluster.media_lease_ttl", strconv.Quote(cl.MediaLeaseTTL.String()), "must be at least 1s: it is renewed every third of it")
 	}
 	v.oneOf("cluster.placement", cl.Placement, PlacementJoining, PlacementLeastLoaded)
+	if n := cl.MaxRoomPeersPerNode; n != 0 {
+		// Refused, not ignored: a deployment that sets a threshold expects
+		// rooms to spread past it, and they would not.
+		v.fail("cluster.max_room_peers_per_node", strconv.Itoa(n), "must be 0: rooms larger than one node (cascading SFU gateways) are not supported yet")
+	}
 	v.intRange("cluster.inbox_max_len", cl.InboxMaxLen, 1000, 100*maxCount, fmt.Sprintf("must be between 1000 and %d", 100*maxCount))
 	if id := cl.NodeID; id != "" && (len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool {
 		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')

@@ -313,6 +313,22 @@ func (p *peer) handleMetaRequest(msid string) {
 		p.log.Debug("rtcio: metadata request for a stream this peer does not receive", "mid", msid)
 		return
 	}
+	if h := p.s.getHooks().RelayedMetadata; h != nil {
+		if _, relayed := p.s.RelayedEvents(st); relayed {
+			peerID, log := p.id, p.log
+			answer := func(events map[string][]json.RawMessage) {
+				if len(events) == 0 {
+					return
+				}
+				if err := p.s.sendMessage(peerID, map[string]any{"mid": msid, "events": events}); err != nil {
+					log.Warn("rtcio: send metadata answer", "err", err)
+				}
+			}
+			if h(peerID, st, answer) {
+				return
+			}
+		}
+	}
 	events, err := p.s.streamEvents(st)
 	if err != nil {
 		p.log.Error("rtcio: metadata answer", "err", err)

@@ -73,6 +73,16 @@ type Hooks struct {
 	// later data stays unread in the connection's SCTP receive buffer.
 	// pion does not say which stream it was.
 	ChannelAcceptFailed func(peerID string, err error)
+	// RelayedMetadata, when set, may take over the answer to a peer's
+	// metadata request ({mid}) for a stream registered with Relay: a
+	// relay of relays must ask the stream's owner again rather than
+	// answer from what it stored. It runs on the peer's goroutine and
+	// must not block. Returning false answers from the stored events as
+	// without the hook; returning true leaves the answer to the hook,
+	// which calls answer at most once, from any goroutine, with the
+	// events to send, or never: no answer is what a peer that stopped
+	// tracking a stream gives.
+	RelayedMetadata func(peerID string, st *Stream, answer func(events map[string][]json.RawMessage)) bool
 }
 
 // ChannelMessage is one frame received on a custom channel.

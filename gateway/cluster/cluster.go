@@ -132,6 +132,8 @@ type keys struct{ prefix string }
 
 func (k keys) members(room string) string   { return k.prefix + "room:" + room + ":members" }
 func (k keys) joinSeq(room string) string   { return k.prefix + "room:" + room + ":seq" }
+func (k keys) served(room string) string    { return k.prefix + "room:" + room + ":served" }
+func (k keys) assign(room string) string    { return k.prefix + "room:" + room + ":assign" }
 func (k keys) media(room string) string     { return k.prefix + "room:" + room + ":media" }
 func (k keys) socketNode(id string) string  { return k.prefix + "socket:" + id + ":node" }
 func (k keys) rooms() string                { return k.prefix + "rooms" }

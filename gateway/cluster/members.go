@@ -20,6 +20,9 @@ type Member struct {
 	Role     string    `json:"role"`
 	Node     string    `json:"node"`
 	JoinedAt time.Time `json:"joinedAt"`
+	// Media is the edge of a cascaded SFU room the member belongs to
+	// (signaling.Member.Media); absent for the origin.
+	Media string `json:"media,omitempty"`
 	// Seq orders the room's members by join, across nodes.
 	Seq int64 `json:"-"`
 }

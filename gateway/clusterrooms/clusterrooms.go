@@ -490,7 +490,7 @@ func (r *Rooms) onReaped(d cluster.Departure) {
 }
 
 func toCluster(m signaling.Member) cluster.Member {
-	return cluster.Member{ID: m.ID, Name: m.Name, Role: m.Role.String(), Node: m.Node, JoinedAt: m.JoinedAt}
+	return cluster.Member{ID: m.ID, Name: m.Name, Role: m.Role.String(), Node: m.Node, JoinedAt: m.JoinedAt, Media: m.Media}
 }
 
 func fromMember(m cluster.Member) signaling.Member {
@@ -498,7 +498,7 @@ func fromMember(m cluster.Member) signaling.Member {
 	if m.Role == signaling.RoleGateway.String() {
 		role = signaling.RoleGateway
 	}
-	return signaling.Member{ID: m.ID, Name: m.Name, Role: role, JoinedAt: m.JoinedAt, Node: m.Node}
+	return signaling.Member{ID: m.ID, Name: m.Name, Role: role, JoinedAt: m.JoinedAt, Node: m.Node, Media: m.Media}
 }
 
 func fromCluster(ms []cluster.Member) []signaling.Member {

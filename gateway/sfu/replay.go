@@ -63,3 +63,49 @@ func (r *Room) replayTo(clientID string) {
 		}()
 	}
 }
+
+// answerLink answers another gateway peer's metadata request for a stream
+// this room relays: it replays the stream to its own late joiners, so the
+// answer must be what the publisher says now, not what it said when the
+// stream was first relayed: a stream the publisher untracked gets no
+// answer, one it emitted again gets its new events. A request from a
+// client is answered from the stored events (they were fresh when the
+// stream was sent to it).
+func (r *Room) answerLink(peerID string, st *rtcio.Stream, answer func(map[string][]json.RawMessage)) bool {
+	if !r.cfg.IsLink(peerID) {
+		return false
+	}
+	r.mu.Lock()
+	var key streamKey
+	found := false
+	for _, rel := range r.streams {
+		if rel.out == st {
+			key, found = rel.key, true
+			break
+		}
+	}
+	r.mu.Unlock()
+	if !found || key.publisher == peerID {
+		// Gone meanwhile, or the link's own: stay silent.
+		return true
+	}
+	r.loops.Add(1)
+	go func() {
+		defer r.loops.Done()
+		events, err := r.metadata.do(key, func() (map[string][]json.RawMessage, error) {
+			ctx, cancel := context.WithTimeout(r.ctx, r.cfg.MetadataWait)
+			defer cancel()
+			return r.sock.RequestMetadata(ctx, key.publisher, key.msid)
+		})
+		if err != nil {
+			r.log.Info("sfu: not confirming to a link a stream the publisher no longer confirms", "link", peerID, "publisher", key.publisher, "stream", st.ID(), "err", err)
+			return
+		}
+		if err := r.sock.Relay(st, events); err != nil {
+			r.log.Warn("sfu: refresh relayed events", "err", err)
+			return
+		}
+		answer(events)
+	}()
+	return true
+}

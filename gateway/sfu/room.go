@@ -99,6 +99,11 @@ type Config struct {
 	// Placement, in a cluster, decides whether this node hosts an SFU
 	// room's media (it holds the room's media lease); nil on one node.
 	Placement Placement
+	// IsLink, when set, tells which peers are other gateway peers of a
+	// room cascaded over several nodes: such a peer's metadata requests
+	// are answered only after the stream's publisher confirmed it again
+	// (see answerLink). Nil: no peer is a link.
+	IsLink func(peerID string) bool
 }
 
 func (c *Config) setDefaults() {
@@ -248,6 +253,9 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		// relay, and replays streams to whoever connects; a receive-only
 		// one is a plain participant (see Join's comment).
 		hooks.Ctrl, hooks.ChannelMessage, hooks.ChannelAcceptFailed = r.relayCtrl, r.relayChannel, r.channelRefused
+		if cfg.IsLink != nil {
+			hooks.RelayedMetadata = r.answerLink
+		}
 	}
 	sock.SetHooks(hooks)
 	sock.On(rtcio.EventPeerConnect, func(ev *rtcio.Event) {

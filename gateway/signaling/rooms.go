@@ -38,6 +38,12 @@ type Member struct {
 	// Node is the cluster node the socket is connected to; empty in a
 	// single node, and for sockets of this node in a local directory.
 	Node string
+	// Media is, in an SFU room cascaded over several nodes, the edge a
+	// member belongs to: for a client, the node of the edge gateway that
+	// serves its media; for a gateway peer, the node it is the edge of.
+	// Empty means the room's origin (the media lease holder), which is
+	// every member while rooms do not cascade: nothing sets it yet.
+	Media string
 }
 
 // room is the registry's record of one room. Members are kept in join order

@@ -1,13 +1,12 @@
 package signaling_test
 
 import (
-	"net"
-	"net/http"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
+	"github.com/rtcio-gateway/rtcio-gateway/internal/gatewaytest"
 )
 
 // startSignaling serves a bare signaling server on a loopback port.
@@ -17,19 +16,7 @@ func startSignaling(t *testing.T, opts signaling.Options) (*signaling.Server, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", srv.Handler())
-	hs := &http.Server{Handler: mux}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() {
-		srv.Close()
-		_ = hs.Close()
-	})
-	return srv, "http://" + ln.Addr().String()
+	return srv, gatewaytest.ServeSignaling(t, srv)
 }
 
 // localLog records what a local participant receives.

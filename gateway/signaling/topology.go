@@ -51,32 +51,57 @@ func (Mesh) MayRelay(Member, Member) bool { return true }
 // participant only, which is hidden from presence. Clients never get
 // init-offers for each other, so each has exactly one peer connection; the
 // gateway is always the polite side that offers first.
+//
+// A room cascaded over several nodes has more than one gateway participant:
+// the origin and its edges (Member.Media names the edge; empty is the
+// origin). A client then pairs only with the gateway of its own edge, and
+// the origin pairs with each edge exactly as with a client (the origin
+// offers; the edge is its rtc.io peer): a star of stars, one peer
+// connection per pair, and edges never pair with each other. While rooms
+// do not cascade every Media is empty and this is the plain star.
 type SFU struct{}
 
 // Name implements Topology.
 func (SFU) Name() string { return "sfu" }
 
-// InitOffers implements Topology: a client joining is announced to the
-// gateway participants; a gateway participant joining is told of every
-// client already there.
+// InitOffers implements Topology: a client joining is announced to its
+// gateway participant; a gateway participant joining is told of every
+// client already there that it serves, and an origin and an edge are
+// announced to each other with the origin offering.
 func (SFU) InitOffers(existing []Member, newcomer Member) []InitOffer {
 	var offers []InitOffer
 	for _, m := range existing {
 		switch {
-		case newcomer.Role == RoleClient && m.Role == RoleGateway:
+		case newcomer.Role == RoleClient && m.Role == RoleGateway && m.Media == newcomer.Media:
 			offers = append(offers, InitOffer{To: m.ID, Source: newcomer.ID})
-		case newcomer.Role == RoleGateway && m.Role == RoleClient:
+		case newcomer.Role == RoleGateway && m.Role == RoleClient && m.Media == newcomer.Media:
 			offers = append(offers, InitOffer{To: newcomer.ID, Source: m.ID})
+		case cascadeLink(newcomer, m):
+			origin, edge := newcomer, m
+			if origin.Media != "" {
+				origin, edge = m, newcomer
+			}
+			offers = append(offers, InitOffer{To: origin.ID, Source: edge.ID})
 		}
 	}
 	return offers
+}
+
+// cascadeLink reports whether a and b are an origin gateway and an edge
+// gateway of one cascaded room, which pair with each other.
+func cascadeLink(a, b Member) bool {
+	return a.Role == RoleGateway && b.Role == RoleGateway && (a.Media == "") != (b.Media == "")
 }
 
 // Visible implements Topology: the gateway participant is not a person.
 func (SFU) Visible(m Member) bool { return m.Role != RoleGateway }
 
 // MayRelay implements Topology: signaling runs only between a client and
-// the gateway participant.
+// the gateway participant that serves it, and between an origin and an
+// edge gateway.
 func (SFU) MayRelay(from, to Member) bool {
-	return from.Role == RoleGateway || to.Role == RoleGateway
+	if from.Role == RoleGateway && to.Role == RoleGateway {
+		return cascadeLink(from, to)
+	}
+	return (from.Role == RoleGateway || to.Role == RoleGateway) && from.Media == to.Media
 }
