@@ -23,6 +23,9 @@ type clusterNode struct {
 	c     *cluster.Cluster
 	rooms *clusterrooms.Rooms
 	place *clusterrooms.Placement
+	// leaseTTL is cluster.media_lease_ttl: after Redis came back empty, the
+	// node waits this long before it reconciles (Rooms.MayReconcile).
+	leaseTTL time.Duration
 	// withdrawn: the node is shutting down and takes no new SFU rooms.
 	withdrawn atomic.Bool
 	cancel    context.CancelFunc
@@ -75,6 +78,7 @@ func (n *clusterNode) placement(cfg config.Cluster) sfu.Placement {
 	if n == nil {
 		return nil
 	}
+	n.leaseTTL = cfg.MediaLeaseTTL
 	n.place = n.rooms.Placement(cfg.MediaLeaseTTL, cfg.Placement == config.PlacementLeastLoaded)
 	return sfuPlacement{n.place}
 }
@@ -121,7 +125,9 @@ func (n *clusterNode) start(sig *signaling.Server, rooms *sfu.Manager) {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
-				rooms.Reconcile(ctx)
+				if n.rooms.MayReconcile(n.leaseTTL) {
+					rooms.Reconcile(ctx)
+				}
 			}
 		}
 	}()

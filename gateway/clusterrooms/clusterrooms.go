@@ -40,6 +40,9 @@ type Rooms struct {
 	// for it, or a newcomer could miss the members of a node that had not
 	// re-asserted yet, and they it.
 	settled atomic.Int64
+	// reasserted is when this node last re-asserted its state (unix
+	// nanoseconds; 0: never), for MayReconcile.
+	reasserted atomic.Int64
 	// srv is the signaling server, set by Start.
 	srv Server
 	// placement is the node's SFU room placement, if it made one.
@@ -154,6 +157,18 @@ func (r *Rooms) Ready() bool {
 	default:
 		return false
 	}
+}
+
+// MayReconcile reports whether the node may claim SFU rooms nobody hosts
+// and close hosted rooms without clients: it is Ready, and it re-asserted
+// its state (Redis came back empty) at least grace ago. With grace the
+// media lease TTL, every live holder has renewed, and so re-taken, the
+// leases Redis forgot (a holder renews every third of the TTL), and every
+// node has written its clients back: a reconcile before that would see
+// rooms without a host, or without clients, that have both, and take a
+// live room from its media node.
+func (r *Rooms) MayReconcile(grace time.Duration) bool {
+	return r.Ready() && time.Since(time.Unix(0, r.reasserted.Load())) >= grace
 }
 
 // Wait waits for the goroutines Start started, after its context ended.
@@ -477,7 +492,9 @@ func (r *Rooms) reassert(ctx context.Context) {
 	}
 	// Every other live node notices within one heartbeat of Redis being
 	// back; two leave room for one that is late.
-	r.settled.Store(time.Now().Add(2 * r.c.Heartbeat()).UnixNano())
+	now := time.Now()
+	r.reasserted.Store(now.UnixNano())
+	r.settled.Store(now.Add(2 * r.c.Heartbeat()).UnixNano())
 	r.log.Info("re-asserted this node's state", "sockets", len(all), "memberships", n)
 }
 
