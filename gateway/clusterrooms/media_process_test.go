@@ -286,7 +286,7 @@ func TestSFUMediaAcrossNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 		join(ctx, t, js, anchor, room)
-		if h := leaseHolder(ctx, r, room); h != c.ids[2] {
+		if h := claimedBy(ctx, t, r, room); h != c.ids[2] {
 			t.Fatalf("room %s: media lease held by %q, want %s", room, h, c.ids[2])
 		}
 		three = append(three, joinToFirstFrame(ctx, t, pubPage, subPage, c.nodes[0].URL, c.nodes[1].URL, room, ports[2]))
@@ -323,7 +323,7 @@ func startMediaRun(ctx context.Context, t *testing.T, c *testCluster, js *testen
 		t.Fatal(err)
 	}
 	join(ctx, t, js, anchor, room)
-	if h := leaseHolder(ctx, c.rdb(), room); h != c.ids[media] {
+	if h := claimedBy(ctx, t, c.rdb(), room); h != c.ids[media] {
 		t.Fatalf("room %s: media lease held by %q, want %s", room, h, c.ids[media])
 	}
 	run := &mediaRun{room: room, media: media,

@@ -153,6 +153,17 @@ func waitHolder(ctx context.Context, t *testing.T, r *redis.Client, room, old st
 	}
 }
 
+// claimedBy waits (5 s at most) until room's media lease is held and
+// returns its holder: a join-ok can reach the client before its node's
+// join hook has claimed the lease (it runs after the reply), and a read
+// right after the join then finds none.
+func claimedBy(ctx context.Context, t *testing.T, r *redis.Client, room string) string {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return waitHolder(wctx, t, r, room, "")
+}
+
 // nodeIndex is the index of node id in the cluster.
 func (c *testCluster) nodeIndex(id string) int {
 	c.t.Helper()
