@@ -78,10 +78,9 @@ func TestEstimatorREMBAndLoss(t *testing.T) {
 	}
 }
 
-// TestSustainedREMBDip: a REMB that fell clearly below the sent rate is
-// congestion once it has lasted DipHold (1.5 s), without any loss; a
-// shorter dip is not, one that recovers starts over, and a REMB still
-// climbing towards the sent rate (a new call's) never is.
+// TestSustainedREMBDip: a REMB clearly below the sent rate is congestion
+// once it has lasted DipHold (1.5 s), without any loss; a shorter dip is
+// not, and one that recovers starts over.
 func TestSustainedREMBDip(t *testing.T) {
 	e := bwe.NewEstimator(bwe.EstimatorConfig{})
 	now := feed(e, t0, 2*time.Second)
@@ -89,14 +88,6 @@ func TestSustainedREMBDip(t *testing.T) {
 		now = feed(e, now, 500*time.Millisecond)
 		e.OnREMB(remb, now)
 		return e.Congested(now)
-	}
-	for remb := uint64(300_000); remb < 1_700_000; remb += 100_000 {
-		if step(remb) {
-			t.Fatalf("congested with the REMB climbing, at %d", remb)
-		}
-	}
-	if step(2_000_000) {
-		t.Fatal("congested with the REMB above the sent rate")
 	}
 	if step(500_000) || step(500_000) || step(500_000) {
 		t.Fatal("congested within 1 s of a REMB dip without loss")

@@ -48,17 +48,14 @@ type EstimatorConfig struct {
 	// there is until a resumed video probes the link again.
 	Stale       time.Duration
 	StaleGrowth float64
-	// DipHold: a fresh REMB that fell (below Congested x its highest value
-	// of the last DipPeak) and stays below Congested x the sent rate for
-	// this long is congestion without any loss (default 1.5 s; DipPeak
-	// 5 s). A receiver's delay-based estimate falls as soon as the link's
-	// queue grows, the loss only when it overflows: at a 700 kbit/s link
-	// behind a deep queue, Chrome's REMB fell from 749 to 502 kbit/s five
-	// seconds before the first loss, and a cap held meanwhile froze the
-	// picture 4 times. A shorter dip (a busy receiver's momentary one) is
-	// not, nor a REMB still climbing towards the sent rate (a new call's:
-	// it starts low).
-	DipHold, DipPeak time.Duration
+	// DipHold: a fresh REMB below Congested x the sent rate for this long
+	// is congestion without any loss (default 1.5 s). A receiver's
+	// delay-based estimate falls as soon as the link's queue grows, the
+	// loss only when it overflows: at a 700 kbit/s link behind a deep
+	// queue, Chrome's REMB fell from 749 to 502 kbit/s five seconds before
+	// the first loss, and a cap held meanwhile froze the picture 4 times.
+	// A dip shorter than this (a busy receiver's momentary one) is not.
+	DipHold time.Duration
 }
 
 func (c *EstimatorConfig) setDefaults() {
@@ -71,7 +68,6 @@ func (c *EstimatorConfig) setDefaults() {
 	defaults.Positive(&c.Stale, 3*time.Second)
 	defaults.Positive(&c.StaleGrowth, 0.12)
 	defaults.Positive(&c.DipHold, 1500*time.Millisecond)
-	defaults.Positive(&c.DipPeak, 5*time.Second)
 }
 
 // Estimator is one subscriber's estimate. It is not safe for concurrent
@@ -93,11 +89,8 @@ type Estimator struct {
 	heldAt time.Time
 
 	// dipSince is when the estimate last fell below Congested x sent
-	// (zero while it is not); rembPeak the highest REMB of the last
-	// DipPeak, from rembPeakAt.
-	dipSince   time.Time
-	rembPeak   uint64
-	rembPeakAt time.Time
+	// (zero while it is not).
+	dipSince time.Time
 }
 
 type sample struct {
@@ -140,9 +133,6 @@ func (e *Estimator) SentRate(now time.Time) uint64 {
 // OnREMB takes the subscriber's receiver estimate, in bit/s.
 func (e *Estimator) OnREMB(bps uint64, now time.Time) {
 	e.remb, e.rembAt = bps, now
-	if bps >= e.rembPeak || now.Sub(e.rembPeakAt) > e.cfg.DipPeak {
-		e.rembPeak, e.rembPeakAt = bps, now
-	}
 }
 
 // OnLoss takes a receiver report's fraction lost (the RTCP field: n/256).
@@ -222,8 +212,7 @@ func (e *Estimator) Congested(now time.Time) bool {
 		return true
 	}
 	rembFresh := !e.rembAt.IsZero() && now.Sub(e.rembAt) <= e.cfg.Stale && e.heldAt.IsZero()
-	fell := float64(e.remb) < e.cfg.Congested*float64(e.rembPeak)
-	if !rembFresh || (!fell && e.dipSince.IsZero()) {
+	if !rembFresh {
 		e.dipSince = time.Time{}
 		return false
 	}
