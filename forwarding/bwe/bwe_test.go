@@ -78,31 +78,6 @@ func TestEstimatorREMBAndLoss(t *testing.T) {
 	}
 }
 
-// TestSustainedREMBDip: a REMB clearly below the sent rate is congestion
-// once it has lasted DipHold (1.5 s), without any loss; a shorter dip is
-// not, and one that recovers starts over.
-func TestSustainedREMBDip(t *testing.T) {
-	e := bwe.NewEstimator(bwe.EstimatorConfig{})
-	now := feed(e, t0, 2*time.Second)
-	step := func(remb uint64) bool {
-		now = feed(e, now, 500*time.Millisecond)
-		e.OnREMB(remb, now)
-		return e.Congested(now)
-	}
-	if step(500_000) || step(500_000) || step(500_000) {
-		t.Fatal("congested within 1 s of a REMB dip without loss")
-	}
-	if !step(500_000) {
-		t.Fatal("a REMB dip of 1.5 s without loss is not congestion")
-	}
-	if step(2_000_000) {
-		t.Fatal("congested with the REMB back above the sent rate")
-	}
-	if step(500_000) || step(500_000) {
-		t.Fatal("a new dip counted from the old one")
-	}
-}
-
 // room runs a publisher with a strong and a weak subscriber through the
 // policy, every 500 ms.
 type room struct {

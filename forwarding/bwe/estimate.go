@@ -48,14 +48,6 @@ type EstimatorConfig struct {
 	// there is until a resumed video probes the link again.
 	Stale       time.Duration
 	StaleGrowth float64
-	// DipHold: a fresh REMB below Congested x the sent rate for this long
-	// is congestion without any loss (default 1.5 s). A receiver's
-	// delay-based estimate falls as soon as the link's queue grows, the
-	// loss only when it overflows: at a 700 kbit/s link behind a deep
-	// queue, Chrome's REMB fell from 749 to 502 kbit/s five seconds before
-	// the first loss, and a cap held meanwhile froze the picture 4 times.
-	// A dip shorter than this (a busy receiver's momentary one) is not.
-	DipHold time.Duration
 }
 
 func (c *EstimatorConfig) setDefaults() {
@@ -67,7 +59,6 @@ func (c *EstimatorConfig) setDefaults() {
 	defaults.Positive(&c.Congested, 0.85)
 	defaults.Positive(&c.Stale, 3*time.Second)
 	defaults.Positive(&c.StaleGrowth, 0.12)
-	defaults.Positive(&c.DipHold, 1500*time.Millisecond)
 }
 
 // Estimator is one subscriber's estimate. It is not safe for concurrent
@@ -87,10 +78,6 @@ type Estimator struct {
 	// (Hold), from heldAt; zero heldAt when not held.
 	held   uint64
 	heldAt time.Time
-
-	// dipSince is when the estimate last fell below Congested x sent
-	// (zero while it is not).
-	dipSince time.Time
 }
 
 type sample struct {
@@ -197,27 +184,12 @@ func (e *Estimator) Estimate(now time.Time) uint64 {
 }
 
 // Congested reports whether the subscriber cannot take its current
-// media: its estimate is clearly below what it is being sent, and it is
-// losing packets or its fresh REMB has said so for DipHold. A momentary
-// REMB dip alone is not enough: a busy receiver's delay-based estimate
-// dips below its incoming rate without any congestion. The owner calls it
-// once per decision (it follows how long a dip lasts).
+// media: it is losing packets and its estimate is clearly below what it
+// is being sent. A low REMB alone is not enough: a busy receiver's
+// delay-based estimate dips below its incoming rate without any
+// congestion, and after a pause it restarts from where it was.
 func (e *Estimator) Congested(now time.Time) bool {
 	sent := e.SentRate(now)
-	if sent == 0 || float64(e.Estimate(now)) >= e.cfg.Congested*float64(sent) {
-		e.dipSince = time.Time{}
-		return false
-	}
-	if !e.lossAt.IsZero() && now.Sub(e.lossAt) <= e.cfg.Stale && e.lastLoss >= e.cfg.LossLow {
-		return true
-	}
-	rembFresh := !e.rembAt.IsZero() && now.Sub(e.rembAt) <= e.cfg.Stale && e.heldAt.IsZero()
-	if !rembFresh {
-		e.dipSince = time.Time{}
-		return false
-	}
-	if e.dipSince.IsZero() {
-		e.dipSince = now
-	}
-	return now.Sub(e.dipSince) >= e.cfg.DipHold
+	lossy := !e.lossAt.IsZero() && now.Sub(e.lossAt) <= e.cfg.Stale && e.lastLoss >= e.cfg.LossLow
+	return lossy && sent > 0 && float64(e.Estimate(now)) < e.cfg.Congested*float64(sent)
 }
