@@ -187,6 +187,44 @@ func TestEdgeDoesNotFlap(t *testing.T) {
 	}
 }
 
+// TestLastingDipAfterCongestion: within the memory of a congestion, an
+// estimate that stays clearly below the cap for 1.5 s pulls the cap down
+// without any loss (the link's queue is growing again); a subscriber that
+// was never congested does not, however long its estimate dips.
+func TestLastingDipAfterCongestion(t *testing.T) {
+	sub := func(id string, est uint64, congested bool) []bwe.Subscriber {
+		return []bwe.Subscriber{{ID: id, Estimate: est, Congested: congested, Audio: 32_000, Videos: []bwe.Video{{Key: "v"}}}}
+	}
+	p := bwe.NewPolicy(bwe.PolicyConfig{})
+	now := t0
+	for range 10 {
+		p.Decide(sub("weak", 700_000, true), now)
+		now = now.Add(500 * time.Millisecond)
+	}
+	for range 10 { // the estimate climbs past what the link takes
+		p.Decide(sub("weak", 900_000, false), now)
+		now = now.Add(500 * time.Millisecond)
+	}
+	high := p.Cap("v")
+	var after []uint64
+	for range 6 { // and falls back, without loss
+		p.Decide(sub("weak", 532_000, false), now)
+		now = now.Add(500 * time.Millisecond)
+		after = append(after, p.Cap("v"))
+	}
+	if after[1] != high || after[len(after)-1] >= high || after[len(after)-1] < 500_000 {
+		t.Fatalf("cap %d, then %v over a lasting dip to a 500k share: want it held for 1 s, then down towards 500k", high, after)
+	}
+
+	healthy := bwe.NewPolicy(bwe.PolicyConfig{})
+	for range 20 {
+		if d := healthy.Decide(sub("ok", 500_000, false), now); len(d.Caps) != 0 {
+			t.Fatalf("a never congested subscriber's dip capped the publisher: %v", d.Caps)
+		}
+		now = now.Add(500 * time.Millisecond)
+	}
+}
+
 // TestSpeakerKeepsVideoLongest: a subscriber that cannot take three videos
 // loses the lowest-priority ones first.
 func TestSpeakerKeepsVideoLongest(t *testing.T) {
@@ -232,10 +270,10 @@ func TestCapFollowsTheEstimateAfterCongestion(t *testing.T) {
 			t.Fatalf("cap %d above the estimate's share %d right after the congestion", got, est-32_000)
 		}
 	}
-	// Its REMB dips without loss (a busy receiver): not congestion, the
-	// cap holds instead of following it down.
+	// Its REMB dips without loss for 1 s (a busy receiver): not
+	// congestion, the cap holds instead of following it down.
 	held := p.Cap("v")
-	for range 4 {
+	for range 2 {
 		p.Decide(sub(200_000, false), now)
 		now = now.Add(500 * time.Millisecond)
 	}

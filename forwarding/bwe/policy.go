@@ -40,6 +40,17 @@ type PolicyConfig struct {
 	// publisher from 472 to 1257 kbit/s in 3 s into a 700 kbit/s link,
 	// and a weak subscriber froze each time, every ~35 s.
 	ProbeGrowth float64
+	// DipHold: a subscriber congested within Memory whose estimate has
+	// stayed below 85% of its videos' cap for this long pulls the cap down
+	// without loss (default 1.5 s); a shorter dip holds it. Its browser's
+	// delay-based REMB falls as soon as the link's queue grows, the loss
+	// only once the queue overflows: at a 700 kbit/s link Chrome's REMB
+	// fell from 749 to 502 kbit/s five seconds before the first loss, and
+	// a cap held meanwhile froze the picture 4 times. Only a subscriber
+	// congested before counts: a healthy Chrome's REMB dips below its
+	// incoming rate for seconds on an idle link, and a rule for everyone
+	// capped uncongested publishers.
+	DipHold time.Duration
 }
 
 func (c *PolicyConfig) setDefaults() {
@@ -53,6 +64,7 @@ func (c *PolicyConfig) setDefaults() {
 	defaults.Positive(&c.BackoffReset, 30*time.Second)
 	defaults.Positive(&c.Memory, 30*time.Second)
 	defaults.Positive(&c.ProbeGrowth, 0.05)
+	defaults.Positive(&c.DipHold, 1500*time.Millisecond)
 }
 
 // Subscriber is what the policy needs of one subscriber at a decision.
@@ -122,8 +134,11 @@ type Policy struct {
 	paused map[Change]*pause
 	// recent remembers resumed videos for the backoff of their next pause.
 	recent map[Change]resumed
-	// congestedAt is when each subscriber was last congested (see Memory).
+	// congestedAt is when each subscriber was last congested (see Memory);
+	// dipSince when a recently congested one's estimate fell clearly below
+	// its videos' cap (see DipHold).
 	congestedAt map[string]time.Time
+	dipSince    map[string]time.Time
 }
 
 type pause struct {
@@ -141,7 +156,7 @@ type resumed struct {
 func NewPolicy(cfg PolicyConfig) *Policy {
 	cfg.setDefaults()
 	return &Policy{cfg: cfg, caps: make(map[string]uint64), paused: make(map[Change]*pause), recent: make(map[Change]resumed),
-		congestedAt: make(map[string]time.Time)}
+		congestedAt: make(map[string]time.Time), dipSince: make(map[string]time.Time)}
 }
 
 // Memory is how long a subscriber counts as recently congested after its
@@ -157,6 +172,28 @@ func (p *Policy) Cap(video string) uint64 {
 		return c
 	}
 	return p.cfg.Max
+}
+
+// lastingDip reports whether subscriber id's share has stayed below 85%
+// of one of its videos' cap for DipHold (see PolicyConfig.DipHold).
+func (p *Policy) lastingDip(id string, share uint64, on []Video, now time.Time) bool {
+	low := false
+	for _, v := range on {
+		if float64(share) < 0.85*float64(p.Cap(v.Key)) {
+			low = true
+			break
+		}
+	}
+	if !low {
+		delete(p.dipSince, id)
+		return false
+	}
+	since, ok := p.dipSince[id]
+	if !ok {
+		p.dipSince[id] = now
+		return false
+	}
+	return now.Sub(since) >= p.cfg.DipHold
 }
 
 // Decide runs one round over the room's subscribers.
@@ -240,22 +277,27 @@ func (p *Policy) Decide(subs []Subscriber, now time.Time) Decision {
 			if bound >= p.cfg.Max && !s.Congested {
 				// Probed all the way up: the congestion is over.
 				delete(p.congestedAt, s.ID)
+				delete(p.dipSince, s.ID)
 				continue
 			}
+			down := s.Congested || p.lastingDip(s.ID, share, on, now)
 			for _, v := range on {
 				if t, ok := limit[v.Key]; !ok || bound < t {
 					limit[v.Key] = bound
 				}
-				if t, ok := target[v.Key]; s.Congested && (!ok || share < t) {
+				if t, ok := target[v.Key]; down && (!ok || share < t) {
 					target[v.Key] = share
 				}
 			}
+		} else {
+			delete(p.dipSince, s.ID)
 		}
 	}
 	// Forget subscribers and videos that are gone.
 	for id := range p.congestedAt {
 		if !liveSubs[id] {
 			delete(p.congestedAt, id)
+			delete(p.dipSince, id)
 		}
 	}
 	for c := range p.paused {
