@@ -121,16 +121,7 @@ func TestRedisDown(t *testing.T) {
 		}
 	}
 
-	killed := time.Now()
-	c.redis.Kill()
-	var unready []time.Duration
-	for i := range c.nodes {
-		c.waitStatus(i, "/readyz", http.StatusServiceUnavailable, 10*time.Second)
-		unready = append(unready, time.Since(killed))
-		if got := c.status(i, "/healthz"); got != http.StatusOK {
-			t.Errorf("%s /healthz answered %d while Redis is down", c.ids[i], got)
-		}
-	}
+	killed, unready := c.killRedis()
 	if err := js.Emit("late", "join-room", map[string]any{"roomId": "stay", "name": "late"}); err != nil {
 		t.Fatal(err)
 	}
@@ -141,22 +132,7 @@ func TestRedisDown(t *testing.T) {
 	if field(je, "reason") != "cluster-unavailable" {
 		t.Errorf("join while Redis is down: join-error %v, want reason cluster-unavailable", je)
 	}
-	// The outage lasts 10 s, as in the acceptance scenario.
-	time.Sleep(time.Until(killed.Add(10 * time.Second)))
-	for i, n := range c.nodes {
-		if err, exited := n.Wait(0); exited {
-			t.Fatalf("%s exited while Redis was down: %v", c.ids[i], err)
-		}
-	}
-	restarted := time.Now()
-	if err := c.redis.Restart(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	var ready []time.Duration
-	for i := range c.nodes {
-		c.waitStatus(i, "/readyz", http.StatusOK, 30*time.Second)
-		ready = append(ready, time.Since(restarted))
-	}
+	ready := c.restartRedis(killed)
 	// Every node re-asserted its part: the newcomer meets a, b and c, and
 	// a's media-state, although Redis came back empty.
 	join(ctx, t, js, "late", "stay")
@@ -179,6 +155,48 @@ func TestRedisDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("redis killed: readiness 503 after %v; restarted empty after 10 s: readiness 200 after %v", unready, ready)
+}
+
+// killRedis kills the cluster's redis-server and waits until every node
+// is unready (its liveness still answering); it returns when Redis was
+// killed and how long each node took.
+func (c *testCluster) killRedis() (time.Time, []time.Duration) {
+	c.t.Helper()
+	killed := time.Now()
+	c.redis.Kill()
+	var unready []time.Duration
+	for i := range c.nodes {
+		c.waitStatus(i, "/readyz", http.StatusServiceUnavailable, 10*time.Second)
+		unready = append(unready, time.Since(killed))
+		if got := c.status(i, "/healthz"); got != http.StatusOK {
+			c.t.Errorf("%s /healthz answered %d while Redis is down", c.ids[i], got)
+		}
+	}
+	return killed, unready
+}
+
+// restartRedis ends an outage that began at killed after 10 s (the
+// acceptance scenario's), checks no node exited meanwhile, restarts Redis
+// empty and waits until every node is ready again; it returns how long
+// each took after the restart.
+func (c *testCluster) restartRedis(killed time.Time) []time.Duration {
+	c.t.Helper()
+	time.Sleep(time.Until(killed.Add(10 * time.Second))) // the outage's length
+	for i, n := range c.nodes {
+		if err, exited := n.Wait(0); exited {
+			c.t.Fatalf("%s exited while Redis was down: %v", c.ids[i], err)
+		}
+	}
+	restarted := time.Now()
+	if err := c.redis.Restart(context.Background()); err != nil {
+		c.t.Fatal(err)
+	}
+	var ready []time.Duration
+	for i := range c.nodes {
+		c.waitStatus(i, "/readyz", http.StatusOK, 30*time.Second)
+		ready = append(ready, time.Since(restarted))
+	}
+	return ready
 }
 
 // TestPausedNodeEvicted: a node paused (SIGSTOP) past node_ttl is reaped:

@@ -1,9 +1,8 @@
 package clusterrooms_test
 
 import (
-	"context"
 	"fmt"
-	"net/http"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -42,30 +41,10 @@ func TestSFUMediaRedisDown(t *testing.T) {
 	run := startMediaRun(ctx, t, c, js, pubPage, subPage, 2, room)
 	subPage.startGaps(ctx)
 
-	killed := time.Now()
-	c.redis.Kill()
-	for i := range c.nodes {
-		c.waitStatus(i, "/readyz", http.StatusServiceUnavailable, 10*time.Second)
-		if got := c.status(i, "/healthz"); got != http.StatusOK {
-			t.Errorf("%s /healthz answered %d while Redis is down", c.ids[i], got)
-		}
-	}
-	// The outage lasts 10 s, as in the acceptance scenario.
-	time.Sleep(time.Until(killed.Add(10 * time.Second)))
-	during := subPage.state(ctx)
-	for i, n := range c.nodes {
-		if err, exited := n.Wait(0); exited {
-			t.Fatalf("%s exited while Redis was down: %v", c.ids[i], err)
-		}
-	}
-	restarted := time.Now()
-	if err := c.redis.Restart(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	for i := range c.nodes {
-		c.waitStatus(i, "/readyz", http.StatusOK, 30*time.Second)
-	}
-	ready := time.Since(restarted)
+	killed, _ := c.killRedis()
+	before := subPage.state(ctx)
+	ready := slices.Max(c.restartRedis(killed))
+	restarted := killed.Add(10 * time.Second)
 	// Three lease TTLs (default 5 s) after the restart: long past the
 	// moment another node could have claimed a lease nobody re-asserted.
 	sampleUntil := restarted.Add(15 * time.Second)
@@ -83,8 +62,8 @@ func TestSFUMediaRedisDown(t *testing.T) {
 	subPage.waitFrames(ctx, subPage.state(ctx), 30)
 	end := subPage.state(ctx)
 	gap := time.Duration(end.MaxGap * float64(time.Millisecond))
-	t.Logf("redis killed 10 s, restarted empty: nodes ready %v after the restart; the subscriber decoded %d frames during the outage, %d in all; longest gap %v; lease holders after the restart %v",
-		ready.Round(time.Millisecond), during.Frames, end.Frames, gap.Round(time.Millisecond), hosts)
+	t.Logf("redis killed 10 s, restarted empty: nodes ready %v after the restart; the subscriber decoded %d frames from the outage on; longest gap %v; lease holders after the restart %v",
+		ready.Round(time.Millisecond), end.Frames-before.Frames, gap.Round(time.Millisecond), hosts)
 	if gap > time.Second {
 		t.Errorf("longest frame gap %v through the outage and restart, want <= 1 s", gap)
 	}
@@ -124,20 +103,7 @@ func TestSFUMediaNodePaused(t *testing.T) {
 	if err := paused.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		g, err := gatewayMembers(ctx, r, room)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(g) == 1 && g[0] == host {
-			break
-		}
-		if time.Since(woke) > 2*time.Second {
-			t.Fatalf("2 s after SIGCONT the room has gateway peers on %v, want only %s", g, host)
-		}
-		time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
-	}
-	closed := time.Since(woke)
+	closed := waitSoleGateway(ctx, t, r, room, host, woke)
 	// The page's rtc.io drops its connection to the old gateway peer
 	// once it is unhealthy and that peer left (its watchdog).
 	var peers int

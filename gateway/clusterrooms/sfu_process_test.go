@@ -153,6 +153,26 @@ func waitHolder(ctx context.Context, t *testing.T, r *redis.Client, room, old st
 	}
 }
 
+// waitSoleGateway waits until room's only gateway peer is host's, and
+// fails the test if that takes more than 2 s from woke (a paused node
+// woken then must close its room at once); it returns how long it took.
+func waitSoleGateway(ctx context.Context, t *testing.T, r *redis.Client, room, host string, woke time.Time) time.Duration {
+	t.Helper()
+	for {
+		g, err := gatewayMembers(ctx, r, room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(g) == 1 && g[0] == host {
+			return time.Since(woke)
+		}
+		if time.Since(woke) > 2*time.Second {
+			t.Fatalf("2 s after SIGCONT the room has gateway peers on %v, want only %s", g, host)
+		}
+		time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
+	}
+}
+
 // claimedBy waits (5 s at most) until room's media lease is held and
 // returns its holder: a join-ok can reach the client before its node's
 // join hook has claimed the lease (it runs after the reply), and a read
@@ -204,20 +224,7 @@ func TestMediaNodePaused(t *testing.T) {
 	if err := paused.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		g, err := gatewayMembers(ctx, r, room)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(g) == 1 && g[0] == newHost {
-			break
-		}
-		if time.Since(woke) > 2*time.Second {
-			t.Fatalf("2 s after SIGCONT the room has gateway peers on %v, want only %s", g, newHost)
-		}
-		time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
-	}
-	closed := time.Since(woke)
+	closed := waitSoleGateway(ctx, t, r, room, newHost, woke)
 	if !strings.Contains(paused.Logs(), "media lease was lost") {
 		t.Error("the woken node did not log that it lost the room's lease")
 	}
