@@ -149,9 +149,17 @@ func (v *validator) cluster(c Config) {
 	}
 	v.oneOf("cluster.placement", cl.Placement, PlacementJoining, PlacementLeastLoaded)
 	if n := cl.MaxRoomPeersPerNode; n != 0 {
-		// Refused, not ignored: a deployment that sets a threshold expects
-		// rooms to spread past it, and they would not.
-		v.fail("cluster.max_room_peers_per_node", strconv.Itoa(n), "must be 0: rooms larger than one node (cascading SFU gateways) are not supported yet")
+		switch {
+		case n < 0:
+			v.fail("cluster.max_room_peers_per_node", strconv.Itoa(n), "must be 0 (off) or positive")
+		case c.Redis.URL == "":
+			// Refused, not ignored: a deployment that sets a threshold
+			// expects rooms to spread past it, and one node cannot.
+			v.fail("cluster.max_room_peers_per_node", strconv.Itoa(n), "needs redis.url: rooms cascade over the nodes of a cluster")
+		case c.Media.MaxPeersPerRoom > 0 && n >= c.Media.MaxPeersPerRoom:
+			v.fail("cluster.max_room_peers_per_node", strconv.Itoa(n),
+				"must be below media.max_peers_per_room ("+strconv.Itoa(c.Media.MaxPeersPerRoom)+"), or a room never cascades before it is full")
+		}
 	}
 	v.intRange("cluster.inbox_max_len", cl.InboxMaxLen, 1000, 100*maxCount, fmt.Sprintf("must be between 1000 and %d", 100*maxCount))
 	if id := cl.NodeID; id != "" && (len(id) > 64 || strings.ContainsFunc(id, func(r rune) bool {

@@ -66,8 +66,12 @@ func TestValidateNamesKeyAndValue(t *testing.T) {
 		{"redis password alone", func(c *Config) { c.Redis.Password = "hunter2" }, "redis.password: is set but redis.url is empty", 1},
 		{"cluster lease short", func(c *Config) { c.Cluster.MediaLeaseTTL = 100 * time.Millisecond }, `cluster.media_lease_ttl: must be at least 1s: it is renewed every third of it, got "100ms"`, 1},
 		{"cluster placement", func(c *Config) { c.Cluster.Placement = "random" }, `cluster.placement: must be one of joining, least-loaded, got "random"`, 1},
-		{"cluster cascade", func(c *Config) { c.Cluster.MaxRoomPeersPerNode = 20 }, `cluster.max_room_peers_per_node: must be 0: rooms larger than one node (cascading SFU gateways) are not supported yet, got 20`, 1},
-		{"cluster cascade negative", func(c *Config) { c.Cluster.MaxRoomPeersPerNode = -1 }, `cluster.max_room_peers_per_node: must be 0`, 1},
+		{"cluster cascade alone", func(c *Config) { c.Cluster.MaxRoomPeersPerNode = 20 }, `cluster.max_room_peers_per_node: needs redis.url: rooms cascade over the nodes of a cluster, got 20`, 1},
+		{"cluster cascade negative", func(c *Config) { c.Cluster.MaxRoomPeersPerNode = -1 }, `cluster.max_room_peers_per_node: must be 0 (off) or positive, got -1`, 1},
+		{"cluster cascade above room", func(c *Config) {
+			c.Redis.URL = "redis://127.0.0.1:6379/0"
+			c.Cluster.MaxRoomPeersPerNode = 500
+		}, `cluster.max_room_peers_per_node: must be below media.max_peers_per_room (500), or a room never cascades before it is full, got 500`, 1},
 		{"cluster heartbeat", func(c *Config) { c.Cluster.Heartbeat = 0 }, `cluster.heartbeat: must be a positive duration such as "10s", got "0s"`, 1},
 		{"cluster node ttl", func(c *Config) { c.Cluster.NodeTTL = 1500 * time.Millisecond }, `cluster.node_ttl: must be at least twice cluster.heartbeat (1s), or one late heartbeat declares a live node dead, got "1.5s"`, 1},
 		{"cluster node id", func(c *Config) { c.Cluster.NodeID = "node 1" }, `cluster.node_id: must be at most 64 letters, digits, '-', '_' or '.', got "node 1"`, 1},

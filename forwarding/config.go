@@ -34,7 +34,10 @@ type PublicationConfig struct {
 	HistorySize int
 
 	// KeyframeRequestInterval is the minimum time between two keyframe
-	// requests sent upstream. Default 500ms.
+	// requests sent upstream. Default 600ms: a publisher must see at most
+	// one request per 500 ms, and the way from here to it (another
+	// gateway's throttle in a cascaded room, scheduling on a loaded host)
+	// can bring two requests sent 500 ms apart closer together.
 	KeyframeRequestInterval time.Duration
 
 	// The keyframe cache (video only) is bounded by packets and bytes.
@@ -71,7 +74,7 @@ func (c *PublicationConfig) setDefaults() error {
 	} else {
 		defaults.Positive(&c.HistorySize, 128)
 	}
-	defaults.Positive(&c.KeyframeRequestInterval, 500*time.Millisecond)
+	defaults.Positive(&c.KeyframeRequestInterval, 600*time.Millisecond)
 	defaults.Positive(&c.KeyframeCacheMaxPackets, 2048)
 	defaults.Positive(&c.KeyframeCacheMaxBytes, 2<<20)
 	defaults.Positive(&c.NackInterval, 30*time.Millisecond)

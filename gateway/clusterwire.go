@@ -26,6 +26,9 @@ type clusterNode struct {
 	// leaseTTL is cluster.media_lease_ttl: after Redis came back empty, the
 	// node waits this long before it reconciles (Rooms.MayReconcile).
 	leaseTTL time.Duration
+	// edgeLimit is cluster.max_room_peers_per_node (0: rooms do not
+	// cascade).
+	edgeLimit int
 	// withdrawn: the node is shutting down and takes no new SFU rooms.
 	withdrawn atomic.Bool
 	cancel    context.CancelFunc
@@ -79,8 +82,18 @@ func (n *clusterNode) placement(cfg config.Cluster) sfu.Placement {
 		return nil
 	}
 	n.leaseTTL = cfg.MediaLeaseTTL
+	n.edgeLimit = cfg.MaxRoomPeersPerNode
 	n.place = n.rooms.Placement(cfg.MediaLeaseTTL, cfg.Placement == config.PlacementLeastLoaded)
 	return sfuPlacement{n.place}
+}
+
+// isLink is the SFU rooms' IsLink: with cascading on, another gateway
+// peer of a room is a link (an edge, or the origin), whatever its node.
+func (n *clusterNode) isLink(cfg config.Cluster) func(string) bool {
+	if n == nil || cfg.MaxRoomPeersPerNode == 0 {
+		return nil
+	}
+	return signaling.IsGatewayID
 }
 
 // sfuPlacement adapts the cluster's placement to sfu.Placement.
@@ -111,6 +124,9 @@ func (n *clusterNode) start(sig *signaling.Server, rooms *sfu.Manager) {
 			return rooms.Load()
 		})
 	}
+	if n.place != nil && n.edgeLimit > 0 {
+		n.place.Cascade(n.edgeLimit, func(room, edge string, h clusterrooms.EdgeHold) { rooms.HostEdge(room, edge, h) }, rooms.Invite)
+	}
 	n.rooms.Start(ctx, sig)
 	// Every heartbeat the node takes the SFU rooms its clients are in that
 	// nobody hosts (their media node died or handed them over), and
@@ -127,6 +143,7 @@ func (n *clusterNode) start(sig *signaling.Server, rooms *sfu.Manager) {
 			case <-tick.C:
 				if n.rooms.MayReconcile(n.leaseTTL) {
 					rooms.Reconcile(ctx)
+					n.rooms.Reassign(ctx, rooms.Origins())
 				}
 			}
 		}
@@ -180,4 +197,8 @@ func (n *clusterNode) observe(snap *metrics.Snapshot) {
 	snap.ClusterEnvelopesDropped += st.SendFailed + st.Undeliverable
 	snap.ClusterWriteRetries += st.Bus.Retries
 	snap.ClusterReapedSockets += st.Reaped
+	cs := n.rooms.Cascade()
+	snap.ClusterEdgesPlaced += cs.EdgesPlaced
+	snap.ClusterEdgeOverLimit += cs.OverLimit
+	snap.ClusterEdgeClientsMoved += cs.ClientsMoved
 }

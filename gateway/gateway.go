@@ -131,6 +131,7 @@ func New(cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 		},
 		Logger:    log.With("component", "sfu"),
 		Placement: node.placement(cfg.Cluster),
+		IsLink:    node.isLink(cfg.Cluster),
 	})
 	sig, err := signaling.New(signaling.Options{
 		Path:                cfg.Signaling.Path,

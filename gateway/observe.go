@@ -60,6 +60,11 @@ func (s *Server) stateSource(snap *metrics.Snapshot) {
 		snap.SubscribersCongested += int64(st.Congested)
 		snap.VideosPaused += int64(st.PausedVideos)
 		snap.PublishersCapped += int64(st.CappedPublishers)
+		snap.SFULinks += int64(len(st.Links))
+		for _, l := range st.Links {
+			snap.SFULinkBytesSent += l.BytesSent
+			snap.SFULinkBytesReceived += l.BytesReceived
+		}
 	}
 	for reason, n := range s.signaling.Refusals() {
 		snap.AddRefused(string(reason), n)

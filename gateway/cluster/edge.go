@@ -21,8 +21,8 @@ import (
 // links), else a new edge on the least-loaded live node that does not
 // serve the room yet.
 //
-// Only the bookkeeping exists: nothing in the gateway calls it yet, and
-// the configuration refuses a threshold. Keys (besides the edge leases):
+// The directory (package clusterrooms) calls it at each join and leave of
+// an SFU room when cluster.max_room_peers_per_node is set. Keys (besides the edge leases):
 // room:<room>:served, a hash from a serving node to its client count, and
 // room:<room>:assign, a hash from a socket to its serving node. The origin
 // is recorded as "@origin" (a node id has no "@"), whoever holds the media
@@ -33,72 +33,123 @@ import (
 // originField stands for the room's origin in the assignment hashes.
 const originField = "@origin"
 
-// assignScript assigns a socket its serving node (see above) and returns
-// {field, placed, over}: placed is 1 when a new edge lease was set in
-// field's node's name (the caller must tell that node to adopt it), over
-// is 1 when every node was full and the origin takes the client past the
-// threshold. Like placeScript it reads node and lease keys it computes:
-// one Redis, not a Redis Cluster.
-var assignScript = redis.NewScript(`
-local served, assign, media, nodesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local sock, limit, ttl, prefix, room = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
+// assignLua defines assign(sock): the choice described above, recorded in
+// the served and assign hashes; it returns {field, placed, over}: placed is
+// 1 when a new edge lease was set in field's node's name (the caller must
+// tell that node to adopt it), over is 1 when every node was full and the
+// origin takes the client past the threshold. Both scripts below start
+// with it. Like placeScript it reads node and lease keys it computes: one
+// Redis, not a Redis Cluster.
+const assignLua = `
+local served, assignKey, media, nodesKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local limit, ttl, prefix, room = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local origin = '@origin'
-local cur = redis.call('HGET', assign, sock)
-if cur then
-  return {cur, 0, 0}
-end
-local function take(f)
-  redis.call('HINCRBY', served, f, 1)
-  redis.call('HSET', assign, sock, f)
-end
 local function edgeLease(n)
   return prefix .. 'lease:edge:' .. room .. ':' .. n
 end
-if tonumber(redis.call('HGET', served, origin) or '0') < limit then
-  take(origin)
-  return {origin, 0, 0}
+local function live(f)
+  if f == origin then
+    return true
+  end
+  local n = string.match(f, '^(.*)|')
+  return n ~= nil and redis.call('GET', edgeLease(n)) == f
 end
-local flat = redis.call('HGETALL', served)
-local best, bestCount = nil, -1
-for i = 1, #flat, 2 do
-  local f, c = flat[i], tonumber(flat[i + 1])
-  if f ~= origin then
-    local n = string.match(f, '^(.*)|')
-    if n and redis.call('GET', edgeLease(n)) == f and c < limit and (c > bestCount or (c == bestCount and f < best)) then
+local function assign(sock)
+  local function take(f)
+    redis.call('HINCRBY', served, f, 1)
+    redis.call('HSET', assignKey, sock, f)
+  end
+  if tonumber(redis.call('HGET', served, origin) or '0') < limit then
+    take(origin)
+    return {origin, 0, 0}
+  end
+  local flat = redis.call('HGETALL', served)
+  local best, bestCount = nil, -1
+  for i = 1, #flat, 2 do
+    local f, c = flat[i], tonumber(flat[i + 1])
+    if f ~= origin and c < limit and live(f) and (c > bestCount or (c == bestCount and f < best)) then
       best, bestCount = f, c
     end
   end
+  if best then
+    take(best)
+    return {best, 0, 0}
+  end
+  local originNode = nil
+  local m = redis.call('GET', media)
+  if m then
+    originNode = string.match(m, '^(.*)|')
+  end
+  local cand, candLoad = nil, nil
+  for _, n in ipairs(redis.call('SMEMBERS', nodesKey)) do
+    if n ~= originNode and redis.call('EXISTS', edgeLease(n)) == 0 and redis.call('EXISTS', prefix .. 'node:' .. n .. ':alive') == 1 then
+      local l = tonumber(redis.call('GET', prefix .. 'node:' .. n .. ':load'))
+      if l and l >= 0 and (cand == nil or l < candLoad or (l == candLoad and n < cand)) then
+        cand, candLoad = n, l
+      end
+    end
+  end
+  if cand == nil then
+    take(origin)
+    return {origin, 0, 1}
+  end
+  redis.call('INCR', prefix .. 'node:' .. cand .. ':load')
+  local lease = edgeLease(cand)
+  local epoch = redis.call('INCR', lease .. ':epoch')
+  redis.call('PEXPIRE', lease .. ':epoch', 3 * ttl)
+  local value = cand .. '|' .. epoch
+  redis.call('SET', lease, value, 'PX', ttl)
+  take(value)
+  return {value, 1, 0}
 end
-if best then
-  take(best)
-  return {best, 0, 0}
+`
+
+// assignScript assigns one socket (ARGV[5]) its serving node; an existing
+// assignment is returned as is.
+var assignScript = redis.NewScript(assignLua + `
+local sock = ARGV[5]
+local cur = redis.call('HGET', assignKey, sock)
+if cur then
+  return {cur, 0, 0}
 end
-local originNode = nil
-local m = redis.call('GET', media)
-if m then
-  originNode = string.match(m, '^(.*)|')
-end
-local cand, candLoad = nil, nil
-for _, n in ipairs(redis.call('SMEMBERS', nodesKey)) do
-  if n ~= originNode and redis.call('EXISTS', edgeLease(n)) == 0 and redis.call('EXISTS', prefix .. 'node:' .. n .. ':alive') == 1 then
-    local l = tonumber(redis.call('GET', prefix .. 'node:' .. n .. ':load'))
-    if l and (cand == nil or l < candLoad or (l == candLoad and n < cand)) then
-      cand, candLoad = n, l
+return assign(sock)
+`)
+
+// reassignScript moves every socket whose serving node is gone (an edge
+// whose lease lapsed or was placed again) to a live one, as a newcomer
+// would be assigned, and rewrites the socket's member record (KEYS[5]) so
+// the signaling pairs it with its new gateway peer. It returns a flat list
+// {socket, field, placed, over, ...}.
+var reassignScript = redis.NewScript(assignLua + `
+local members = KEYS[5]
+local out = {}
+local flat = redis.call('HGETALL', assignKey)
+for i = 1, #flat, 2 do
+  local sock, f = flat[i], flat[i + 1]
+  if not live(f) then
+    redis.call('HDEL', assignKey, sock)
+    if redis.call('HINCRBY', served, f, -1) <= 0 then
+      redis.call('HDEL', served, f)
+    end
+    local rec = redis.call('HGET', members, sock)
+    if rec then
+      local res = assign(sock)
+      local sep = string.find(rec, '|', 1, true)
+      local m = cjson.decode(string.sub(rec, sep + 1))
+      if res[1] == origin then
+        m['media'] = nil
+      else
+        m['media'] = string.match(res[1], '^(.*)|')
+      end
+      redis.call('HSET', members, sock, string.sub(rec, 1, sep) .. cjson.encode(m))
+      table.insert(out, sock)
+      table.insert(out, res[1])
+      table.insert(out, res[2])
+      table.insert(out, res[3])
     end
   end
 end
-if cand == nil then
-  take(origin)
-  return {origin, 0, 1}
-end
-redis.call('INCR', prefix .. 'node:' .. cand .. ':load')
-local lease = edgeLease(cand)
-local epoch = redis.call('INCR', lease .. ':epoch')
-redis.call('PEXPIRE', lease .. ':epoch', 3 * ttl)
-local value = cand .. '|' .. epoch
-redis.call('SET', lease, value, 'PX', ttl)
-take(value)
-return {value, 1, 0}
+return out
 `)
 
 // unassignScript takes a socket's assignment back: {field, clients left
@@ -159,10 +210,15 @@ func (c *Cluster) AssignEdge(ctx context.Context, req EdgeRequest) (Assignment, 
 	}
 	res, err := assignScript.Run(ctx, c.rdb,
 		[]string{c.keys.served(req.Room), c.keys.assign(req.Room), c.keys.lease(req.MediaLease), c.keys.nodes()},
-		req.Socket, req.Limit, req.TTL.Milliseconds(), c.keys.prefix, req.Room).Slice()
+		req.Limit, req.TTL.Milliseconds(), c.keys.prefix, req.Room, req.Socket).Slice()
 	if err != nil {
 		return Assignment{}, fmt.Errorf("cluster: assign edge in %s: %w", req.Room, err)
 	}
+	return decodeAssignment(res), nil
+}
+
+// decodeAssignment reads a script's {field, placed, over}.
+func decodeAssignment(res []any) Assignment {
 	field, _ := res[0].(string)
 	placed, _ := res[1].(int64)
 	over, _ := res[2].(int64)
@@ -171,7 +227,37 @@ func (c *Cluster) AssignEdge(ctx context.Context, req EdgeRequest) (Assignment, 
 		a.Node, _ = splitLease(field)
 		a.Lease = field
 	}
-	return a, nil
+	return a
+}
+
+// Moved is a socket ReassignOrphans moved to a new serving node.
+type Moved struct {
+	Socket string
+	Assignment
+}
+
+// ReassignOrphans moves the sockets of req.Room whose edge is gone (its
+// node died or left, its lease lapsed) to live serving nodes, as if they
+// joined now (req.Socket is unused), and rewrites their member records'
+// media. The caller tells the nodes of placed edges to adopt them, and
+// the serving gateway peers to offer to the moved sockets. Atomic: two
+// nodes running it at once move each socket once.
+func (c *Cluster) ReassignOrphans(ctx context.Context, req EdgeRequest) ([]Moved, error) {
+	if req.Limit < 1 || req.TTL <= 0 {
+		return nil, fmt.Errorf("cluster: reassign in %s: limit %d and ttl %v must be positive", req.Room, req.Limit, req.TTL)
+	}
+	res, err := reassignScript.Run(ctx, c.rdb,
+		[]string{c.keys.served(req.Room), c.keys.assign(req.Room), c.keys.lease(req.MediaLease), c.keys.nodes(), c.keys.members(req.Room)},
+		req.Limit, req.TTL.Milliseconds(), c.keys.prefix, req.Room).Slice()
+	if err != nil {
+		return nil, fmt.Errorf("cluster: reassign in %s: %w", req.Room, err)
+	}
+	out := make([]Moved, 0, len(res)/4)
+	for i := 0; i+3 < len(res); i += 4 {
+		sock, _ := res[i].(string)
+		out = append(out, Moved{Socket: sock, Assignment: decodeAssignment(res[i+1 : i+4])})
+	}
+	return out, nil
 }
 
 // UnassignEdge takes a socket's assignment back (it left the room) and

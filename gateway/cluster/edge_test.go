@@ -226,3 +226,81 @@ func TestMemberMedia(t *testing.T) {
 		t.Fatalf("a member without an edge is stored as %q (%v)", raw, err)
 	}
 }
+
+// TestReassignOrphans: the clients of an edge whose lease is gone (its
+// node died) move to live serving nodes as newcomers would (here: the
+// origin's free place, then a new edge on the other node), their member
+// records name their new edge, and clients of live nodes stay put. A
+// second run moves nobody.
+func TestReassignOrphans(t *testing.T) {
+	addr := testenv.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	ctx := context.Background()
+	const ttl = 5 * time.Second
+
+	nodes := []*loadedNode{runLoaded(t, addr, "n1"), runLoaded(t, addr, "n2"), runLoaded(t, addr, "n3")}
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	waitLoads(t, rdb, nodes, 0, 1, 2)
+	media, err := n1.c.Claim(ctx, "media:big", ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = media.Release(ctx) }()
+	req := cluster.EdgeRequest{Room: "big", MediaLease: "media:big", Limit: 2, TTL: ttl}
+	var edge *cluster.Lease
+	for i := range 4 {
+		req.Socket = fmt.Sprintf("s%d", i)
+		a, err := n1.c.AssignEdge(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Placed {
+			if edge, err = n2.c.Adopt(ctx, cluster.EdgeLeaseName("big", a.Node), a.Lease, ttl); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := n1.c.Join(ctx, "big", cluster.Member{ID: req.Socket, Role: "client", Node: "n1", Media: a.Node}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkTree(t, n1.c, "big", "origin:2:live", "n2:2:live")
+	// One origin client leaves; then n2's edge dies.
+	if _, _, _, err := n1.c.UnassignEdge(ctx, "big", "s0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n1.c.Leave(ctx, "big", "s0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := edge.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := n3.c.ReassignOrphans(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range moved {
+		got[m.Socket] = fmt.Sprintf("%s/%v", m.Node, m.Placed)
+	}
+	// n2 still publishes load 1 and has no edge lease: the least-loaded
+	// node for the new edge.
+	if len(got) != 2 || got["s2"] != "/false" || got["s3"] != "n2/true" {
+		t.Fatalf("moved %v, want s2 to the origin and s3 to a new edge on n2", got)
+	}
+	members, err := n1.c.Members(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	media2 := map[string]string{}
+	for _, m := range members {
+		media2[m.ID] = m.Node + "/" + m.Media
+	}
+	if fmt.Sprint(media2) != "map[s1:n1/ s2:n1/ s3:n1/n2]" {
+		t.Fatalf("member records %v", media2)
+	}
+	checkTree(t, n1.c, "big", "origin:2:live", "n2:1:live")
+	if again, err := n1.c.ReassignOrphans(ctx, req); err != nil || len(again) != 0 {
+		t.Fatalf("second run moved %v (%v)", again, err)
+	}
+}

@@ -55,6 +55,9 @@ type Rooms struct {
 	// pending are sockets that went away while Redis did not answer:
 	// their rooms are told once it does.
 	pending map[string]*localSocket
+	// edges are the cascaded rooms this node is an edge of, by their
+	// edge lease (cascade.go).
+	edges map[string]*cluster.Lease
 
 	reaped, undeliverable, sendFailed atomic.Uint64
 	wg                                sync.WaitGroup
@@ -72,7 +75,7 @@ func New(c *cluster.Cluster, log *slog.Logger) *Rooms {
 		log = slog.Default()
 	}
 	return &Rooms{c: c, log: log.With("component", "clusterrooms", "node", c.NodeID()),
-		local: make(map[string]*localSocket), pending: make(map[string]*localSocket)}
+		local: make(map[string]*localSocket), pending: make(map[string]*localSocket), edges: make(map[string]*cluster.Lease)}
 }
 
 // Bind is the signaling server's Options.Directory.
@@ -257,8 +260,23 @@ func (r *Rooms) Join(ctx context.Context, roomID string, m signaling.Member, max
 	}
 	m.JoinedAt = time.Now().UTC()
 	m.Node = r.c.NodeID()
+	cascaded := r.placement.cascading() && topo.Name() == (signaling.SFU{}).Name()
+	if cascaded {
+		if m.Role == signaling.RoleClient {
+			media, err := r.assign(ctx, roomID, m.ID)
+			if err != nil {
+				return signaling.Joined{}, err
+			}
+			m.Media = media
+		} else {
+			m.Media = r.edgeOf(roomID)
+		}
+	}
 	existing, states, joined, err := r.c.JoinWithStates(ctx, roomID, toCluster(m), 0)
 	if err != nil {
+		if cascaded {
+			r.unassign(context.WithoutCancel(ctx), roomID, m)
+		}
 		return signaling.Joined{}, err
 	}
 	r.mu.Lock()
@@ -294,6 +312,7 @@ func (r *Rooms) Leave(ctx context.Context, id, roomID string) (signaling.Left, b
 	if !left {
 		return signaling.Left{}, false, nil
 	}
+	r.unassign(ctx, roomID, fromMember(gone))
 	return signaling.Left{Room: roomID, Topology: r.env.Topology(roomID), Left: fromMember(gone), Remaining: fromCluster(remaining)}, true, nil
 }
 
@@ -500,6 +519,9 @@ func (r *Rooms) reassert(ctx context.Context) {
 
 // onReaped tells a room that a socket of a dead node left it.
 func (r *Rooms) onReaped(d cluster.Departure) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	r.unassign(ctx, d.Room, fromMember(d.Member))
+	cancel()
 	if r.srv == nil {
 		return
 	}

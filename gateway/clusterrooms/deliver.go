@@ -12,7 +12,8 @@ import (
 // Bus envelope kinds: kindEmit carries an event for sockets of the
 // receiving node (its payload is an emission); kindKick asks the receiving
 // node to disconnect one of its sockets (its payload is the socket id);
-// kindHost tells it an SFU room was placed on it (a hostRequest).
+// kindHost tells it an SFU room was placed on it (a hostRequest); kindEdge
+// and kindInvite are cascading's (cascade.go).
 const (
 	kindEmit = "emit"
 	kindKick = "kick"
@@ -134,6 +135,12 @@ func (r *Rooms) deliver(env cluster.Envelope) {
 		return
 	case kindHost:
 		r.hostPlaced(env)
+		return
+	case kindEdge:
+		r.edgePlaced(env)
+		return
+	case kindInvite:
+		r.invited(env)
 		return
 	default:
 		r.log.Warn("unknown envelope kind, dropped", "kind", env.Kind, "from", env.From)

@@ -31,6 +31,12 @@ type Placement struct {
 	// adopting counts host requests received and not yet started: they
 	// are part of the load this node publishes meanwhile.
 	adopting atomic.Int64
+	// Cascading (cascade.go): edgeLimit is max_room_peers_per_node (0:
+	// off); hostEdge and invite are the SFU manager's.
+	edgeLimit                            int
+	hostEdge                             func(roomID, edge string, h EdgeHold)
+	invite                               func(roomID, clientID string) bool
+	edgesPlaced, overLimit, clientsMoved atomic.Uint64
 }
 
 // Placement returns the room placement of this node, with media leases of

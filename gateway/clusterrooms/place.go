@@ -54,9 +54,10 @@ func (p *Placement) Serve(host func(roomID string, h MediaHold), load func() int
 }
 
 // publishedLoad is the node's load hook: nil (nothing published) unless
-// the placement is least-loaded and served.
+// the placement is served and least-loaded or cascading (edges go to the
+// least-loaded node).
 func (p *Placement) publishedLoad() func() int {
-	if p == nil || !p.leastLoaded || p.load == nil {
+	if p == nil || !(p.leastLoaded || p.edgeLimit > 0) || p.load == nil {
 		return nil
 	}
 	return func() int {

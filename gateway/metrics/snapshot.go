@@ -65,6 +65,16 @@ type Snapshot struct {
 	ClusterEnvelopesDropped uint64 // outbox full, or no node for a socket
 	ClusterWriteRetries     uint64 // inbox writes retried (Redis away)
 	ClusterReapedSockets    uint64 // sockets of dead nodes taken out of rooms here
+	// Cascaded SFU rooms (cluster.max_room_peers_per_node): edges this
+	// node placed, clients an origin took past the threshold, clients of
+	// dead edges moved; SFULinks are this node's gateway peers' links to
+	// other gateway peers, and SFULinkBytes what they carried.
+	ClusterEdgesPlaced      uint64
+	ClusterEdgeOverLimit    uint64
+	ClusterEdgeClientsMoved uint64
+	SFULinks                int64
+	SFULinkBytesSent        uint64
+	SFULinkBytesReceived    uint64
 
 	// Dropped counts packets dropped, by reason ("queue_full", "malformed",
 	// ...); Refused counts signaling messages refused, by reason
@@ -200,6 +210,12 @@ var families = []family{
 	{name: "cluster_envelopes_dropped_total", help: "Events for other nodes dropped: the outbox to that node was full, or no node held the socket.", counter: func(s *Snapshot) *uint64 { return &s.ClusterEnvelopesDropped }},
 	{name: "cluster_write_retries_total", help: "Inbox writes retried because Redis did not take them.", counter: func(s *Snapshot) *uint64 { return &s.ClusterWriteRetries }},
 	{name: "cluster_reaped_sockets_total", help: "Sockets of dead nodes this node took out of their rooms.", counter: func(s *Snapshot) *uint64 { return &s.ClusterReapedSockets }},
+	{name: "cluster_edges_placed_total", help: "Edges of cascaded SFU rooms this node placed (on any node).", counter: func(s *Snapshot) *uint64 { return &s.ClusterEdgesPlaced }},
+	{name: "cluster_edge_over_limit_total", help: "Clients an origin took past cluster.max_room_peers_per_node because every node was full.", counter: func(s *Snapshot) *uint64 { return &s.ClusterEdgeOverLimit }},
+	{name: "cluster_edge_clients_moved_total", help: "Clients of dead edges this node moved to live gateway peers.", counter: func(s *Snapshot) *uint64 { return &s.ClusterEdgeClientsMoved }},
+	{name: "sfu_links", help: "Peer connections between this node's gateway peers and other gateway peers of cascaded rooms.", gauge: func(s *Snapshot) *int64 { return &s.SFULinks }},
+	{name: "sfu_link_sent_bytes_total", help: "Bytes this node's gateway peers sent over links to other gateway peers (connections open now).", counter: func(s *Snapshot) *uint64 { return &s.SFULinkBytesSent }},
+	{name: "sfu_link_received_bytes_total", help: "Bytes this node's gateway peers received over links from other gateway peers (connections open now).", counter: func(s *Snapshot) *uint64 { return &s.SFULinkBytesReceived }},
 	{name: "signaling_descriptions_refused_total", help: "Session descriptions (offers, answers) refused by the signaling server; each breaks a client's peer connection.", counter: func(s *Snapshot) *uint64 { return &s.DescriptionsRefused }},
 }
 

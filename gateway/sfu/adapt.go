@@ -226,7 +226,10 @@ func (r *Room) subscriptions() map[string][]subscription {
 			key := trackKey(rel.key, in.fwd.id)
 			for _, b := range in.fwd.subscriptions() {
 				client, ok := owners[b.sender.conn.pc]
-				if !ok {
+				if !ok || r.cfg.isLink(client) {
+					// A link is a trunk to another gateway peer, which
+					// adapts to its own clients: its feedback never pauses
+					// or caps a video here (link.go).
 					continue
 				}
 				out[client] = append(out[client], subscription{client: client, down: b.down, video: video, key: key, src: in, rel: rel})
@@ -248,6 +251,7 @@ func (r *Room) decide(now time.Time, elapsed time.Duration) {
 	rates := a.rates(bySub, elapsed)
 	subs := make([]bwe.Subscriber, 0, len(bySub))
 	byKey := make(map[string]*inbound)
+	linked := make(map[string]bool)
 	downs := make(map[bwe.Change]subscription)
 	a.mu.Lock()
 	states := make(map[string]*subscriberBW, len(bySub))
@@ -287,6 +291,9 @@ func (r *Room) decide(now time.Time, elapsed time.Duration) {
 				sub.Videos = append(sub.Videos, bwe.Video{Key: l.key, Priority: prio, Rate: rates[l.key]})
 				downs[bwe.Change{Subscriber: client, Video: l.key}] = l
 				byKey[l.key] = l.src
+				if r.cfg.isLink(l.rel.key.publisher) {
+					linked[l.key] = true
+				}
 			}
 		}
 		s.sent = seen
@@ -359,7 +366,11 @@ func (r *Room) decide(now time.Time, elapsed time.Duration) {
 	}
 	a.mu.Unlock()
 	for k, c := range d.Caps {
-		if in := byKey[k]; in != nil {
+		// A video that comes over a link is not capped: its publisher is
+		// another node's, and the link carries it for that node's other
+		// subscribers too. The policy pauses it for a subscriber here that
+		// cannot take it instead.
+		if in := byKey[k]; in != nil && !linked[k] {
 			r.sendREMB(in, c)
 		}
 	}

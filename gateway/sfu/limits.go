@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -130,7 +131,8 @@ func (r *Room) closeUnconnected(now time.Time) {
 	if r.cfg.PeerConnectTimeout <= 0 {
 		return
 	}
-	for _, id := range r.connects.overdue(r.sock.Peers(), now, r.cfg.PeerConnectTimeout) {
+	peers := slices.DeleteFunc(r.sock.Peers(), r.cfg.isLink)
+	for _, id := range r.connects.overdue(peers, now, r.cfg.PeerConnectTimeout) {
 		r.log.Info("sfu: closing a peer connection that never connected", "client", id, "timeout", r.cfg.PeerConnectTimeout)
 		r.dropped(DropPeerConnectTime)
 		r.sock.Peer(id).Close()
@@ -180,7 +182,7 @@ func (l *relayLimits) forget(sender string) {
 // mayRelay applies the relay limit to one message from sender, counting
 // (and logging, throttled) what it drops.
 func (r *Room) mayRelay(sender string) bool {
-	if r.relayLimit.allow(sender) {
+	if r.cfg.isLink(sender) || r.relayLimit.allow(sender) {
 		return true
 	}
 	r.dropped(DropRelayRateLimited)

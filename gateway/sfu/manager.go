@@ -139,7 +139,15 @@ func (m *Manager) OnLeave(ev signaling.RoomEvent) {
 	if room == nil {
 		return
 	}
-	if slices.ContainsFunc(ev.Members, func(mb signaling.Member) bool { return mb.Role == signaling.RoleClient }) {
+	// An edge serves only the clients of its edge; the origin serves the
+	// room as long as anyone is in it.
+	edge := ""
+	if hd := m.holds[ev.Room]; hd != nil {
+		edge = hd.edge
+	}
+	if slices.ContainsFunc(ev.Members, func(mb signaling.Member) bool {
+		return mb.Role == signaling.RoleClient && (edge == "" || mb.Media == edge)
+	}) {
 		if ev.Member.Role == signaling.RoleClient {
 			// A client that left the room (leave-room, or gone) has no
 			// business with the room's gateway peer any more.

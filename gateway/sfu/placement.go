@@ -17,6 +17,9 @@ type Placement interface {
 	Clients(ctx context.Context, roomID string) (int, error)
 	// LocalRooms lists the rooms this node's clients are in.
 	LocalRooms() []string
+	// OriginLive reports whether roomID's media lease has a holder; an
+	// edge of a room whose origin died closes (see Reconcile).
+	OriginLive(ctx context.Context, roomID string) (bool, error)
 }
 
 // Hold is a held media lease.
@@ -31,9 +34,12 @@ type Hold interface {
 // placementTimeout bounds one call to the placement's store.
 const placementTimeout = 2 * time.Second
 
-// held is a media lease of a room hosted here; done ends its watch.
+// held is a media lease of a room hosted here, or an edge lease of a
+// cascaded room this node is an edge of (edge names the edge: this node's
+// id, as its clients' Member.Media); done ends its watch.
 type held struct {
 	h    Hold
+	edge string
 	done chan struct{}
 }
 
@@ -66,7 +72,19 @@ func (m *Manager) hostPlaced(roomID string) {
 // and this node adopted. A room that cannot start here (the node is
 // closing) frees the lease at once, for another node to take.
 func (m *Manager) HostHeld(roomID string, h Hold) {
-	hd := &held{h: h, done: make(chan struct{})}
+	m.hostHeld(roomID, &held{h: h, done: make(chan struct{})})
+}
+
+// HostEdge starts the gateway peer of an edge of a cascaded room under the
+// edge lease this node adopted: it serves the room's clients whose
+// Member.Media is edge, and links to the origin's gateway peer (the
+// signaling pairs them). It closes when its last client left, or when
+// the room's origin is gone (Reconcile).
+func (m *Manager) HostEdge(roomID, edge string, h Hold) {
+	m.hostHeld(roomID, &held{h: h, edge: edge, done: make(chan struct{})})
+}
+
+func (m *Manager) hostHeld(roomID string, hd *held) {
 	room, err := m.host(roomID, m.cfg)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -77,7 +95,7 @@ func (m *Manager) HostHeld(roomID string, h Hold) {
 		return
 	}
 	m.holds[roomID] = hd
-	m.cfg.Logger.Info("sfu: hosting the room's media", "room", roomID)
+	m.cfg.Logger.Info("sfu: hosting the room's media", "room", roomID, "edge", hd.edge)
 	m.closing.Add(1)
 	go m.watch(roomID, hd)
 }
@@ -148,18 +166,28 @@ func (m *Manager) Reconcile(ctx context.Context) {
 		return
 	}
 	m.mu.Lock()
-	hosted := make([]string, 0, len(m.holds))
-	for id := range m.holds {
-		hosted = append(hosted, id)
+	hosted := make(map[string]*held, len(m.holds))
+	for id, hd := range m.holds {
+		hosted[id] = hd
 	}
 	m.mu.Unlock()
-	for _, id := range hosted {
-		n, err := m.cfg.Placement.Clients(ctx, id)
-		if err != nil || n > 0 {
+	for id, hd := range hosted {
+		var retire bool
+		if hd.edge != "" {
+			// An edge of a room whose origin died closes: its clients are
+			// moved to live gateway peers, and a node with clients in the
+			// room takes it over (close and retake, not a live re-root).
+			live, err := m.cfg.Placement.OriginLive(ctx, id)
+			retire = err == nil && !live
+		} else {
+			n, err := m.cfg.Placement.Clients(ctx, id)
+			retire = err == nil && n == 0
+		}
+		if !retire {
 			continue
 		}
 		m.mu.Lock()
-		if m.holds[id] != nil {
+		if m.holds[id] == hd {
 			m.retire(id)
 		}
 		m.mu.Unlock()
@@ -203,4 +231,32 @@ func (m *Manager) Load() int {
 		load += max(1, len(r.sock.Peers()))
 	}
 	return load
+}
+
+// Origins lists the SFU rooms whose origin this node hosts (it holds
+// their media lease): the cluster wiring moves the clients of their dead
+// edges (ReassignOrphans) every heartbeat.
+func (m *Manager) Origins() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.holds))
+	for id, hd := range m.holds {
+		if hd.edge == "" && m.rooms[id] != nil {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Invite makes roomID's gateway peer here offer to clientID, a client
+// moved to it from a dead edge (its join is long past, so no init-offer
+// comes from the signaling). It reports whether the room has a gateway
+// peer here; one already connected to the client is left as it is.
+func (m *Manager) Invite(roomID, clientID string) bool {
+	room := m.Room(roomID)
+	if room == nil {
+		return false
+	}
+	room.invite(clientID)
+	return true
 }

@@ -72,7 +72,7 @@ func (r *Room) replayTo(clientID string) {
 // client is answered from the stored events (they were fresh when the
 // stream was sent to it).
 func (r *Room) answerLink(peerID string, st *rtcio.Stream, answer func(map[string][]json.RawMessage)) bool {
-	if !r.cfg.IsLink(peerID) {
+	if !r.cfg.isLink(peerID) {
 		return false
 	}
 	r.mu.Lock()

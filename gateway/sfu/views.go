@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // StreamInfo describes one relayed stream.
@@ -87,11 +89,43 @@ type RoomStats struct {
 	Congested        int `json:"congested"`
 	PausedVideos     int `json:"pausedVideos"`
 	CappedPublishers int `json:"cappedPublishers"`
+	// Links are the gateway peer's connections to other gateway peers of
+	// a cascaded room (counted in Peers too).
+	Links []LinkStats `json:"links,omitempty"`
+}
+
+// LinkStats is one link of a cascaded room: the other gateway peer, and
+// the bytes its connection's transport carried each way.
+type LinkStats struct {
+	Peer          string `json:"peer"`
+	BytesSent     uint64 `json:"bytesSent"`
+	BytesReceived uint64 `json:"bytesReceived"`
+}
+
+// links reads the room's links' transport counters.
+func (r *Room) links() []LinkStats {
+	var out []LinkStats
+	for _, id := range r.sock.Peers() {
+		if !r.cfg.isLink(id) {
+			continue
+		}
+		ls := LinkStats{Peer: id}
+		if report, err := r.sock.Peer(id).Stats(); err == nil {
+			for _, st := range report {
+				if t, ok := st.(webrtc.TransportStats); ok {
+					ls.BytesSent += t.BytesSent
+					ls.BytesReceived += t.BytesReceived
+				}
+			}
+		}
+		out = append(out, ls)
+	}
+	return out
 }
 
 // Stats returns a snapshot of the room.
 func (r *Room) Stats() RoomStats {
-	st := RoomStats{Room: r.id, Peers: len(r.sock.Peers())}
+	st := RoomStats{Room: r.id, Peers: len(r.sock.Peers()), Links: r.links()}
 	st.Congested, st.PausedVideos, st.CappedPublishers = r.adapt.counts()
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -42,9 +43,20 @@ type localEvent struct {
 // events are dropped and logged, like a network client's full buffer.
 const localInbox = 4096
 
+// gatewayIDPrefix starts every in-process participant's socket id.
+const gatewayIDPrefix = "gw-"
+
+// IsGatewayID reports whether id is a gateway's own participant's (made
+// by AttachLocal on any node of a cluster): "gw-" and a UUID, 39
+// characters, which no network client's id is (engine.io ids are 20 or 24
+// characters), so a client cannot pass for a gateway peer.
+func IsGatewayID(id string) bool {
+	return len(id) == len(gatewayIDPrefix)+36 && strings.HasPrefix(id, gatewayIDPrefix) && uuid.Validate(id[len(gatewayIDPrefix):]) == nil
+}
+
 // AttachLocal connects an in-process participant with the given role.
 func (s *Server) AttachLocal(role Role) *LocalConn {
-	id := "gw-" + uuid.NewString()
+	id := gatewayIDPrefix + uuid.NewString()
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &LocalConn{
 		srv:    s,
@@ -81,6 +93,14 @@ func (l *LocalConn) Emit(event string, args ...any) error {
 	}
 	l.conn.onEvent(append([]any{event}, payload...))
 	return nil
+}
+
+// InviteOffer makes this participant open a connection to source, as the
+// server's init-offer does at a join: a cascaded room's client moved to
+// this gateway peer after its edge died has no join to trigger one. What
+// the participant then sends source still passes the server's checks.
+func (l *LocalConn) InviteOffer(source string) {
+	l.push(EventInitOffer, []any{map[string]any{"source": source}})
 }
 
 // Subscribe registers a handler for every event the server sends to this
