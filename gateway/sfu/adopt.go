@@ -38,7 +38,7 @@ func (r *Room) orphanFor(id, msid, publisher string) (orphan *relayed, claimed b
 		if rel.out == nil || rel.key.publisher == publisher || (rel.out.ID() != id && rel.key.msid != msid) {
 			continue
 		}
-		if rel.out.ID() != id || rel.key.msid != msid || !r.mayContinue(rel, who) {
+		if rel.out.ID() != id || rel.key.msid != msid || !(r.mayContinue(rel, who) || r.movedOverLink(rel, publisher)) {
 			return nil, true
 		}
 		if len(rel.tracks) > 0 {

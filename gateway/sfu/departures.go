@@ -84,6 +84,7 @@ func (r *Room) dropClient(id string) {
 	r.relayLimit.forget(id)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.moved, id)
 	if _, ok := r.left[id]; !ok {
 		r.left[id] = time.Now()
 	}

@@ -34,6 +34,19 @@ func (r *Room) invite(clientID string) {
 		r.log.Warn("sfu: cannot invite a client: the gateway peer's connection takes no invitations", "client", clientID)
 		return
 	}
+	r.mu.Lock()
+	r.moved[clientID] = true
+	r.mu.Unlock()
 	r.log.Info("sfu: offering to a client moved here", "client", clientID)
 	inv.InviteOffer(clientID)
+}
+
+// movedOverLink reports whether publisher, a client moved here from a dead
+// edge, may continue rel: a stream this room received over a link with
+// the ids of the client's own stream, relayed for it by its old edge. Its
+// subscribers here then keep their tracks (adopt.go). Only a moved client
+// may, and only a link's stream: a room mate still cannot take over a
+// client's stream. r.mu must be held.
+func (r *Room) movedOverLink(rel *relayed, publisher string) bool {
+	return r.moved[publisher] && r.cfg.isLink(rel.key.publisher)
 }

@@ -139,6 +139,7 @@ type Room struct {
 	metadata  metadataCalls        // shared by replays of one stream
 	left      map[string]time.Time // publishers whose socket left, and when
 	departing map[string]bool      // publishers whose peer the room closed
+	moved     map[string]bool      // clients moved here from a dead edge (link.go)
 	channels  map[string]*rtcio.BroadcastChannel
 	// recordAll records every stream the room relays; recordings are the
 	// running ones, by RTCIOStream id.
@@ -231,6 +232,7 @@ func Join(local Conn, roomID, name string, cfg Config) (*Room, error) {
 		streams:    make(map[streamKey]*relayed),
 		left:       make(map[string]time.Time),
 		departing:  make(map[string]bool),
+		moved:      make(map[string]bool),
 		channels:   make(map[string]*rtcio.BroadcastChannel),
 		recordings: make(map[string]*recorder.Recording),
 		starting:   make(map[string]bool),

@@ -1,0 +1,185 @@
+package clusterrooms_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startCascade runs a cluster of two nodes whose SFU rooms cascade past
+// limit clients per node; node1 hosts the origin of every room the test
+// joins first through it.
+func startCascade(t *testing.T, limit string, extra ...string) *testCluster {
+	t.Helper()
+	c := startClusterOf(t, "sfu", 2, append([]string{"cluster.max_room_peers_per_node=" + limit, "cluster.media_lease_ttl=2s"}, extra...)...)
+	return c
+}
+
+// servedBy waits until the room's gateway peers are on the nodes want
+// (sorted), as the cluster's member records say.
+func (c *testCluster) servedBy(ctx context.Context, room string, want ...string) {
+	c.t.Helper()
+	r := c.rdb()
+	for {
+		g, err := gatewayMembers(ctx, r, room)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		slices.Sort(g)
+		if slices.Equal(g, want) {
+			return
+		}
+		if ctx.Err() != nil {
+			c.t.Fatalf("room %s: gateway peers on %v, want %v", room, g, want)
+		}
+		time.Sleep(20 * time.Millisecond) // polling Redis: nothing to wait on
+	}
+}
+
+// TestCascadeEdgeKilled is acceptance 4: a room of three Go clients, all
+// connected to node1's signaling, with at most 2 clients per node: node1's
+// origin serves two, node2's edge the third. After kill -9 of node2 the
+// third client is moved to the origin (past the threshold: no other node
+// is left), which offers to it without a rejoin: it receives the others'
+// video again within 15 s, and they its own. The origin's clients never
+// lose each other's video for more than 1 s meanwhile.
+func TestCascadeEdgeKilled(t *testing.T) {
+	c := startCascade(t, "2")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const room = "edge-killed"
+	url := c.nodes[0].URL
+	a := dialGoPeer(ctx, t, url)
+	a.join(ctx, room)
+	if h := claimedBy(ctx, t, c.rdb(), room); h != "node1" {
+		t.Fatalf("origin on %q, want node1", h)
+	}
+	a.publish("camera", "cam-a", "a")
+	b := dialGoPeer(ctx, t, url)
+	b.join(ctx, room)
+	b.publish("camera", "cam-b", "b")
+	e := dialGoPeer(ctx, t, url)
+	e.join(ctx, room)
+	e.publish("camera", "cam-e", "e")
+	c.servedBy(ctx, room, "node1", "node2")
+	a.waitVideo(ctx, 20, "cam-b", "cam-e")
+	b.waitVideo(ctx, 20, "cam-a", "cam-e")
+	e.waitVideo(ctx, 20, "cam-a", "cam-b")
+	if p := e.Peers(); len(p) != 1 {
+		t.Fatalf("the edge's client has peers %v, want its edge's gateway peer only", p)
+	}
+
+	a.startGaps()
+	b.startGaps()
+	if err := c.nodes[1].Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	e.waitVideo(ctx, 20, "cam-a", "cam-b")
+	back := time.Since(killed)
+	a.waitVideo(ctx, 20, "cam-e")
+	b.waitVideo(ctx, 20, "cam-e")
+	t.Logf("the dead edge's client receives again %v after the kill; its own video is back at the origin's clients %v after it", back, time.Since(killed))
+	if back > 15*time.Second {
+		t.Errorf("the dead edge's client received again only %v after the kill, want <= 15 s", back)
+	}
+	ga, gb := a.gap("cam-b"), b.gap("cam-a")
+	t.Logf("the origin's clients' longest gaps in each other's video: %v, %v", ga, gb)
+	if ga > time.Second || gb > time.Second {
+		t.Errorf("the origin's clients lost each other's video for %v and %v, want <= 1 s", ga, gb)
+	}
+	c.servedBy(ctx, room, "node1")
+}
+
+// streamsOf is the sorted "event:name" of what a peer got.
+func streamsOf(evs []peerEvent) []string {
+	out := make([]string, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, e.Event+":"+e.Name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestCascadeLateJoinerOnEdge is acceptance 2: at most 2 clients per node,
+// the publisher on the origin. A late joiner on the edge gets every live
+// stream (with its event and name) within 2 s of its join. After the
+// publisher untracked one stream and emitted another again under a new
+// name, a later joiner on the edge and one on the origin both get exactly
+// the live streams, the re-emitted one under its new name: the edge asks
+// the origin, which asks the publisher again.
+func TestCascadeLateJoinerOnEdge(t *testing.T) {
+	c := startCascade(t, "2", "media.metadata_wait=1s")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const room = "late-edge"
+	url := c.nodes[0].URL
+	events := []string{"camera", "screen"}
+	p := dialGoPeer(ctx, t, url)
+	p.join(ctx, room)
+	p.publish("camera", "cam-p", "p")
+	scr := p.publish("screen", "scr-p", "slides")
+	extra := p.publish("camera", "cam2-p", "extra")
+	o := dialGoPeer(ctx, t, c.nodes[1].URL, events...)
+	o.join(ctx, room)
+	e := dialGoPeer(ctx, t, c.nodes[1].URL, events...)
+	e.join(ctx, room)
+	c.servedBy(ctx, room, "node1", "node2")
+	e.waitVideo(ctx, 20, "cam-p", "scr-p", "cam2-p")
+
+	late := dialGoPeer(ctx, t, c.nodes[1].URL, events...)
+	joined := time.Now()
+	late.join(ctx, room)
+	late.waitFor(ctx, "every live stream", func(g *goPeer) bool { return len(g.events) >= 3 })
+	took := time.Since(joined)
+	if got := streamsOf(late.eventsSince(0)); !slices.Equal(got, []string{"camera:extra", "camera:p", "screen:slides"}) {
+		t.Fatalf("the late joiner on the edge got %v", got)
+	}
+	late.waitVideo(ctx, 20, "cam-p", "scr-p", "cam2-p")
+	t.Logf("the late joiner on the edge got every live stream %v after its join", took)
+	if took > 2*time.Second {
+		t.Errorf("the late joiner on the edge got the live streams only %v after its join, want <= 2 s", took)
+	}
+
+	// The publisher untracks one stream and emits another again.
+	p.UntrackStream(extra)
+	if err := p.Emit("screen", map[string]any{"name": "renamed", "stream": scr}); err != nil {
+		t.Fatal(err)
+	}
+	// Both are decided in the publisher's own registry when the calls
+	// return: a later joiner's gateway peer asks the publisher from now on.
+	// A place is freed on the edge, then one on the origin, and later
+	// joiners take them (a joiner goes to the origin while it has room).
+	if err := late.Close(); err != nil {
+		t.Fatal(err)
+	}
+	onEdge := dialGoPeer(ctx, t, c.nodes[1].URL, events...)
+	onEdge.join(ctx, room)
+	if err := o.Close(); err != nil {
+		t.Fatal(err)
+	}
+	onOrigin := dialGoPeer(ctx, t, c.nodes[1].URL, events...)
+	onOrigin.join(ctx, room)
+	for name, g := range map[string]*goPeer{"edge": onEdge, "origin": onOrigin} {
+		g.waitVideo(ctx, 20, "cam-p", "scr-p")
+		g.waitFor(ctx, "the live streams", func(g *goPeer) bool { return len(g.events) >= 2 })
+		if got := streamsOf(g.eventsSince(0)); !slices.Equal(got, []string{"camera:p", "screen:renamed"}) {
+			t.Errorf("the later joiner on the %s got %v, want exactly camera:p and screen:renamed", name, got)
+		}
+	}
+	// The edge's joiner: the origin refused to confirm the untracked
+	// stream to the edge (and so the edge never replays it); the origin's
+	// joiner: the untracked stream was left out when its replay started.
+	for !strings.Contains(c.nodes[0].Logs(), "not confirming to a link a stream the publisher no longer confirms") {
+		if ctx.Err() != nil {
+			t.Fatal("the origin never refused the untracked stream to the edge")
+		}
+		time.Sleep(50 * time.Millisecond) // polling a process's log: nothing to wait on
+	}
+	if got := streamsOf(onEdge.eventsSince(0)); !slices.Equal(got, []string{"camera:p", "screen:renamed"}) {
+		t.Errorf("the later joiner on the edge got %v in the end", got)
+	}
+}
