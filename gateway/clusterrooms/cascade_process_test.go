@@ -2,11 +2,16 @@ package clusterrooms_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
 )
 
 // startCascade runs a cluster of two nodes whose SFU rooms cascade past
@@ -181,5 +186,92 @@ func TestCascadeLateJoinerOnEdge(t *testing.T) {
 	}
 	if got := streamsOf(onEdge.eventsSince(0)); !slices.Equal(got, []string{"camera:p", "screen:renamed"}) {
 		t.Errorf("the later joiner on the edge got %v in the end", got)
+	}
+}
+
+// metricValue sums the samples of one family of a node's /metrics.
+func metricValue(ctx context.Context, t *testing.T, url, name string) float64 {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, found := 0.0, false
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
+			continue
+		}
+		f, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err != nil {
+			t.Fatalf("%s: %q", name, line)
+		}
+		sum, found = sum+f, true
+	}
+	if !found {
+		t.Fatalf("%s/metrics (%s) has no %s: %.300s", url, res.Status, name, body)
+	}
+	return sum
+}
+
+// TestCascadeBrowsersAcrossNodes is acceptance 1: at most 2 clients per
+// node, 4 participants over 2 nodes, 2 Chromium pages and 2 Go peers, all
+// publishing a camera. node1's origin serves a Go peer and a page, node2's
+// edge the others. Each receives the 3 others (the pages decode frames of
+// 3 videos, the Go peers receive RTP of 3 videos): 12 receptions. Each
+// page has one peer connection; each node's gateway peer has three, its
+// two clients and the one link between the nodes.
+func TestCascadeBrowsersAcrossNodes(t *testing.T) {
+	testenv.SkipIfNoBrowser(t)
+	c := startCascade(t, "2", "metrics.public=true")
+	ctx, pageA, pageB := startMediaPages(t, 150*time.Second)
+	const room = "browsers"
+	g1 := dialGoPeer(ctx, t, c.nodes[0].URL)
+	g1.join(ctx, room)
+	if h := claimedBy(ctx, t, c.rdb(), room); h != "node1" {
+		t.Fatalf("origin on %q, want node1", h)
+	}
+	g1.publish("camera", "cam-g1", "g1")
+	pa := pageA.connect(ctx, c.nodes[0].URL, "page-a")
+	publishVideo(ctx, t, pa, room)
+	g2 := dialGoPeer(ctx, t, c.nodes[1].URL)
+	g2.join(ctx, room)
+	g2.publish("camera", "cam-g2", "g2")
+	pb := pageB.connect(ctx, c.nodes[1].URL, "page-b")
+	published := time.Now()
+	publishVideo(ctx, t, pb, room)
+	c.servedBy(ctx, room, "node1", "node2")
+
+	threeVideos := func(g *goPeer) bool {
+		n := 0
+		for id, count := range g.packets {
+			if g.video[id] && count >= 20 {
+				n++
+			}
+		}
+		return n >= 3
+	}
+	g1.waitFor(ctx, "3 videos", threeVideos)
+	g2.waitFor(ctx, "3 videos", threeVideos)
+	for _, p := range []*testenv.ConformancePeer{pa, pb} {
+		if _, err := p.WaitForStats(ctx, `Object.values(s).length === 1 && Object.values(s).every((p) => p.inbound.filter((i) => i.kind === 'video' && i.framesDecoded > 10).length >= 3)`); err != nil {
+			t.Fatalf("%s does not decode 3 videos over one connection: %v", p.ID, err)
+		}
+	}
+	t.Logf("12 receptions within %v of the last participant's publishing", time.Since(published))
+	for i, n := range c.nodes {
+		links, pcs := metricValue(ctx, t, n.URL, "rtcio_sfu_links"), metricValue(ctx, t, n.URL, "rtcio_peer_connections")
+		t.Logf("node%d: %v peer connections, %v links", i+1, pcs, links)
+		if links != 1 || pcs != 3 {
+			t.Errorf("node%d: %v peer connections and %v links, want 3 (2 clients, 1 link) and 1", i+1, pcs, links)
+		}
 	}
 }

@@ -22,6 +22,7 @@ type goPeer struct {
 
 	mu       sync.Mutex
 	packets  map[string]int
+	video    map[string]bool
 	last     map[string]time.Time
 	maxGap   map[string]time.Duration
 	gapsFrom time.Time
@@ -46,7 +47,7 @@ func dialGoPeer(ctx context.Context, t *testing.T, url string, events ...string)
 		t.Fatalf("dial %s: %v", url, err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	p := &goPeer{Socket: s, t: t, packets: map[string]int{}, last: map[string]time.Time{}, maxGap: map[string]time.Duration{}, changed: make(chan struct{}, 1)}
+	p := &goPeer{Socket: s, t: t, packets: map[string]int{}, video: map[string]bool{}, last: map[string]time.Time{}, maxGap: map[string]time.Duration{}, changed: make(chan struct{}, 1)}
 	s.SetHooks(rtcio.Hooks{RemoteTrack: func(_ string, _ *rtcio.RemoteStream, tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		go p.read(tr)
 	}})
@@ -78,6 +79,7 @@ func (p *goPeer) read(tr *webrtc.TrackRemote) {
 		now := time.Now()
 		p.mu.Lock()
 		id := tr.ID()
+		p.video[id] = tr.Kind() == webrtc.RTPCodecTypeVideo
 		if last, ok := p.last[id]; ok && !p.gapsFrom.IsZero() && now.Sub(later(last, p.gapsFrom)) > p.maxGap[id] {
 			p.maxGap[id] = now.Sub(later(last, p.gapsFrom))
 		}
