@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
 )
 
 // The admin API lives under /admin/v1, speaks JSON and takes a bearer token
@@ -22,6 +24,16 @@ func (s *Server) mountAdmin() {
 	s.mux.Handle("POST /admin/v1/rooms/{room}/streams/{stream}/untrack", s.adminOnly(s.adminUntrack))
 	s.mux.Handle("POST /admin/v1/rooms/{room}/recording/{action}", s.adminOnly(s.adminRecording))
 	s.mux.Handle("GET /admin/v1/rooms/{room}/recordings", s.adminOnly(s.adminRecordings))
+	// The tree answers only for SFU rooms, by the same rules the signaling
+	// applies; New already built them once from this configuration, so
+	// this cannot fail.
+	topologies, err := newTopologyResolver(s.cfg.Rooms)
+	if err != nil {
+		s.log.Error("admin room tree not served", "error", err)
+		return
+	}
+	isSFU := func(room string) bool { _, ok := topologies.resolve(room).(signaling.SFU); return ok }
+	s.mux.Handle("GET /admin/v1/rooms/{room}/tree", s.adminOnly(s.adminTree(isSFU, nodeName(s.cfg.Cluster.NodeID))))
 }
 
 func (s *Server) adminStreams(w http.ResponseWriter, r *http.Request) {
