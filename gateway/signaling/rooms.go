@@ -42,7 +42,8 @@ type Member struct {
 	// member belongs to: for a client, the node of the edge gateway that
 	// serves its media; for a gateway peer, the node it is the edge of.
 	// Empty means the room's origin (the media lease holder), which is
-	// every member while rooms do not cascade: nothing sets it yet.
+	// every member while a room does not cascade (package clusterrooms
+	// sets it when cluster.max_room_peers_per_node is on).
 	Media string
 }
 
