@@ -328,3 +328,42 @@ func TestManyLowRateVideos(t *testing.T) {
 		t.Fatalf("%d of 7 videos resumed at 2 Mbit/s", resumed)
 	}
 }
+
+// TestUncappedVideoPausedForWeakSubscriber: a congested subscriber that
+// can take 500 kbit/s of a 1.7 Mbit/s video gets the publisher capped when
+// the publisher can be asked, and the video paused when it cannot (it came
+// over a cascade link); the paused video comes back once the subscriber
+// can take 1.5 times its rate.
+func TestUncappedVideoPausedForWeakSubscriber(t *testing.T) {
+	for _, uncapped := range []bool{false, true} {
+		p := bwe.NewPolicy(bwe.PolicyConfig{})
+		sub := bwe.Subscriber{ID: "s", Estimate: 500_000, Congested: true,
+			Videos: []bwe.Video{{Key: "v", Rate: 1_700_000, Uncapped: uncapped}}}
+		d := p.Decide([]bwe.Subscriber{sub}, t0)
+		if paused := len(d.Paused) == 1; paused != uncapped {
+			t.Fatalf("uncapped %v: paused %v, want %v (caps %v)", uncapped, d.Paused, uncapped, d.Caps)
+		}
+		if !uncapped {
+			// The cap steps down from Max (3 Mbit/s) towards the estimate.
+			if c := d.Caps["v"]; c == 0 || c >= 3_000_000 {
+				t.Fatalf("a cappable video's cap %d, want one below Max", c)
+			}
+			continue
+		}
+		sub.Congested = false
+		now, resumed := t0, 0
+		for _, est := range []uint64{2_000_000, 2_000_000, 2_600_000} {
+			sub.Estimate = est
+			for range 20 {
+				now = now.Add(500 * time.Millisecond)
+				resumed += len(p.Decide([]bwe.Subscriber{sub}, now).Resumed)
+			}
+			if est < 2_550_000 && resumed != 0 {
+				t.Fatalf("resumed at %d bit/s, under 1.5 times the video's rate", est)
+			}
+		}
+		if resumed != 1 {
+			t.Fatalf("resumed %d times at 2.6 Mbit/s, want once", resumed)
+		}
+	}
+}

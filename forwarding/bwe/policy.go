@@ -94,10 +94,18 @@ type Video struct {
 	// would be paused down to estimate/floor videos at its first loss and
 	// could never resume the rest.
 	Rate uint64
+	// Uncapped: its publisher cannot be asked to send less (it is another
+	// gateway's, over a cascade link, and carries the video for that
+	// gateway's subscribers too), so it needs its whole Rate to stay on;
+	// a subscriber that cannot take it gets it paused, not capped.
+	Uncapped bool
 }
 
 // need is the share of a subscriber's estimate v needs to stay on.
 func (p *Policy) need(v Video) uint64 {
+	if v.Uncapped && v.Rate > 0 {
+		return v.Rate
+	}
 	if v.Rate > 0 && v.Rate < p.cfg.Floor {
 		return v.Rate
 	}

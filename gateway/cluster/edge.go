@@ -119,10 +119,27 @@ return assign(sock)
 // whose lease lapsed or was placed again) to a live one, as a newcomer
 // would be assigned, and rewrites the socket's member record (KEYS[5]) so
 // the signaling pairs it with its new gateway peer. It returns a flat list
-// {socket, field, placed, over, ...}.
+// {socket, field, placed, over, ...}. First it gives back their
+// assignment to client members that have none, from their records' media:
+// after Redis restarted empty the nodes wrote their memberships back, not
+// the counts (a member whose edge is gone is then moved like any orphan).
 var reassignScript = redis.NewScript(assignLua + `
 local members = KEYS[5]
 local out = {}
+for _, sock in ipairs(redis.call('HKEYS', members)) do
+  if redis.call('HEXISTS', assignKey, sock) == 0 then
+    local rec = redis.call('HGET', members, sock)
+    local m = cjson.decode(string.sub(rec, string.find(rec, '|', 1, true) + 1))
+    if m['role'] == 'client' then
+      local f = origin
+      if type(m['media']) == 'string' and m['media'] ~= '' then
+        f = redis.call('GET', edgeLease(m['media'])) or (m['media'] .. '|0')
+      end
+      redis.call('HINCRBY', served, f, 1)
+      redis.call('HSET', assignKey, sock, f)
+    end
+  end
+end
 local flat = redis.call('HGETALL', assignKey)
 for i = 1, #flat, 2 do
   local sock, f = flat[i], flat[i + 1]

@@ -303,4 +303,19 @@ func TestReassignOrphans(t *testing.T) {
 	if again, err := n1.c.ReassignOrphans(ctx, req); err != nil || len(again) != 0 {
 		t.Fatalf("second run moved %v (%v)", again, err)
 	}
+
+	// Redis forgot the counts (restarted empty; the nodes wrote the
+	// member records back): they are rebuilt from the records, nobody
+	// moves, and a newcomer finds the origin full as before.
+	if err := rdb.Del(ctx, "rtcio:room:big:served", "rtcio:room:big:assign").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if moved, err := n1.c.ReassignOrphans(ctx, req); err != nil || len(moved) != 0 {
+		t.Fatalf("after the loss, moved %v (%v)", moved, err)
+	}
+	checkTree(t, n1.c, "big", "origin:2:live", "n2:1:live")
+	req.Socket = "s9"
+	if a, err := n1.c.AssignEdge(ctx, req); err != nil || a.Node != "n2" || a.Placed {
+		t.Fatalf("newcomer after the rebuild: %+v (%v), want n2's edge", a, err)
+	}
 }

@@ -180,6 +180,16 @@ func (r *Rooms) edgeOf(roomID string) string {
 	return ""
 }
 
+// becameOrigin forgets that this node is an edge of roomID: it took the
+// room's media lease (the origin died, and its edge closed first), so its
+// next gateway peer there is the origin's, though the old edge's lease may
+// not be released yet.
+func (r *Rooms) becameOrigin(roomID string) {
+	r.mu.Lock()
+	delete(r.edges, roomID)
+	r.mu.Unlock()
+}
+
 // Reassign moves the clients of the dead edges of rooms (the SFU rooms
 // whose origin this node hosts) to live gateway peers, and has those offer
 // to them. The gateway calls it every heartbeat.

@@ -2,6 +2,7 @@ package clusterrooms_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -273,5 +274,55 @@ func TestCascadeBrowsersAcrossNodes(t *testing.T) {
 		if links != 1 || pcs != 3 {
 			t.Errorf("node%d: %v peer connections and %v links, want 3 (2 clients, 1 link) and 1", i+1, pcs, links)
 		}
+	}
+}
+
+// TestCascadeOriginKilled: at most 2 clients per node, all three clients
+// connected to node2's signaling, the origin on node1 and the edge on
+// node2. After kill -9 of node1 the edge closes, node2 takes the room
+// over and serves all three (close and retake): every client receives
+// the two others' video again, without a rejoin.
+func TestCascadeOriginKilled(t *testing.T) {
+	c := startCascade(t, "2")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const room = "origin-killed"
+	// The first join goes through node1, so node1 holds the origin; the
+	// clients themselves connect to node2, which survives.
+	anchor := dialGoPeer(ctx, t, c.nodes[0].URL)
+	anchor.join(ctx, room)
+	if h := claimedBy(ctx, t, c.rdb(), room); h != "node1" {
+		t.Fatalf("origin on %q, want node1", h)
+	}
+	peers := make([]*goPeer, 3)
+	for i := range peers {
+		peers[i] = dialGoPeer(ctx, t, c.nodes[1].URL)
+		peers[i].join(ctx, room)
+		peers[i].publish("camera", fmt.Sprintf("cam-%d", i), fmt.Sprint(i))
+	}
+	c.servedBy(ctx, room, "node1", "node2")
+	others := func(i int) []string {
+		var out []string
+		for j := range peers {
+			if j != i {
+				out = append(out, fmt.Sprintf("cam-%d", j))
+			}
+		}
+		return out
+	}
+	for i, p := range peers {
+		p.waitVideo(ctx, 20, others(i)...)
+	}
+	if err := c.nodes[0].Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	for i, p := range peers {
+		p.waitVideo(ctx, 20, others(i)...)
+	}
+	t.Logf("every client receives the others again %v after kill -9 of the origin's node", time.Since(killed))
+	c.servedBy(ctx, room, "node2")
+	if h := claimedBy(ctx, t, c.rdb(), room); h != "node2" {
+		t.Fatalf("origin on %q after the kill, want node2", h)
 	}
 }

@@ -55,7 +55,11 @@ type MediaHold struct{ *cluster.Lease }
 // Claim takes roomID's media lease; ok is false when another node has it.
 func (p *Placement) Claim(ctx context.Context, roomID string) (MediaHold, bool, error) {
 	if p.leastLoaded {
-		return p.place(ctx, roomID)
+		h, ok, err := p.place(ctx, roomID)
+		if ok {
+			p.r.becameOrigin(roomID)
+		}
+		return h, ok, err
 	}
 	l, err := p.r.c.Claim(ctx, MediaLeaseName(roomID), p.ttl)
 	if errors.Is(err, cluster.ErrLeaseHeld) {
@@ -64,6 +68,7 @@ func (p *Placement) Claim(ctx context.Context, roomID string) (MediaHold, bool, 
 	if err != nil {
 		return MediaHold{}, false, err
 	}
+	p.r.becameOrigin(roomID)
 	return MediaHold{l}, true, nil
 }
 

@@ -123,6 +123,7 @@ func (r *Rooms) hostPlaced(env cluster.Envelope) {
 			r.log.Warn("cannot adopt a placed room's media lease", "room", req.Room, "from", env.From, "error", err)
 			return
 		}
+		r.becameOrigin(req.Room)
 		h := MediaHold{l}
 		if p.host == nil {
 			_ = h.Release(ctx)

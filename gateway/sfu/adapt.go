@@ -288,10 +288,11 @@ func (r *Room) decide(now time.Time, elapsed time.Duration) {
 				if l.rel.key.publisher == speaker {
 					prio = 1
 				}
-				sub.Videos = append(sub.Videos, bwe.Video{Key: l.key, Priority: prio, Rate: rates[l.key]})
+				linkedVideo := r.cfg.isLink(l.rel.key.publisher)
+				sub.Videos = append(sub.Videos, bwe.Video{Key: l.key, Priority: prio, Rate: rates[l.key], Uncapped: linkedVideo})
 				downs[bwe.Change{Subscriber: client, Video: l.key}] = l
 				byKey[l.key] = l.src
-				if r.cfg.isLink(l.rel.key.publisher) {
+				if linkedVideo {
 					linked[l.key] = true
 				}
 			}
@@ -368,8 +369,8 @@ func (r *Room) decide(now time.Time, elapsed time.Duration) {
 	for k, c := range d.Caps {
 		// A video that comes over a link is not capped: its publisher is
 		// another node's, and the link carries it for that node's other
-		// subscribers too. The policy pauses it for a subscriber here that
-		// cannot take it instead.
+		// subscribers too. The policy pauses it (bwe.Video.Uncapped) for a
+		// subscriber here that cannot take it instead.
 		if in := byKey[k]; in != nil && !linked[k] {
 			r.sendREMB(in, c)
 		}
