@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/cluster"
 	"github.com/rtcio-gateway/rtcio-gateway/gateway/signaling"
@@ -142,31 +141,19 @@ func (r *Rooms) edgePlaced(env cluster.Envelope) {
 }
 
 // adoptEdge adopts an edge lease placed in this node's name and starts the
-// edge's gateway peer, off the caller's goroutine (it goes through Redis
-// and the signaling server).
+// edge's gateway peer.
 func (r *Rooms) adoptEdge(req hostRequest, from string) {
 	p := r.placement
 	if !p.cascading() {
 		r.log.Warn("an edge was placed here, but this node does not cascade rooms", "room", req.Room, "from", from)
 		return
 	}
-	p.adopting.Add(1)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		defer p.adopting.Add(-1)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		l, err := r.c.Adopt(ctx, cluster.EdgeLeaseName(req.Room, r.c.NodeID()), req.Lease, p.ttl)
-		if err != nil {
-			r.log.Warn("cannot adopt an edge lease", "room", req.Room, "from", from, "error", err)
-			return
-		}
+	r.adopt(cluster.EdgeLeaseName(req.Room, r.c.NodeID()), req.Lease, from, func(_ context.Context, l *cluster.Lease) {
 		r.mu.Lock()
 		r.edges[req.Room] = l
 		r.mu.Unlock()
 		p.hostEdge(req.Room, r.c.NodeID(), EdgeHold{Lease: l, r: r, room: req.Room})
-	}()
+	})
 }
 
 // edgeOf is the Media of this node's gateway peer joining roomID: this

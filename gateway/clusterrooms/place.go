@@ -111,18 +111,7 @@ func (r *Rooms) hostPlaced(env cluster.Envelope) {
 		r.log.Warn("an SFU room was placed here, but this node places no rooms", "room", req.Room, "from", env.From)
 		return
 	}
-	p.adopting.Add(1)
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		defer p.adopting.Add(-1)
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		l, err := r.c.Adopt(ctx, MediaLeaseName(req.Room), req.Lease, p.ttl)
-		if err != nil {
-			r.log.Warn("cannot adopt a placed room's media lease", "room", req.Room, "from", env.From, "error", err)
-			return
-		}
+	r.adopt(MediaLeaseName(req.Room), req.Lease, env.From, func(ctx context.Context, l *cluster.Lease) {
 		r.becameOrigin(req.Room)
 		h := MediaHold{l}
 		if p.host == nil {
@@ -130,5 +119,27 @@ func (r *Rooms) hostPlaced(env cluster.Envelope) {
 			return
 		}
 		p.host(req.Room, h)
+	})
+}
+
+// adopt adopts a lease another node placed in this node's name and hands
+// it to start, off the caller's goroutine (the inbox reader's: starting a
+// gateway peer goes through Redis and the bus). Until then it counts in
+// the load this node publishes.
+func (r *Rooms) adopt(name, value, from string, start func(context.Context, *cluster.Lease)) {
+	p := r.placement
+	p.adopting.Add(1)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer p.adopting.Add(-1)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		l, err := r.c.Adopt(ctx, name, value, p.ttl)
+		if err != nil {
+			r.log.Warn("cannot adopt a lease placed here", "lease", name, "from", from, "error", err)
+			return
+		}
+		start(ctx, l)
 	}()
 }

@@ -23,3 +23,21 @@ func FuzzDecodeHost(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeInvite does the same for "invite" envelopes: an accepted
+// request names a room and a socket, both of bounded length.
+func FuzzDecodeInvite(f *testing.F) {
+	f.Add([]byte(`{"room":"r1","socket":"MLl6OBIAhufjQAAAAAAAAAAf"}`))
+	f.Add([]byte(`{"room":"r1","socket":""}`))
+	f.Add([]byte(`{"room":["x"]}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		req, err := decodeInvite(payload)
+		if err != nil {
+			return
+		}
+		if req.Room == "" || len(req.Room) > maxHostRoom || req.Socket == "" || len(req.Socket) > maxHostRoom {
+			t.Fatalf("accepted %+v", req)
+		}
+	})
+}
