@@ -33,7 +33,7 @@ GO_TEST_PKGS="${GO_TEST_PKGS:-./...}"
 QUIET_TESTS=(
 	"./gateway/sfu TestWeakSubscriberPausedThenResumed|TestWeakSubscriberAtTheEdge|TestActiveSpeakerFollowsTurns|TestBrowserSFUFourParticipants"
 	"./internal/loadtest TestMeetingOf30Forms"
-	"./gateway/clusterrooms TestSFUMediaAcrossNodes|TestSFUMediaRedisDown|TestSFUSignalingNodeKilled"
+	"./gateway/clusterrooms TestSFUMediaAcrossNodes|TestSFUMediaRedisDown|TestSFUSignalingNodeKilled|TestCascadeEdgeKilled|TestCascadeLateJoinerOnEdge"
 )
 APT_PACKAGES=(chromium ffmpeg redis-server iproute2 nftables systemd)
 
