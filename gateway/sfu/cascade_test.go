@@ -1,9 +1,11 @@
 package sfu_test
 
 import (
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/pion/webrtc/v4"
@@ -67,40 +69,58 @@ func (e *edges) MayRelay(from, to signaling.Member) bool {
 // every peer but a stream's publisher: every client receives the three
 // others' streams with their ids and event, over one connection to its
 // own gateway peer, and the two gateway peers share one connection.
-func TestCascadeOfTwoGatewayPeers(t *testing.T) {
+// cascadePair is an origin and an edge gateway peer of one SFU room on
+// one signaling server, paired by edge ("n2") as the cluster pairs them.
+type cascadePair struct {
+	url                  string
+	pairing              *edges
+	origin, edge         *sfu.Room
+	originConn, edgeConn *signaling.LocalConn
+}
+
+// startCascadePair starts a cascade pair in room with cfg (its API,
+// Binder and IsLink are filled in).
+func startCascadePair(t *testing.T, room string, cfg sfu.Config) *cascadePair {
+	t.Helper()
 	binder := sfu.NewBinder()
 	api, err := sfu.NewAPI(binder, func(se *webrtc.SettingEngine) { se.SetIncludeLoopbackCandidate(true) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairing := &edges{edge: map[string]string{}, gateways: map[string]bool{}}
+	c := &cascadePair{pairing: &edges{edge: map[string]string{}, gateways: map[string]bool{}}}
 	sig, err := signaling.New(signaling.Options{
-		Topology: func(string) signaling.Topology { return pairing },
+		Topology: func(string) signaling.Topology { return c.pairing },
 		Logger:   slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := gatewaytest.ServeSignaling(t, sig)
-	const room = "big"
+	c.url = gatewaytest.ServeSignaling(t, sig)
+	cfg.API, cfg.Binder, cfg.IsLink = api, binder, c.pairing.link
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.originConn = sig.AttachLocal(signaling.RoleGateway)
+	c.pairing.gateways[c.originConn.ID()] = true
+	if c.origin, err = sfu.Join(c.originConn, room, "origin", cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.origin.Close)
+	c.edgeConn = sig.AttachLocal(signaling.RoleGateway)
+	c.pairing.set(c.edgeConn.ID(), "n2")
+	c.pairing.gateways[c.edgeConn.ID()] = true
+	if c.edge, err = sfu.Join(c.edgeConn, room, "edge", cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.edge.Close)
+	return c
+}
 
+func TestCascadeOfTwoGatewayPeers(t *testing.T) {
+	const room = "big"
 	notes := newNotices()
-	cfg := sfu.Config{API: api, Binder: binder, Logger: slog.New(slog.DiscardHandler), IsLink: pairing.link, Notify: notes.add}
-	originConn := sig.AttachLocal(signaling.RoleGateway)
-	pairing.gateways[originConn.ID()] = true
-	origin, err := sfu.Join(originConn, room, "origin", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(origin.Close)
-	edgeConn := sig.AttachLocal(signaling.RoleGateway)
-	pairing.set(edgeConn.ID(), "n2")
-	pairing.gateways[edgeConn.ID()] = true
-	edge, err := sfu.Join(edgeConn, room, "edge", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(edge.Close)
+	cp := startCascadePair(t, room, sfu.Config{Notify: notes.add})
+	url, pairing, origin, edge, originConn, edgeConn := cp.url, cp.pairing, cp.origin, cp.edge, cp.originConn, cp.edgeConn
 
 	var clients []*client
 	var cams []*mailbox
@@ -209,5 +229,51 @@ func TestCascadeOfTwoGatewayPeers(t *testing.T) {
 		if meta.Name == clients[0].ID() {
 			t.Errorf("the later joiner on the edge got the untracked camera of %s", meta.Name)
 		}
+	}
+}
+
+// TestCascadeLinkNotRateLimited: the relay rate bounds each client, not a
+// link, which carries every message of the clients behind it. With 3
+// messages per sender at most (burst 3, 1 per second after), three edge
+// clients send 3 each: all 9 reach the origin's client over the link
+// (as one sender it would have been cut to 3), and nothing is dropped.
+func TestCascadeLinkNotRateLimited(t *testing.T) {
+	const room = "chatty"
+	var drops atomic.Int64
+	cp := startCascadePair(t, room, sfu.Config{RelayRate: 1, RelayBurst: 3, Dropped: func(string) { drops.Add(1) }})
+	o := dialNoJoin(t, cp.url)
+	chats := collect(o.Socket, "chat")
+	join(t, o.Socket, room)
+	oStream := publishFixture(t, o.Socket, "camera", "cam-o", map[string]any{"name": "o"})
+	var senders []*client
+	for range 3 {
+		c := dialNoJoin(t, cp.url)
+		cp.pairing.set(c.ID(), "n2")
+		join(t, c.Socket, room)
+		senders = append(senders, c)
+	}
+	// Connected end to end: each edge client receives the origin's
+	// client's camera over the link.
+	for _, c := range senders {
+		c.waitRTP(t, 20, trackIDs(oStream)...)
+	}
+	for i, c := range senders {
+		for k := range 3 {
+			if err := c.Emit("chat", fmt.Sprintf("%d-%d", i, k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	got := map[string]bool{}
+	for range 9 {
+		ev := chats.next(t, "chat at the origin's client")
+		var s string
+		if err := ev.Decode(0, &s); err != nil {
+			t.Fatal(err)
+		}
+		got[s] = true
+	}
+	if len(got) != 9 || drops.Load() != 0 {
+		t.Fatalf("the origin's client got %d distinct messages of 9, %d dropped", len(got), drops.Load())
 	}
 }
