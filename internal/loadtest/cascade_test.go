@@ -7,21 +7,6 @@ import (
 	"time"
 )
 
-// gaugeSum sums a gauge family of a gateway's /metrics.
-func gaugeSum(ctx context.Context, url, name string) (float64, error) {
-	fams, err := scrapeMetrics(ctx, url)
-	if err != nil {
-		return 0, err
-	}
-	sum := 0.0
-	if f := fams[name]; f != nil {
-		for _, m := range f.GetMetric() {
-			sum += m.GetGauge().GetValue()
-		}
-	}
-	return sum, nil
-}
-
 // TestSmokeMeetingCascaded: a meeting of 4 Go participants spread over 2
 // nodes with cluster.max_room_peers_per_node=2: the room's origin serves
 // two of them and an edge on the other node the two others; each receives
@@ -39,12 +24,12 @@ func TestSmokeMeetingCascaded(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		for i, u := range c.urls {
-			links, err := gaugeSum(ctx, u, "rtcio_sfu_links")
+			links, err := scrapeSum(ctx, u, "rtcio_sfu_links")
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			pcs, err := gaugeSum(ctx, u, "rtcio_peer_connections")
+			pcs, err := scrapeSum(ctx, u, "rtcio_peer_connections")
 			if err != nil {
 				t.Error(err)
 				return

@@ -18,7 +18,7 @@ import (
 // addr (SFU rooms, media on loopback), node i with extra(i) more flags
 // (extra may be nil), and returns their URLs and processes; they stop with
 // the test.
-func startClusterNodes(ctx context.Context, t *testing.T, bin, addr string, n int, extra func(i int) []string) ([]string, []*Process) {
+func startClusterNodes(ctx context.Context, t testing.TB, bin, addr string, n int, extra func(i int) []string) ([]string, []*Process) {
 	t.Helper()
 	var urls []string
 	var procs []*Process
@@ -65,7 +65,7 @@ type clusterRun struct {
 
 // startClusterRun starts a redis-server and n gateway processes on it
 // (node i with extra(i) more flags) for one test of at most 90 s.
-func startClusterRun(t *testing.T, n int, extra func(i int) []string) *clusterRun {
+func startClusterRun(t testing.TB, n int, extra func(i int) []string) *clusterRun {
 	t.Helper()
 	c := &clusterRun{s: smokeSetup(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -94,7 +94,7 @@ func TestSmokeMeetingAcrossNodes(t *testing.T) {
 	// Four participants, each receiving the three others' video.
 	assertComplete(t, r, 4, 12)
 	for i, u := range urls {
-		recv, err := scrapeCounter(ctx, u, "rtcio_cluster_envelopes_received_total")
+		recv, err := scrapeSum(ctx, u, "rtcio_cluster_envelopes_received_total")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,8 +107,8 @@ func TestSmokeMeetingAcrossNodes(t *testing.T) {
 		r.JoinKeyMs.P50, r.JoinKeyMs.Max, r.Forwarded)
 }
 
-// scrapeCounter sums a counter family of a gateway's /metrics.
-func scrapeCounter(ctx context.Context, url, name string) (float64, error) {
+// scrapeSum sums a counter or gauge family of a gateway's /metrics.
+func scrapeSum(ctx context.Context, url, name string) (float64, error) {
 	fams, err := scrapeMetrics(ctx, url)
 	if err != nil {
 		return 0, err
@@ -116,7 +116,8 @@ func scrapeCounter(ctx context.Context, url, name string) (float64, error) {
 	sum := 0.0
 	if f := fams[name]; f != nil {
 		for _, m := range f.GetMetric() {
-			sum += m.GetCounter().GetValue()
+			// One of the two is set, by the family's type.
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return sum, nil

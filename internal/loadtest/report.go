@@ -91,7 +91,7 @@ func Medians(runs [][]*Result) []*Result {
 			}
 		}
 		m := *rs[0]
-		m.Loss, m.Errors = nil, nil
+		m.Loss, m.Errors, m.KeyframeRequests = nil, nil, nil
 		med := func(f func(*Result) *float64) {
 			vals := make([]float64, len(rs))
 			for i, r := range rs {

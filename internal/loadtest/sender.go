@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,11 @@ type publishedTrack struct {
 	// keyRequests counts PLI and FIR received; the sender turns them into
 	// keyframes, at most one per keyframeGap.
 	keyRequests atomic.Int64
+	// keyTimes are the arrival times (Unix ns) of those requests, one per
+	// PLI or FIR: how often a publisher is asked for a keyframe is what
+	// the server's upstream throttling is judged by (Result.KeyframeRequests).
+	keyMu    sync.Mutex
+	keyTimes []int64
 }
 
 // keyframeGap throttles keyframes on request, as encoders do.
@@ -33,12 +39,27 @@ const keyframeGap = 300 * time.Millisecond
 
 // onRTCP takes the RTCP a receiver sent about this track.
 func (t *publishedTrack) onRTCP(pkts []rtcp.Packet) {
+	now := time.Now().UnixNano()
 	for _, p := range pkts {
 		switch p.(type) {
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 			t.keyRequests.Add(1)
+			t.keyMu.Lock()
+			t.keyTimes = append(t.keyTimes, now)
+			t.keyMu.Unlock()
 		}
 	}
+}
+
+// keyRequestTimes copies the arrival times of the keyframe requests so far,
+// in order (each peer connection's RTCP has its own reader goroutine, so
+// appends from two of them may interleave).
+func (t *publishedTrack) keyRequestTimes() []int64 {
+	t.keyMu.Lock()
+	at := append([]int64(nil), t.keyTimes...)
+	t.keyMu.Unlock()
+	slices.Sort(at)
+	return at
 }
 
 func newPublishedTrack(stream uint32, kind Kind, owner int, m Media) (*publishedTrack, error) {

@@ -25,7 +25,7 @@ var binaries = sync.OnceValues(func() (Setup, error) {
 	return Setup{GatewayBin: gw, BareBin: bare, Log: testLogger()}, nil
 })
 
-func smokeSetup(t *testing.T) Setup {
+func smokeSetup(t testing.TB) Setup {
 	t.Helper()
 	s, err := binaries()
 	if err != nil {
@@ -50,7 +50,7 @@ func smokeConfig(scenario string, pubs, subs int) Config {
 // assertComplete checks that every participant received every stream it
 // should have, with no loss inside the window, and that the figures the
 // report is built from are there.
-func assertComplete(t *testing.T, r *Result, wantParticipants, wantVideoStreams int) {
+func assertComplete(t testing.TB, r *Result, wantParticipants, wantVideoStreams int) {
 	t.Helper()
 	if len(r.Errors) > 0 {
 		t.Errorf("%s: run errors: %v", r.Target, r.Errors)

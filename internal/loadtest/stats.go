@@ -105,12 +105,39 @@ type Result struct {
 	Offers        Dist    `json:"offersPerClient"`
 	OffersPerJoin float64 `json:"offersPerClientPerJoin"`
 
+	// KeyframeRequests lists, per published video track (and any other
+	// track that was asked for one), when its publisher received keyframe
+	// requests, over the whole run: joins, window and drain. The times are
+	// the publisher's RTCP callback's: a load generator busy with many
+	// peer connections sees a request up to hundreds of milliseconds after
+	// it reached its socket, and two of them closer than they were sent.
+	KeyframeRequests []KeyframeRequests `json:"keyframeRequests,omitempty"`
+
 	// Refused is the gateway's signaling refusals after the run, by reason
 	// ("payload_too_large", ...; "descriptions" for refused offers and
 	// answers). Empty for the bare forwarder.
 	Refused map[string]float64 `json:"refused,omitempty"`
 
 	Errors []string `json:"errors,omitempty"`
+}
+
+// KeyframeRequests is what one published track was asked for: the arrival
+// times (Unix ns, in order) of every PLI and FIR its publisher received.
+type KeyframeRequests struct {
+	Publisher string  `json:"publisher"`
+	Stream    uint32  `json:"stream"`
+	AtNs      []int64 `json:"atNs"`
+}
+
+// MinGap is the shortest time between two consecutive requests; ok is
+// false with fewer than two requests (no gap to measure).
+func (k KeyframeRequests) MinGap() (gap time.Duration, ok bool) {
+	for i := 1; i < len(k.AtNs); i++ {
+		if d := time.Duration(k.AtNs[i] - k.AtNs[i-1]); !ok || d < gap {
+			gap, ok = d, true
+		}
+	}
+	return gap, ok
 }
 
 // compute fills the derived figures from the members' inboxes, which no
@@ -129,6 +156,9 @@ func (r *Result) compute(members []*member, w window, subscribers, streams int) 
 		for _, t := range m.tracks {
 			if t.kind == Video {
 				video[t.stream] = true
+			}
+			if at := t.keyRequestTimes(); t.kind == Video || len(at) > 0 {
+				r.KeyframeRequests = append(r.KeyframeRequests, KeyframeRequests{Publisher: m.p.Name, Stream: t.stream, AtNs: at})
 			}
 		}
 	}
