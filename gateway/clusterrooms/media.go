@@ -72,15 +72,16 @@ func (p *Placement) Claim(ctx context.Context, roomID string) (MediaHold, bool, 
 	return MediaHold{l}, true, nil
 }
 
-// Clients counts roomID's client members on every node.
-func (p *Placement) Clients(ctx context.Context, roomID string) (int, error) {
+// Clients counts roomID's client members on every node; with edge set,
+// those the edge serves.
+func (p *Placement) Clients(ctx context.Context, roomID, edge string) (int, error) {
 	members, err := p.r.c.Members(ctx, roomID)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, m := range members {
-		if m.Role == signaling.RoleClient.String() {
+		if m.Role == signaling.RoleClient.String() && (edge == "" || m.Media == edge) {
 			n++
 		}
 	}

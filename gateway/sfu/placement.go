@@ -13,8 +13,9 @@ type Placement interface {
 	// Claim takes roomID's media lease for this node. ok is false, with
 	// no error, when another node holds it.
 	Claim(ctx context.Context, roomID string) (h Hold, ok bool, err error)
-	// Clients counts roomID's client members on every node.
-	Clients(ctx context.Context, roomID string) (int, error)
+	// Clients counts roomID's client members on every node; with edge
+	// set, only those an edge of the room serves (Member.Media == edge).
+	Clients(ctx context.Context, roomID, edge string) (int, error)
 	// LocalRooms lists the rooms this node's clients are in.
 	LocalRooms() []string
 	// OriginLive reports whether roomID's media lease has a holder; an
@@ -40,8 +41,14 @@ const placementTimeout = 2 * time.Second
 type held struct {
 	h    Hold
 	edge string
-	done chan struct{}
+	// since is when the edge started: its first client's member record
+	// is written by another node at about the same time (see Reconcile).
+	since time.Time
+	done  chan struct{}
 }
+
+// edgeGrace is how long a new edge is kept without clients.
+const edgeGrace = 2 * placementTimeout
 
 // hostPlaced starts roomID's gateway peer if this node gets the room's
 // media lease. Another node holding it hosts the room: this one's clients
@@ -81,7 +88,7 @@ func (m *Manager) HostHeld(roomID string, h Hold) {
 // signaling pairs them). It closes when its last client left, or when
 // the room's origin is gone (Reconcile).
 func (m *Manager) HostEdge(roomID, edge string, h Hold) {
-	m.hostHeld(roomID, &held{h: h, edge: edge, done: make(chan struct{})})
+	m.hostHeld(roomID, &held{h: h, edge: edge, since: time.Now(), done: make(chan struct{})})
 }
 
 func (m *Manager) hostHeld(roomID string, hd *held) {
@@ -172,16 +179,16 @@ func (m *Manager) Reconcile(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	for id, hd := range hosted {
-		var retire bool
-		if hd.edge != "" {
+		// A room (or an edge) without clients closes: their leaves were
+		// seen by other nodes, or its first client's join failed.
+		n, err := m.cfg.Placement.Clients(ctx, id, hd.edge)
+		retire := err == nil && n == 0 && (hd.edge == "" || time.Since(hd.since) > edgeGrace)
+		if hd.edge != "" && !retire {
 			// An edge of a room whose origin died closes: its clients are
 			// moved to live gateway peers, and a node with clients in the
 			// room takes it over (close and retake, not a live re-root).
 			live, err := m.cfg.Placement.OriginLive(ctx, id)
 			retire = err == nil && !live
-		} else {
-			n, err := m.cfg.Placement.Clients(ctx, id)
-			retire = err == nil && n == 0
 		}
 		if !retire {
 			continue
