@@ -100,7 +100,7 @@ func (s *Server) adminTree(isSFU func(string) bool, self string) http.HandlerFun
 		}
 		tree.Links = []sfu.LinkStats{}
 		if room := s.sfu.Room(id); room != nil {
-			if links := room.Stats().Links; links != nil {
+			if links := room.Links(); links != nil {
 				tree.Links = links
 			}
 		}

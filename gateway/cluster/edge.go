@@ -125,9 +125,13 @@ return assign(sock)
 // the counts (a member whose edge is gone is then moved like any orphan).
 var reassignScript = redis.NewScript(assignLua + `
 local members = KEYS[5]
-local out = {}
+local assigned = {}
+local flat = redis.call('HGETALL', assignKey)
+for i = 1, #flat, 2 do
+  assigned[flat[i]] = flat[i + 1]
+end
 for _, sock in ipairs(redis.call('HKEYS', members)) do
-  if redis.call('HEXISTS', assignKey, sock) == 0 then
+  if not assigned[sock] then
     local rec = redis.call('HGET', members, sock)
     local m = cjson.decode(string.sub(rec, string.find(rec, '|', 1, true) + 1))
     if m['role'] == 'client' then
@@ -137,13 +141,26 @@ for _, sock in ipairs(redis.call('HKEYS', members)) do
       end
       redis.call('HINCRBY', served, f, 1)
       redis.call('HSET', assignKey, sock, f)
+      assigned[sock] = f
     end
   end
 end
-local flat = redis.call('HGETALL', assignKey)
-for i = 1, #flat, 2 do
-  local sock, f = flat[i], flat[i + 1]
-  if not live(f) then
+-- Each serving node's liveness is read once: a room's clients share a
+-- few, and this runs every heartbeat. Sockets are taken in order, so two
+-- runs over the same state move them the same way.
+local socks = {}
+for sock in pairs(assigned) do
+  table.insert(socks, sock)
+end
+table.sort(socks)
+local alive = {}
+local out = {}
+for _, sock in ipairs(socks) do
+  local f = assigned[sock]
+  if alive[f] == nil then
+    alive[f] = live(f)
+  end
+  if not alive[f] then
     redis.call('HDEL', assignKey, sock)
     if redis.call('HINCRBY', served, f, -1) <= 0 then
       redis.call('HDEL', served, f)

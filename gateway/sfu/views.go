@@ -102,8 +102,9 @@ type LinkStats struct {
 	BytesReceived uint64 `json:"bytesReceived"`
 }
 
-// links reads the room's links' transport counters.
-func (r *Room) links() []LinkStats {
+// Links reads the room's links' transport counters (one stats read per
+// link).
+func (r *Room) Links() []LinkStats {
 	var out []LinkStats
 	for _, id := range r.sock.Peers() {
 		if !r.cfg.isLink(id) {
@@ -125,7 +126,7 @@ func (r *Room) links() []LinkStats {
 
 // Stats returns a snapshot of the room.
 func (r *Room) Stats() RoomStats {
-	st := RoomStats{Room: r.id, Peers: len(r.sock.Peers()), Links: r.links()}
+	st := RoomStats{Room: r.id, Peers: len(r.sock.Peers()), Links: r.Links()}
 	st.Congested, st.PausedVideos, st.CappedPublishers = r.adapt.counts()
 	r.mu.Lock()
 	defer r.mu.Unlock()
