@@ -32,7 +32,7 @@ GO_TEST_PKGS="${GO_TEST_PKGS:-./...}"
 # Timing-sensitive tests, by package, run alone after the rest (see 3.).
 QUIET_TESTS=(
 	"./gateway/sfu TestWeakSubscriberPausedThenResumed|TestWeakSubscriberAtTheEdge|TestActiveSpeakerFollowsTurns|TestBrowserSFUFourParticipants"
-	"./internal/loadtest TestMeetingOf30Forms"
+	"./internal/loadtest TestMeetingOf30Forms|TestCascadeSixtySubscribers"
 	"./gateway/clusterrooms TestSFUMediaAcrossNodes|TestSFUMediaRedisDown|TestSFUSignalingNodeKilled|TestCascadeEdgeKilled|TestCascadeLateJoinerOnEdge"
 )
 APT_PACKAGES=(chromium ffmpeg redis-server iproute2 nftables systemd)

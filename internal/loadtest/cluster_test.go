@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rtcio-gateway/rtcio-gateway/internal/testenv"
@@ -113,6 +114,11 @@ func scrapeSum(ctx context.Context, url, name string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return familySum(fams, name), nil
+}
+
+// familySum sums a counter or gauge family of one scrape.
+func familySum(fams map[string]*dto.MetricFamily, name string) float64 {
 	sum := 0.0
 	if f := fams[name]; f != nil {
 		for _, m := range f.GetMetric() {
@@ -120,7 +126,7 @@ func scrapeSum(ctx context.Context, url, name string) (float64, error) {
 			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
-	return sum, nil
+	return sum
 }
 
 // A recorded SFU room of two Go peers on two nodes is recorded by the node
